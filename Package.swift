@@ -1,0 +1,72 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "swlaunch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "swlaunch", targets: ["swlaunch"]),
+        .executable(name: "swlaunch-ctl", targets: ["swlaunch-ctl"]),
+        .executable(name: "swlaunchd", targets: ["swlaunchd"]),
+        .executable(name: "swlaunch-scheduler", targets: ["swlaunch-scheduler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries from Debian.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Pure logic: no Foundation, no I/O beyond what the launcher's hot path needs.
+        .target(name: "SystemSupport"),
+        .target(name: "CompilerArgs"),
+        .target(name: "Wire", dependencies: ["CZstd"]),
+        .target(name: "Scheduling", dependencies: ["Wire"]),
+
+        .target(name: "WireNIO", dependencies: [
+            "Wire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Services.
+        .target(name: "Launch", dependencies: ["CompilerArgs", "Wire", "SystemSupport"]),
+        .target(name: "Daemon", dependencies: [
+            "Wire", "WireNIO", "CompilerArgs", "SystemSupport", "Scheduling",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "SchedulerService", dependencies: [
+            "Wire", "WireNIO", "Scheduling",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Entry points.
+        .executableTarget(name: "swlaunch", dependencies: ["Launch"]),
+        .executableTarget(name: "swlaunch-ctl", dependencies: [
+            "Wire", "Launch",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "swlaunchd", dependencies: [
+            "Daemon", "WireNIO", "SystemSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "swlaunch-scheduler", dependencies: [
+            "SchedulerService", "WireNIO", "SystemSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch"]),
+    ]
+)

@@ -1,0 +1,42 @@
+import Logging
+
+/// Everything a daemon needs to run, from its command line.
+public struct DaemonConfiguration: Sendable {
+    public var name: String
+    public var socketPath: String
+    /// Where peers reach the job listener; nil when the daemon takes no remote jobs.
+    public var listenHost: String?
+    public var listenPort: Int
+    /// The address announced to the scheduler for the job listener; empty lets the scheduler use the connection's source.
+    public var advertisedAddress: String
+    public var schedulerHost: String?
+    public var schedulerPort: Int
+    /// Remote job slots offered to peers.
+    public var maxJobs: Int
+    /// Local slots for preprocessing, local fallbacks and links (the client's cores).
+    public var localSlots: Int
+    public var acceptsRemote: Bool
+    public var stateDirectory: String
+    public var platform: String
+    /// Helpers tried for one job before it compiles locally.
+    public var maximumAttempts: Int = 3
+    public var logger: Logger
+
+    public init(name: String, socketPath: String, listenHost: String?, listenPort: Int, advertisedAddress: String,
+                schedulerHost: String?, schedulerPort: Int, maxJobs: Int, localSlots: Int, acceptsRemote: Bool,
+                stateDirectory: String, platform: String, logger: Logger) {
+        self.name = name
+        self.socketPath = socketPath
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.advertisedAddress = advertisedAddress
+        self.schedulerHost = schedulerHost
+        self.schedulerPort = schedulerPort
+        self.maxJobs = maxJobs
+        self.localSlots = localSlots
+        self.acceptsRemote = acceptsRemote
+        self.stateDirectory = stateDirectory
+        self.platform = platform
+        self.logger = logger
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SystemSupport
+import Wire
+import WireNIO
+
+/// `swlaunchd`: serves local launchers on a Unix socket and runs jobs for peers in sandboxes.
+public final class Daemon: Sendable {
+    let config: DaemonConfiguration
+    let logger: Logger
+    let localSlots: SlotPool
+    let remoteSlots: SlotPool
+    let stats = JobStats()
+    let resolver = FileResolver()
+    let toolchains: ToolchainRegistry
+    let blobs: BlobStore
+    let sandbox: SandboxRunner
+    let scheduler: SchedulerLink?
+    let sandboxProblem: String?
+    private let jobCounter = ManagedAtomicCounter()
+
+    public init(_ config: DaemonConfiguration) throws {
+        self.config = config
+        logger = config.logger
+        localSlots = SlotPool(capacity: config.localSlots)
+        remoteSlots = SlotPool(capacity: config.maxJobs)
+        try SandboxTree.ensureDirectory(config.stateDirectory)
+        toolchains = ToolchainRegistry(stateDirectory: config.stateDirectory, resolver: resolver, platform: config.platform)
+        blobs = try BlobStore(directory: config.stateDirectory + "/blobs")
+        sandbox = SandboxRunner(hostName: config.name)
+        sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
+        scheduler = config.schedulerHost.map { SchedulerLink(host: $0, port: config.schedulerPort, logger: config.logger) }
+    }
+
+    var acceptsRemote: Bool { config.acceptsRemote && sandboxProblem == nil && config.listenHost != nil }
+
+    /// Serves until cancelled.
+    public func run() async throws {
+        if let sandboxProblem, config.acceptsRemote {
+            logger.error("refusing remote jobs: \(sandboxProblem)")
+        }
+        try SandboxTree.ensureDirectory(SandboxTree.parent(config.socketPath))
+        let local = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(unixDomainSocketPath: config.socketPath, cleanupExistingSocketFile: true) { makeMessageChannel($0, idleTimeout: nil) }
+        chmod(config.socketPath, 0o777)
+        logger.info("serving launchers", metadata: ["socket": "\(config.socketPath)"])
+
+        var peer: NIOAsyncChannel<MessageChannel, Never>?
+        if acceptsRemote, let host = config.listenHost {
+            peer = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: config.listenPort) { makeMessageChannel($0, idleTimeout: .seconds(60)) }
+            logger.info("accepting jobs from peers", metadata: ["address": "\(peer?.channel.localAddress?.description ?? "?")"])
+        }
+        let port = peer?.channel.localAddress?.port ?? 0
+        try await withThrowingDiscardingTaskGroup { group in
+            if let scheduler {
+                group.addTask {
+                    await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },
+                                        running: { await self.remoteSlots.inUse })
+                }
+            }
+            if let peer {
+                group.addTask {
+                    try await peer.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { jobs in
+                            for try await connection in inbound { jobs.addTask { await self.servePeer(connection) } }
+                        }
+                    }
+                }
+            }
+            try await local.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { clients in
+                    for try await connection in inbound { clients.addTask { await self.serveLauncher(connection) } }
+                }
+            }
+        }
+    }
+
+    func hostInfo(port: Int) -> HostInfo {
+        HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
+                 platform: config.platform, acceptsRemote: acceptsRemote, toolchains: toolchains.knownIDs)
+    }
+
+    // MARK: Launchers
+
+    func serveLauncher(_ connection: MessageChannel) async {
+        var heldSlot = false
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
+                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
+                    return
+                }
+                try await outbound.write(.helloAck(HelloAck(name: config.name)))
+                while let message = try await nextMessage(&iterator) {
+                    switch message {
+                    case let .acquireLocal(reason):
+                        if reason != "preprocess" { await stats.countLocal(reason: reason) }
+                        if !heldSlot {
+                            try await withKeepAlives(outbound) { await self.localSlots.acquire() }
+                            heldSlot = true
+                        }
+                        try await outbound.write(.granted)
+                    case let .submit(job):
+                        if heldSlot { await localSlots.release(); heldSlot = false }
+                        let reply = try await withKeepAlives(outbound) { await self.distribute(job) }
+                        if case .runLocally = reply {
+                            try await withKeepAlives(outbound) { await self.localSlots.acquire() }
+                            heldSlot = true
+                        }
+                        try await outbound.write(reply)
+                    case let .statsRequest(reset):
+                        if reset { await stats.reset() }
+                        try await outbound.write(.stats(json: await stats.json()))
+                    case .statusRequest:
+                        if let json = await scheduler?.status() {
+                            try await outbound.write(.status(json: json))
+                        } else {
+                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                        }
+                    default:
+                        try await outbound.write(.error("unexpected \(message.kind) from a launcher"))
+                        return
+                    }
+                }
+            }
+        } catch {
+            logger.debug("launcher connection ended", metadata: ["error": "\(error)"])
+        }
+        if heldSlot { await localSlots.release() }
+    }
+
+    /// Sends a job to helpers until one answers; otherwise tells the launcher to compile locally.
+    func distribute(_ job: JobRequest) async -> Message {
+        let queued = Posix.nowMicros()
+        guard let scheduler else {
+            await stats.countFallback(reason: "no-scheduler")
+            return .runLocally(reason: "no-scheduler")
+        }
+        let prepared: (Toolchain, RemoteJob, UInt64)
+        do {
+            prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job) }
+        } catch {
+            logger.warning("cannot prepare job", metadata: ["error": "\(error)"])
+            await stats.countFallback(reason: "unshippable-input")
+            return .runLocally(reason: "unshippable-input")
+        }
+        let (toolchain, remoteJob, inputBytes) = prepared
+        var tried: [String] = []
+        var lastReason = "no-helper"
+        for _ in 0..<config.maximumAttempts {
+            guard case let .hostGrant(grant)? = await scheduler.requestHost(toolchain: toolchain.id, platform: config.platform, exclude: tried) else {
+                if tried.isEmpty { lastReason = await scheduler.isConnected ? "no-helper" : "scheduler-unreachable" }
+                break
+            }
+            tried.append(grant.name)
+            let sent = Posix.nowMicros()
+            do {
+                var result = try await runRemotely(remoteJob, on: grant)
+                let total = Posix.nowMicros() - sent
+                result.timings.queue = sent - queued
+                result.timings.preprocess = job.preprocessMicros
+                result.timings.transfer = total > result.timings.compile ? total - result.timings.compile : 0
+                // Map the helper's physical output paths back to the names the launcher wrote.
+                result.outputs = result.outputs.compactMap { file in
+                    guard let index = remoteJob.outputs.firstIndex(of: file.path) else { return nil }
+                    return OutputFile(path: job.outputs[index], contents: file.contents)
+                }
+                await scheduler.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: inputBytes))
+                await stats.countRemote(host: grant.name, timings: result.timings)
+                return .result(result)
+            } catch {
+                lastReason = "helper-failed"
+                logger.warning("helper failed", metadata: ["helper": "\(grant.name)", "error": "\(error)"])
+                await scheduler.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0))
+            }
+        }
+        await stats.countFallback(reason: lastReason)
+        return .runLocally(reason: lastReason)
+    }
+
+    /// Resolves the job's inputs and toolchain on this machine (blocking file I/O).
+    func prepare(_ job: JobRequest) throws -> (Toolchain, RemoteJob, UInt64) {
+        let toolchain = try toolchains.native(compiler: job.compiler)
+        var outputs: [String] = []
+        var outputDirectories: [String] = []
+        for output in job.outputs {
+            let absolute = FileResolver.absolute(output, in: job.workingDirectory)
+            let (directory, _) = try resolver.resolve(SandboxTree.parent(absolute))
+            outputDirectories.append(directory)
+            outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
+        }
+        let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory], in: job.workingDirectory)
+        let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory)
+        let remote = RemoteJob(toolchain: toolchain.id, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
+                               environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
+                               directories: tree.directories, outputs: outputs)
+        return (toolchain, remote, tree.totalBytes)
+    }
+
+    func runRemotely(_ job: RemoteJob, on grant: HostGrant) async throws -> JobResult {
+        let channel = try await connectPeer(host: grant.address, port: Int(grant.port), hello: Hello(role: .daemon, name: config.name))
+        return try await channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            try await outbound.write(.hello(Hello(role: .daemon, name: config.name)))
+            guard case .helloAck? = try await nextMessage(&iterator) else { throw FrameError.refused("helper refused the handshake") }
+            try await outbound.write(.compile(job))
+            return try await withKeepAlives(outbound) {
+                while let message = try await nextMessage(&iterator) {
+                    switch message {
+                    case let .needBlobs(hashes):
+                        let blobs = try await NIOThreadPool.singleton.runIfActive {
+                            try hashes.map { hash in
+                                guard let bytes = self.resolver.contents(ofHash: hash) else {
+                                    throw ResolveError(path: hash, reason: "input changed or vanished during the build")
+                                }
+                                return Blob(hash: hash, contents: bytes)
+                            }
+                        }
+                        try await outbound.write(.blobs(blobs))
+                    case let .result(result):
+                        return result
+                    case let .error(text):
+                        throw FrameError.refused(text)
+                    default:
+                        throw FrameError.unexpected(message.kind, expected: "needBlobs or result")
+                    }
+                }
+                throw FrameError.closed
+            }
+        }
+    }
+
+    // MARK: Peers
+
+    func servePeer(_ connection: MessageChannel) async {
+        let peer = connection.channel.remoteAddress?.description ?? "?"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
+                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
+                    return
+                }
+                try await outbound.write(.helloAck(HelloAck(name: config.name)))
+                guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
+                try await withKeepAlives(outbound) {
+                    let toolchain: Toolchain
+                    do {
+                        toolchain = try await NIOThreadPool.singleton.runIfActive { try self.toolchains.native(compiler: job.compiler) }
+                    } catch {
+                        try await outbound.write(.error("toolchain unavailable: \(error)"))
+                        return
+                    }
+                    guard toolchain.id == job.toolchain else {
+                        try await outbound.write(.error("toolchain \(job.toolchain) is not available on \(config.name)"))
+                        return
+                    }
+                    let missing = Array(Set(job.files.map(\.hash).filter { !self.blobs.contains($0) }))
+                    if !missing.isEmpty {
+                        try await outbound.write(.needBlobs(missing))
+                        guard case let .blobs(received)? = try await nextMessage(&iterator) else { throw FrameError.closed }
+                        try await NIOThreadPool.singleton.runIfActive { for blob in received { try self.blobs.store(blob) } }
+                    }
+                    await remoteSlots.acquire()
+                    let result: JobResult
+                    do {
+                        result = try await NIOThreadPool.singleton.runIfActive { try self.compile(job, toolchain: toolchain) }
+                    } catch {
+                        await remoteSlots.release()
+                        try await outbound.write(.error("\(config.name): \(error)"))
+                        return
+                    }
+                    await remoteSlots.release()
+                    await stats.countServed()
+                    try await outbound.write(.result(result))
+                }
+            }
+        } catch {
+            logger.warning("peer connection closed on error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    func compile(_ job: RemoteJob, toolchain: Toolchain) throws -> JobResult {
+        let directory = config.stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try sandbox.run(job, toolchain: toolchain, blobs: blobs, jobDirectory: directory)
+        if result.exitStatus != 0, result.stderr.starts(with: Array("bwrap: ".utf8)) {
+            throw ResolveError(path: "sandbox", reason: String(decoding: result.stderr, as: UTF8.self))
+        }
+        return result
+    }
+}
+
+/// A thread-safe counter for job directory names.
+final class ManagedAtomicCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: UInt64 = 0
+    func next() -> UInt64 {
+        lock.lock(); defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}

@@ -1,0 +1,131 @@
+import Crypto
+import Foundation
+import SystemSupport
+import Wire
+
+/// What a helper needs to rebuild the client's view of some paths: the files by content, and every symlink
+/// met on the way, so the same path strings resolve to the same files in the helper's sandbox.
+public struct ResolvedTree: Sendable {
+    public var files: [FileEntry] = []
+    public var symlinks: [SymlinkEntry] = []
+    public var directories: [String] = []
+    public var totalBytes: UInt64 = 0
+}
+
+/// Why an input could not be resolved.
+public struct ResolveError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Resolves paths component by component (like the kernel does) and hashes file contents, caching hashes
+/// by device, inode, size and modification time.
+public final class FileResolver: @unchecked Sendable {
+    private struct Key: Hashable { let dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNsec: Int64 }
+    private let lock = NSLock()
+    private var hashes: [String: (Key, String)] = [:]
+    private var paths: [String: String] = [:]
+
+    public init() {}
+
+    /// Joins a possibly relative path to `directory` without resolving anything.
+    public static func absolute(_ path: String, in directory: String) -> String {
+        path.hasPrefix("/") ? path : directory + "/" + path
+    }
+
+    /// Resolves every symlink along `path`; returns the physical path and the links met.
+    public func resolve(_ path: String) throws -> (String, [SymlinkEntry]) {
+        var links: [SymlinkEntry] = []
+        var pending = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).reversed() as [String]
+        var current: [String] = []
+        var hops = 0
+        while let component = pending.popLast() {
+            if component == "." { continue }
+            if component == ".." { _ = current.popLast(); continue }
+            let candidate = "/" + (current + [component]).joined(separator: "/")
+            var info = stat()
+            guard lstat(candidate, &info) == 0 else {
+                throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
+            }
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                hops += 1
+                guard hops < 40 else { throw ResolveError(path: path, reason: "too many symbolic links") }
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(candidate, &buffer, buffer.count - 1)
+                guard n >= 0 else { throw ResolveError(path: path, reason: "unreadable symbolic link \(candidate)") }
+                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                links.append(SymlinkEntry(path: candidate, target: target))
+                if target.hasPrefix("/") { current = [] }
+                pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
+            } else {
+                current.append(component)
+            }
+        }
+        return ("/" + current.joined(separator: "/"), links)
+    }
+
+    /// The SHA-256 of a file's contents (cached), and whether it is executable.
+    public func hash(_ physicalPath: String) throws -> (String, Bool) {
+        var info = stat()
+        guard stat(physicalPath, &info) == 0 else { throw ResolveError(path: physicalPath, reason: String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw ResolveError(path: physicalPath, reason: "not a regular file") }
+        let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
+                      mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
+        let executable = (info.st_mode & 0o111) != 0
+        lock.lock()
+        if let (cachedKey, digest) = hashes[physicalPath], cachedKey == key {
+            lock.unlock()
+            return (digest, executable)
+        }
+        lock.unlock()
+        guard let bytes = Posix.readFile(physicalPath) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
+        let digest = Self.digest(bytes)
+        lock.lock()
+        hashes[physicalPath] = (key, digest)
+        paths[digest] = physicalPath
+        lock.unlock()
+        return (digest, executable)
+    }
+
+    public static func digest(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// Reads the contents of a file previously hashed, checking it still has that hash.
+    public func contents(ofHash digest: String) -> [UInt8]? {
+        lock.lock()
+        let path = paths[digest]
+        lock.unlock()
+        guard let path, let bytes = Posix.readFile(path), Self.digest(bytes) == digest else { return nil }
+        return bytes
+    }
+
+    /// Resolves files (which must exist) and directories (skipped when missing) into a tree for a helper.
+    public func tree(files: [String], directories: [String], in workingDirectory: String) throws -> ResolvedTree {
+        var tree = ResolvedTree()
+        var seenLinks = Set<String>()
+        var seenFiles = Set<String>()
+        func addLinks(_ links: [SymlinkEntry]) {
+            for link in links where seenLinks.insert(link.path).inserted { tree.symlinks.append(link) }
+        }
+        for file in files {
+            let (physical, links) = try resolve(Self.absolute(file, in: workingDirectory))
+            addLinks(links)
+            guard seenFiles.insert(physical).inserted else { continue }
+            let (digest, executable) = try hash(physical)
+            tree.files.append(FileEntry(path: physical, hash: digest, executable: executable))
+            var info = stat()
+            if stat(physical, &info) == 0 { tree.totalBytes += UInt64(info.st_size) }
+        }
+        for directory in directories {
+            guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory)) else { continue }
+            addLinks(links)
+            tree.directories.append(physical)
+        }
+        return tree
+    }
+}

@@ -1,0 +1,26 @@
+import CompilerArgs
+
+/// The launcher's command-line contract: `swlaunch <compiler> <args...>`, or a masquerade link named like a
+/// compiler. Returns the exit status; runs the compiler by exec where it can.
+public func launcherMain(_ argv: [String]) -> Int32 {
+    let invokedAs = baseName(of: argv.first ?? "swlaunch")
+    let locator = CompilerLocator()
+    let compilerName: String
+    let arguments: [String]
+    if invokedAs == "swlaunch" {
+        guard argv.count >= 2 else {
+            Launcher.fail("usage: swlaunch <compiler> [args...]  (or: swlaunch stats|status|--help)")
+            return 2
+        }
+        compilerName = argv[1]
+        arguments = Array(argv.dropFirst(2))
+    } else {
+        compilerName = invokedAs
+        arguments = Array(argv.dropFirst())
+    }
+    guard let compiler = locator.locate(compilerName) else {
+        Launcher.fail("compiler '\(compilerName)' not found on PATH (the launcher itself is skipped)")
+        return 127
+    }
+    return Launcher(compilerPath: compiler, compilerName: compilerName, arguments: arguments).run()
+}

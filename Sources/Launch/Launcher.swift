@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CompilerArgs
+import Wire
+
+/// Environment variables that change what a compiler prints or produces; forwarded to the helper.
+public let forwardedEnvironment = [
+    "LANG", "LC_ALL", "LC_MESSAGES", "LC_CTYPE", "GCC_COLORS", "GCC_URLS", "TERM", "COLUMNS", "TZ",
+    "SOURCE_DATE_EPOCH", "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
+]
+
+/// Environment variables that make a compile depend on local state we do not ship; they force a local run.
+public let localOnlyEnvironment = ["COMPILER_PATH", "GCC_EXEC_PREFIX", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "CCACHE_PREFIX"]
+
+/// One run of the launcher: classify, scan, hand to the daemon, reproduce the result, or run the compiler.
+public struct Launcher {
+    public let compilerPath: String
+    /// Arguments after the compiler, as given.
+    public let arguments: [String]
+    /// argv[0] for the compiler when it runs locally.
+    public let compilerName: String
+    public let socketPath: String
+
+    public init(compilerPath: String, compilerName: String, arguments: [String], socketPath: String = DaemonConnection.defaultSocketPath()) {
+        self.compilerPath = compilerPath
+        self.compilerName = compilerName
+        self.arguments = arguments
+        self.socketPath = socketPath
+    }
+
+    /// Runs the compile and returns the exit status to exit with; may not return (exec).
+    public func run() -> Int32 {
+        if let disable = Posix.environment("SWLAUNCH_DISABLE"), !disable.isEmpty, disable != "0" {
+            return execLocally(connection: nil)
+        }
+        let expanded: [String]
+        do {
+            expanded = try expandResponseFiles(arguments, read: Posix.readFile)
+        } catch {
+            return runLocally(reason: "unreadable-response-file")
+        }
+        for name in localOnlyEnvironment where Posix.environment(name) != nil {
+            return runLocally(reason: "environment-\(name)")
+        }
+        switch classify(expanded) {
+        case let .local(reason):
+            return runLocally(reason: reason)
+        case let .distribute(compile):
+            return distribute(compile, expandedArguments: expanded)
+        }
+    }
+
+    /// Takes a local slot from the daemon (when one runs) and execs the compiler, which inherits the
+    /// connection so the slot is held until the compiler exits.
+    func runLocally(reason: String) -> Int32 {
+        guard let connection = try? DaemonConnection(path: socketPath, inheritable: true) else {
+            return execLocally(connection: nil)
+        }
+        do {
+            try connection.send(.acquireLocal(reason: reason))
+            _ = try connection.receive()
+        } catch {
+            return execLocally(connection: nil)
+        }
+        return execLocally(connection: connection)
+    }
+
+    func execLocally(connection: DaemonConnection?) -> Int32 {
+        let code = Posix.exec(compilerPath, [compilerName] + arguments)
+        _ = connection
+        Launcher.fail("cannot run \(compilerPath): \(Posix.errorText(code))")
+        return 127
+    }
+
+    func distribute(_ compile: DistributableCompile, expandedArguments: [String]) -> Int32 {
+        guard let cwd = Posix.currentDirectory() else { return runLocally(reason: "no-working-directory") }
+        let connection: DaemonConnection
+        do {
+            connection = try DaemonConnection(path: socketPath, inheritable: true)
+        } catch {
+            return execLocally(connection: nil)
+        }
+        do {
+            try connection.send(.acquireLocal(reason: "preprocess"))
+            _ = try connection.receive()
+        } catch {
+            return execLocally(connection: nil)
+        }
+
+        let start = Posix.nowMicros()
+        guard let inputs = scanInputs(compile) else {
+            return execLocally(connection: connection)
+        }
+        var remoteArguments = expandedArguments
+        if Posix.isTerminal(2), !expandedArguments.contains(where: { $0.hasPrefix("-fdiagnostics-color") || $0.hasPrefix("-fcolor-diagnostics") || $0.hasPrefix("-fno-color-diagnostics") || $0.hasPrefix("-fno-diagnostics-color") }), Posix.environment("TERM") != "dumb" {
+            remoteArguments.append(isClang ? "-fcolor-diagnostics" : "-fdiagnostics-color=always")
+        }
+        var environment: [String] = []
+        for name in forwardedEnvironment {
+            if let value = Posix.environment(name) { environment.append(name + "=" + value) }
+        }
+        let outputs = [compile.object] + (compile.dependencyFile.map { [$0] } ?? [])
+        let request = JobRequest(
+            compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
+            inputs: inputs, directories: compile.includeDirectories, outputs: outputs,
+            preprocessMicros: Posix.nowMicros() - start)
+        let reply: Message
+        do {
+            try connection.send(.submit(request))
+            reply = try connection.receive()
+        } catch {
+            return execLocally(connection: nil)
+        }
+        switch reply {
+        case let .result(result):
+            return reproduce(result, outputs: outputs)
+        default:
+            // runLocally, or anything unexpected: the daemon holds a local slot for us while we compile.
+            return execLocally(connection: connection)
+        }
+    }
+
+    var isClang: Bool {
+        let base = baseName(of: compilerPath)
+        return base.contains("clang") || baseName(of: compilerName).contains("clang")
+    }
+
+    /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers).
+    /// Diagnostics are discarded: the remote compile prints them exactly as a local compile would.
+    func scanInputs(_ compile: DistributableCompile) -> [String]? {
+        let dir = Posix.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((dir + "/swlaunch-scan-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        close(fd)
+        let scanPath = String(cString: template)
+        defer { unlink(scanPath) }
+        let mode = isClang ? ["-E", "-frewrite-includes"] : ["-E", "-fdirectives-only"]
+        guard Spawn.run(compilerPath, [compilerName] + compile.scanArguments + mode,
+                        stdoutPath: scanPath, stderrPath: "/dev/null") != nil,
+              let text = Posix.readFile(scanPath) else { return nil }
+        var scanner = LineMarkerScanner()
+        text.withUnsafeBufferPointer { scanner.scan($0) }
+        var files = scanner.files
+        if !files.contains(compile.source) { files.insert(compile.source, at: 0) }
+        return files
+    }
+
+    /// Writes the outputs and diagnostics exactly as the compiler produced them.
+    func reproduce(_ result: JobResult, outputs: [String]) -> Int32 {
+        for path in outputs {
+            if let file = result.outputs.first(where: { $0.path == path }) {
+                if let code = Posix.writeFileAtomically(path, file.contents) {
+                    Launcher.fail("cannot write \(path): \(Posix.errorText(code))")
+                    return 1
+                }
+            } else {
+                Posix.removeFile(path)
+            }
+        }
+        Posix.writeAll(1, result.stdout)
+        Posix.writeAll(2, result.stderr)
+        return result.exitStatus
+    }
+
+    /// Prints a one-line error for something the user must act on.
+    public static func fail(_ message: String) {
+        Posix.writeAll(2, Array(("swlaunch: error: " + message + "\n").utf8))
+    }
+}

@@ -1,0 +1,132 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Scheduling
+import Wire
+import WireNIO
+
+/// The cluster state behind the scheduler's connections.
+actor ClusterState {
+    var cluster: Cluster
+    private let clock = ContinuousClock()
+    private let start = ContinuousClock.now
+
+    init(heartbeatTimeout: Double) { cluster = Cluster(heartbeatTimeout: heartbeatTimeout) }
+
+    var now: Double {
+        let elapsed = clock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    func join(_ info: HostInfo) { cluster.join(info, now: now) }
+    func leave(_ name: String) { cluster.leave(name) }
+    func heartbeat(_ name: String, running: Int, load: Double) { cluster.heartbeat(name, running: running, load: load, now: now) }
+    func record(_ report: JobReport) { cluster.record(report, now: now) }
+    func grant(_ request: HostRequest) -> HostState? { cluster.grant(request, now: now) }
+    func expire() -> [String] { cluster.expire(now: now) }
+
+    func statusJSON() -> String {
+        let t = now
+        let hosts = cluster.hosts.values.sorted { $0.info.name < $1.info.name }.map { h in
+            JSON.object([
+                ("name", JSON.quote(h.info.name)),
+                ("address", JSON.quote(h.info.address)),
+                ("port", String(h.info.port)),
+                ("max_jobs", String(h.info.maxJobs)),
+                ("running", String(h.running)),
+                ("load", JSON.number(h.load)),
+                ("speed", h.speed.map(JSON.number) ?? "null"),
+                ("jobs_done", String(h.jobsDone)),
+                ("accepts_remote", h.info.acceptsRemote ? "true" : "false"),
+                ("platform", JSON.quote(h.info.platform)),
+                ("avoided_for_s", JSON.number(max(0, h.avoidUntil - t))),
+            ])
+        }
+        return JSON.object([("hosts", JSON.array(hosts))])
+    }
+}
+
+/// `swlaunch-scheduler`: tracks daemons and grants each job the host expected to finish it first.
+public struct SchedulerServer: Sendable {
+    public var host: String
+    public var port: Int
+    public var heartbeatTimeout: Double
+    public var logger: Logger
+
+    public init(host: String, port: Int, heartbeatTimeout: Double = 15, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.heartbeatTimeout = heartbeatTimeout
+        self.logger = logger
+    }
+
+    /// Serves until cancelled.
+    public func run() async throws {
+        let state = ClusterState(heartbeatTimeout: heartbeatTimeout)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { makeMessageChannel($0, idleTimeout: .seconds(Int64(heartbeatTimeout * 2))) }
+        logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")"])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    for name in await state.expire() { logger.warning("host timed out", metadata: ["host": "\(name)"]) }
+                }
+            }
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await serve(connection, state: state) }
+                }
+            }
+        }
+    }
+
+    private func serve(_ connection: MessageChannel, state: ClusterState) async {
+        let peer = connection.channel.remoteAddress
+        var hostName: String?
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
+                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
+                    return
+                }
+                try await outbound.write(.helloAck(HelloAck(name: "scheduler")))
+                while let message = try await nextMessage(&iterator) {
+                    switch message {
+                    case var .register(info):
+                        if info.address.isEmpty || info.address == "0.0.0.0" || info.address == "::" {
+                            info.address = peer?.ipAddress ?? ""
+                        }
+                        hostName = info.name
+                        await state.join(info)
+                        logger.info("host joined", metadata: ["host": "\(info.name)", "address": "\(info.address):\(info.port)", "slots": "\(info.maxJobs)"])
+                    case let .heartbeat(running, load):
+                        if let hostName { await state.heartbeat(hostName, running: Int(running), load: load) }
+                    case let .hostRequest(request):
+                        if let granted = await state.grant(request) {
+                            try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name,
+                                                                          address: granted.info.address, port: granted.info.port)))
+                        } else {
+                            try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
+                        }
+                    case let .jobDone(report):
+                        await state.record(report)
+                    case .statusRequest:
+                        try await outbound.write(.status(json: await state.statusJSON()))
+                    default:
+                        logger.warning("unexpected message", metadata: ["kind": "\(message.kind)", "peer": "\(peer?.description ?? "?")"])
+                    }
+                }
+            }
+        } catch {
+            logger.warning("connection closed on error", metadata: ["peer": "\(peer?.description ?? "?")", "error": "\(error)"])
+        }
+        if let hostName {
+            await state.leave(hostName)
+            logger.info("host left", metadata: ["host": "\(hostName)"])
+        }
+    }
+}

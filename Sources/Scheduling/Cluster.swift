@@ -1,0 +1,112 @@
+import Wire
+
+/// What the scheduler knows about one daemon.
+public struct HostState: Sendable, Equatable {
+    public var info: HostInfo
+    /// Jobs granted to it and not yet reported done, or what its last heartbeat said, whichever is larger.
+    public var running: Int
+    public var load: Double
+    /// Measured throughput in input bytes per microsecond of compile time (exponentially averaged); nil until measured.
+    public var speed: Double?
+    public var jobsDone: Int
+    public var consecutiveFailures: Int
+    /// Time (seconds) before which the host gets no new jobs after failing some.
+    public var avoidUntil: Double
+    public var lastSeen: Double
+
+    public init(info: HostInfo, now: Double) {
+        self.info = info
+        running = 0
+        load = 0
+        speed = nil
+        jobsDone = 0
+        consecutiveFailures = 0
+        avoidUntil = 0
+        lastSeen = now
+    }
+}
+
+/// The scheduler's view of the cluster and its placement decisions. Pure: time comes in as arguments.
+public struct Cluster: Sendable {
+    public private(set) var hosts: [String: HostState] = [:]
+    /// Seconds without a heartbeat after which a host is dropped.
+    public var heartbeatTimeout: Double
+    /// Base of the back-off after a failure, doubled per consecutive failure, capped at ``maximumAvoidance``.
+    public var avoidance: Double = 10
+    public var maximumAvoidance: Double = 300
+
+    public init(heartbeatTimeout: Double = 15) {
+        self.heartbeatTimeout = heartbeatTimeout
+    }
+
+    public mutating func join(_ info: HostInfo, now: Double) {
+        var state = hosts[info.name] ?? HostState(info: info, now: now)
+        state.info = info
+        state.lastSeen = now
+        hosts[info.name] = state
+    }
+
+    public mutating func leave(_ name: String) { hosts[name] = nil }
+
+    public mutating func heartbeat(_ name: String, running: Int, load: Double, now: Double) {
+        guard var state = hosts[name] else { return }
+        state.running = running
+        state.load = load
+        state.lastSeen = now
+        hosts[name] = state
+    }
+
+    /// Drops hosts whose heartbeat is overdue; returns their names.
+    public mutating func expire(now: Double) -> [String] {
+        let gone = hosts.values.filter { now - $0.lastSeen > heartbeatTimeout }.map(\.info.name)
+        for name in gone { hosts[name] = nil }
+        return gone
+    }
+
+    /// Records the outcome of a job on `report.host`: speed on success, back-off on an infrastructure failure.
+    public mutating func record(_ report: JobReport, now: Double) {
+        guard var state = hosts[report.host] else { return }
+        state.running = max(0, state.running - 1)
+        if report.succeeded {
+            state.consecutiveFailures = 0
+            state.jobsDone += 1
+            if report.compileMicros > 0, report.inputBytes > 0 {
+                let sample = Double(report.inputBytes) / Double(report.compileMicros)
+                state.speed = state.speed.map { 0.8 * $0 + 0.2 * sample } ?? sample
+            }
+        } else {
+            state.consecutiveFailures += 1
+            let backoff = min(maximumAvoidance, avoidance * Double(1 << min(state.consecutiveFailures - 1, 10)))
+            state.avoidUntil = now + backoff
+        }
+        hosts[report.host] = state
+    }
+
+    /// Expected time until a new job would finish on `state`, in units of one average job on a speed-1 host.
+    public func expectedFinish(_ state: HostState) -> Double {
+        let known = hosts.values.compactMap(\.speed)
+        let fallbackSpeed = known.isEmpty ? 1 : known.reduce(0, +) / Double(known.count)
+        let speed = max(state.speed ?? fallbackSpeed, 1e-9) / fallbackSpeed
+        let slots = max(1, Int(state.info.maxJobs))
+        let waitingRounds = Double(max(0, state.running + 1 - slots)) / Double(slots)
+        return (1 + waitingRounds + state.load * 0.1) / speed
+    }
+
+    /// Picks the host expected to finish the job first, and counts the job as running there.
+    /// Candidates accept remote jobs, run the job's platform, are not excluded and not backing off.
+    public mutating func grant(_ request: HostRequest, now: Double) -> HostState? {
+        let candidates = hosts.values.filter { state in
+            state.info.acceptsRemote
+                && (request.platform.isEmpty || state.info.platform == request.platform)
+                && !request.exclude.contains(state.info.name)
+                && state.avoidUntil <= now
+        }
+        guard let best = candidates.min(by: { a, b in
+            let fa = expectedFinish(a), fb = expectedFinish(b)
+            if fa != fb { return fa < fb }
+            return a.info.name < b.info.name
+        }) else { return nil }
+        hosts[best.info.name]?.running += 1
+        return hosts[best.info.name]
+    }
+}

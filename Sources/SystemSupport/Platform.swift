@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The platform string daemons announce, `<machine>-linux` (for example `x86_64-linux`).
+public func currentPlatform() -> String {
+    var info = utsname()
+    uname(&info)
+    let machine = withUnsafeBytes(of: &info.machine) { raw in
+        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+    }
+    return machine + "-linux"
+}
+
+/// The daemon's default socket path, shared by the launcher and the daemon.
+public enum DaemonSocket {
+    public static func defaultPath() -> String {
+        if let path = Posix.environment("SWLAUNCH_SOCKET"), !path.isEmpty { return path }
+        if getuid() == 0 { return "/run/swlaunch/swlaunchd.sock" }
+        if let runtime = Posix.environment("XDG_RUNTIME_DIR"), !runtime.isEmpty { return runtime + "/swlaunch/swlaunchd.sock" }
+        return "/tmp/swlaunch-\(getuid())/swlaunchd.sock"
+    }
+}

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a program with posix_spawn, with standard output and error sent to files, and waits for it.
+public enum Spawn {
+    /// Exit status of a finished child: its exit code, or 128 + signal number.
+    public static func run(_ path: String, _ arguments: [String], stdoutPath: String, stderrPath: String,
+                           environment: [String]? = nil) -> Int32? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for p in argv { free(p) } }
+        var pid = pid_t()
+        let rc: Int32
+        if let environment {
+            var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) }
+            envp.append(nil)
+            defer { for p in envp { free(p) } }
+            rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        } else {
+            rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        }
+        guard rc == 0 else { return nil }
+        return wait(pid)
+    }
+
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 127 }
+        }
+        let signal = status & 0x7f
+        if signal == 0 { return (status >> 8) & 0xff }
+        return 128 + signal
+    }
+}

@@ -1,0 +1,155 @@
+extension ByteWriter {
+    /// Writes bytes zstd-compressed; small blobs are stored as they are.
+    mutating func writeCompressed(_ value: [UInt8]) {
+        if value.count < 64 {
+            write(UInt8(0))
+            write(value)
+        } else {
+            write(UInt8(1))
+            write(Zstd.compress(value))
+        }
+    }
+}
+
+extension ByteReader {
+    mutating func readCompressed() throws(DecodeError) -> [UInt8] {
+        switch try readUInt8() {
+        case 0: return try readBytes()
+        case 1: return try Zstd.decompress(try readBytes())
+        case let other: throw .badValue("compression tag \(other)")
+        }
+    }
+}
+
+extension Message {
+    func encodePayload(into w: inout ByteWriter) {
+        switch self {
+        case let .hello(h):
+            w.write(h.magic); w.write(h.version); w.write(h.role.rawValue); w.write(h.name)
+            w.write(h.authScheme); w.write(h.authToken)
+        case let .helloAck(a):
+            w.write(a.version); w.write(a.name)
+        case let .error(text), let .acquireLocal(text), let .runLocally(text), let .stats(text), let .status(text):
+            w.write(text)
+        case .keepAlive, .granted, .statusRequest:
+            break
+        case let .submit(j):
+            w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory); w.write(j.environment)
+            w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros)
+        case let .result(r):
+            w.write(r.exitStatus); w.writeCompressed(r.stdout); w.writeCompressed(r.stderr)
+            w.write(UInt32(r.outputs.count))
+            for o in r.outputs { w.write(o.path); w.writeCompressed(o.contents) }
+            w.write(r.host)
+            w.write(r.timings.queue); w.write(r.timings.preprocess); w.write(r.timings.transfer); w.write(r.timings.compile)
+        case let .statsRequest(reset):
+            w.write(reset)
+        case let .register(h):
+            w.write(h.name); w.write(h.address); w.write(h.port); w.write(h.maxJobs); w.write(h.platform)
+            w.write(h.acceptsRemote); w.write(h.toolchains)
+        case let .heartbeat(running, load):
+            w.write(running); w.write(load)
+        case let .hostRequest(r):
+            w.write(r.id); w.write(r.toolchain); w.write(r.platform); w.write(r.exclude)
+        case let .hostGrant(g):
+            w.write(g.id); w.write(g.name); w.write(g.address); w.write(g.port)
+        case let .noHost(id, reason):
+            w.write(id); w.write(reason)
+        case let .jobDone(r):
+            w.write(r.host); w.write(r.succeeded); w.write(r.compileMicros); w.write(r.inputBytes)
+        case let .compile(j):
+            w.write(j.toolchain); w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory)
+            w.write(j.environment)
+            w.write(UInt32(j.files.count))
+            for f in j.files { w.write(f.path); w.write(f.hash); w.write(f.executable) }
+            w.write(UInt32(j.symlinks.count))
+            for s in j.symlinks { w.write(s.path); w.write(s.target) }
+            w.write(j.directories); w.write(j.outputs)
+        case let .needBlobs(hashes):
+            w.write(hashes)
+        case let .blobs(blobs):
+            w.write(UInt32(blobs.count))
+            for b in blobs { w.write(b.hash); w.writeCompressed(b.contents) }
+        }
+    }
+
+    static func decode(kind: MessageKind, from r: inout ByteReader) throws(DecodeError) -> Message {
+        switch kind {
+        case .hello:
+            let magic = try r.readBytes()
+            guard magic == protocolMagic else { throw .badValue("not a swlaunch peer (bad magic)") }
+            let version = try r.readUInt32()
+            guard let role = PeerRole(rawValue: try r.readUInt8()) else { throw .badValue("unknown peer role") }
+            var hello = Hello(role: role, name: try r.readString())
+            hello.version = version
+            hello.authScheme = try r.readString()
+            hello.authToken = try r.readBytes()
+            return .hello(hello)
+        case .helloAck:
+            return .helloAck(HelloAck(version: try r.readUInt32(), name: try r.readString()))
+        case .error: return .error(try r.readString())
+        case .keepAlive: return .keepAlive
+        case .acquireLocal: return .acquireLocal(reason: try r.readString())
+        case .granted: return .granted
+        case .runLocally: return .runLocally(reason: try r.readString())
+        case .stats: return .stats(json: try r.readString())
+        case .status: return .status(json: try r.readString())
+        case .statusRequest: return .statusRequest
+        case .submit:
+            return .submit(JobRequest(
+                compiler: try r.readString(), arguments: try r.readStrings(), workingDirectory: try r.readString(),
+                environment: try r.readStrings(), inputs: try r.readStrings(), directories: try r.readStrings(),
+                outputs: try r.readStrings(), preprocessMicros: try r.readUInt64()))
+        case .result:
+            let status = try r.readInt32()
+            let stdout = try r.readCompressed()
+            let stderr = try r.readCompressed()
+            var outputs: [OutputFile] = []
+            for _ in 0..<(try r.readCount("output", minimumItemSize: 9)) {
+                outputs.append(OutputFile(path: try r.readString(), contents: try r.readCompressed()))
+            }
+            let host = try r.readString()
+            let timings = JobTimings(queue: try r.readUInt64(), preprocess: try r.readUInt64(),
+                                     transfer: try r.readUInt64(), compile: try r.readUInt64())
+            return .result(JobResult(exitStatus: status, stdout: stdout, stderr: stderr, outputs: outputs, host: host, timings: timings))
+        case .statsRequest: return .statsRequest(reset: try r.readBool())
+        case .register:
+            return .register(HostInfo(
+                name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
+                maxJobs: try r.readUInt32(), platform: try r.readString(), acceptsRemote: try r.readBool(),
+                toolchains: try r.readStrings()))
+        case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble())
+        case .hostRequest:
+            return .hostRequest(HostRequest(id: try r.readUInt64(), toolchain: try r.readString(),
+                                            platform: try r.readString(), exclude: try r.readStrings()))
+        case .hostGrant:
+            return .hostGrant(HostGrant(id: try r.readUInt64(), name: try r.readString(),
+                                        address: try r.readString(), port: try r.readUInt32()))
+        case .noHost: return .noHost(id: try r.readUInt64(), reason: try r.readString())
+        case .jobDone:
+            return .jobDone(JobReport(host: try r.readString(), succeeded: try r.readBool(),
+                                      compileMicros: try r.readUInt64(), inputBytes: try r.readUInt64()))
+        case .compile:
+            let toolchain = try r.readString(), compiler = try r.readString(), arguments = try r.readStrings()
+            let cwd = try r.readString(), environment = try r.readStrings()
+            var files: [FileEntry] = []
+            for _ in 0..<(try r.readCount("file", minimumItemSize: 9)) {
+                files.append(FileEntry(path: try r.readString(), hash: try r.readString(), executable: try r.readBool()))
+            }
+            var links: [SymlinkEntry] = []
+            for _ in 0..<(try r.readCount("symlink", minimumItemSize: 8)) {
+                links.append(SymlinkEntry(path: try r.readString(), target: try r.readString()))
+            }
+            return .compile(RemoteJob(toolchain: toolchain, compiler: compiler, arguments: arguments, workingDirectory: cwd,
+                                      environment: environment, files: files, symlinks: links,
+                                      directories: try r.readStrings(), outputs: try r.readStrings()))
+        case .needBlobs: return .needBlobs(try r.readStrings())
+        case .blobs:
+            var blobs: [Blob] = []
+            for _ in 0..<(try r.readCount("blob", minimumItemSize: 9)) {
+                blobs.append(Blob(hash: try r.readString(), contents: try r.readCompressed()))
+            }
+            return .blobs(blobs)
+        }
+    }
+}

@@ -1,0 +1,292 @@
+/// Message kinds on the wire. Values are stable across versions; never reuse one.
+public enum MessageKind: UInt8, Sendable, CaseIterable {
+    case hello = 1, helloAck = 2, error = 3, keepAlive = 4
+    // launcher <-> local daemon
+    case acquireLocal = 10, granted = 11, submit = 12, result = 13, runLocally = 14, statsRequest = 15, stats = 16
+    // daemon <-> scheduler
+    case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
+    case statusRequest = 26, status = 27
+    // daemon <-> helper daemon
+    case compile = 30, needBlobs = 31, blobs = 32
+}
+
+/// Who opens a connection; sent in the handshake.
+public enum PeerRole: UInt8, Sendable {
+    case launcher = 1, daemon = 2, monitor = 3, tool = 4
+}
+
+/// First message on every connection. Authentication fields are reserved for a later protocol revision:
+/// today `authScheme` is `"none"` and `authToken` is empty.
+public struct Hello: Sendable, Equatable {
+    public var magic: [UInt8] = protocolMagic
+    public var version: UInt32 = protocolVersion
+    public var role: PeerRole
+    public var name: String
+    public var authScheme: String = "none"
+    public var authToken: [UInt8] = []
+
+    public init(role: PeerRole, name: String) {
+        self.role = role
+        self.name = name
+    }
+}
+
+public struct HelloAck: Sendable, Equatable {
+    public var version: UInt32
+    public var name: String
+    public init(version: UInt32 = protocolVersion, name: String) {
+        self.version = version
+        self.name = name
+    }
+}
+
+/// Per-job timings in microseconds, recorded from the start for monitors and benchmarks.
+public struct JobTimings: Sendable, Equatable {
+    public var queue: UInt64 = 0
+    public var preprocess: UInt64 = 0
+    public var transfer: UInt64 = 0
+    public var compile: UInt64 = 0
+    public init(queue: UInt64 = 0, preprocess: UInt64 = 0, transfer: UInt64 = 0, compile: UInt64 = 0) {
+        self.queue = queue
+        self.preprocess = preprocess
+        self.transfer = transfer
+        self.compile = compile
+    }
+}
+
+/// A compile the launcher asks its daemon to distribute.
+///
+/// The remote side reproduces the client's view: every file the preprocessor read, at the same path,
+/// the same working directory, the same arguments. Outputs are the files to bring back.
+public struct JobRequest: Sendable, Equatable {
+    /// Absolute path of the real compiler on the client.
+    public var compiler: String
+    /// Arguments after the compiler, with response files expanded.
+    public var arguments: [String]
+    public var workingDirectory: String
+    /// `NAME=value` pairs that change what the compiler prints or produces.
+    public var environment: [String]
+    /// Files the preprocessor read, as the compiler named them (relative to the working directory or absolute).
+    public var inputs: [String]
+    /// Directories the compiler searches, created empty on the helper so search order stays the same.
+    public var directories: [String]
+    /// Files the compile writes (object first, then dependency file).
+    public var outputs: [String]
+    public var preprocessMicros: UInt64
+
+    public init(compiler: String, arguments: [String], workingDirectory: String, environment: [String],
+                inputs: [String], directories: [String], outputs: [String], preprocessMicros: UInt64) {
+        self.compiler = compiler
+        self.arguments = arguments
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.inputs = inputs
+        self.directories = directories
+        self.outputs = outputs
+        self.preprocessMicros = preprocessMicros
+    }
+}
+
+/// A file the compile wrote, returned to the client.
+public struct OutputFile: Sendable, Equatable {
+    public var path: String
+    public var contents: [UInt8]
+    public init(path: String, contents: [UInt8]) {
+        self.path = path
+        self.contents = contents
+    }
+}
+
+/// The outcome of a compile that ran: exactly what the compiler printed and wrote.
+public struct JobResult: Sendable, Equatable {
+    public var exitStatus: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var outputs: [OutputFile]
+    public var host: String
+    public var timings: JobTimings
+
+    public init(exitStatus: Int32, stdout: [UInt8], stderr: [UInt8], outputs: [OutputFile], host: String, timings: JobTimings) {
+        self.exitStatus = exitStatus
+        self.stdout = stdout
+        self.stderr = stderr
+        self.outputs = outputs
+        self.host = host
+        self.timings = timings
+    }
+}
+
+/// A daemon as it announces itself to the scheduler.
+public struct HostInfo: Sendable, Equatable {
+    public var name: String
+    /// Address and port where peers reach its job listener; empty address when it takes no remote jobs.
+    public var address: String
+    public var port: UInt32
+    public var maxJobs: UInt32
+    /// Platform its sandboxes can run, for example `x86_64-linux`.
+    public var platform: String
+    public var acceptsRemote: Bool
+    /// Toolchain ids it can run without fetching.
+    public var toolchains: [String]
+
+    public init(name: String, address: String, port: UInt32, maxJobs: UInt32, platform: String, acceptsRemote: Bool, toolchains: [String]) {
+        self.name = name
+        self.address = address
+        self.port = port
+        self.maxJobs = maxJobs
+        self.platform = platform
+        self.acceptsRemote = acceptsRemote
+        self.toolchains = toolchains
+    }
+}
+
+public struct HostRequest: Sendable, Equatable {
+    public var id: UInt64
+    public var toolchain: String
+    public var platform: String
+    /// Hosts already tried for this job.
+    public var exclude: [String]
+    public init(id: UInt64, toolchain: String, platform: String, exclude: [String]) {
+        self.id = id
+        self.toolchain = toolchain
+        self.platform = platform
+        self.exclude = exclude
+    }
+}
+
+public struct HostGrant: Sendable, Equatable {
+    public var id: UInt64
+    public var name: String
+    public var address: String
+    public var port: UInt32
+    public init(id: UInt64, name: String, address: String, port: UInt32) {
+        self.id = id
+        self.name = name
+        self.address = address
+        self.port = port
+    }
+}
+
+public struct JobReport: Sendable, Equatable {
+    public var host: String
+    public var succeeded: Bool
+    public var compileMicros: UInt64
+    public var inputBytes: UInt64
+    public init(host: String, succeeded: Bool, compileMicros: UInt64, inputBytes: UInt64) {
+        self.host = host
+        self.succeeded = succeeded
+        self.compileMicros = compileMicros
+        self.inputBytes = inputBytes
+    }
+}
+
+/// One file of a remote job, by content.
+public struct FileEntry: Sendable, Equatable {
+    /// Absolute, normalized path on the client.
+    public var path: String
+    /// SHA-256 of the contents, lowercase hex.
+    public var hash: String
+    public var executable: Bool
+    public init(path: String, hash: String, executable: Bool) {
+        self.path = path
+        self.hash = hash
+        self.executable = executable
+    }
+}
+
+public struct SymlinkEntry: Sendable, Equatable {
+    public var path: String
+    public var target: String
+    public init(path: String, target: String) {
+        self.path = path
+        self.target = target
+    }
+}
+
+/// A job as one daemon sends it to a helper daemon.
+public struct RemoteJob: Sendable, Equatable {
+    public var toolchain: String
+    public var compiler: String
+    public var arguments: [String]
+    public var workingDirectory: String
+    public var environment: [String]
+    public var files: [FileEntry]
+    public var symlinks: [SymlinkEntry]
+    public var directories: [String]
+    public var outputs: [String]
+
+    public init(toolchain: String, compiler: String, arguments: [String], workingDirectory: String, environment: [String],
+                files: [FileEntry], symlinks: [SymlinkEntry], directories: [String], outputs: [String]) {
+        self.toolchain = toolchain
+        self.compiler = compiler
+        self.arguments = arguments
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.files = files
+        self.symlinks = symlinks
+        self.directories = directories
+        self.outputs = outputs
+    }
+}
+
+public struct Blob: Sendable, Equatable {
+    public var hash: String
+    public var contents: [UInt8]
+    public init(hash: String, contents: [UInt8]) {
+        self.hash = hash
+        self.contents = contents
+    }
+}
+
+/// Every message of the protocol.
+public enum Message: Sendable, Equatable {
+    case hello(Hello)
+    case helloAck(HelloAck)
+    case error(String)
+    case keepAlive
+    case acquireLocal(reason: String)
+    case granted
+    case submit(JobRequest)
+    case result(JobResult)
+    case runLocally(reason: String)
+    case statsRequest(reset: Bool)
+    case stats(json: String)
+    case register(HostInfo)
+    case heartbeat(running: UInt32, load: Double)
+    case hostRequest(HostRequest)
+    case hostGrant(HostGrant)
+    case noHost(id: UInt64, reason: String)
+    case jobDone(JobReport)
+    case statusRequest
+    case status(json: String)
+    case compile(RemoteJob)
+    case needBlobs([String])
+    case blobs([Blob])
+
+    public var kind: MessageKind {
+        switch self {
+        case .hello: .hello
+        case .helloAck: .helloAck
+        case .error: .error
+        case .keepAlive: .keepAlive
+        case .acquireLocal: .acquireLocal
+        case .granted: .granted
+        case .submit: .submit
+        case .result: .result
+        case .runLocally: .runLocally
+        case .statsRequest: .statsRequest
+        case .stats: .stats
+        case .register: .register
+        case .heartbeat: .heartbeat
+        case .hostRequest: .hostRequest
+        case .hostGrant: .hostGrant
+        case .noHost: .noHost
+        case .jobDone: .jobDone
+        case .statusRequest: .statusRequest
+        case .status: .status
+        case .compile: .compile
+        case .needBlobs: .needBlobs
+        case .blobs: .blobs
+        }
+    }
+}

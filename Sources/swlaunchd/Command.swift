@@ -1,0 +1,67 @@
+import ArgumentParser
+import Daemon
+import Logging
+import SystemSupport
+import WireNIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swlaunchd",
+        abstract: "The swlaunch peer daemon: serves local launchers and compiles jobs for peers in sandboxes.",
+        discussion: """
+            Launchers on this machine reach the daemon on a Unix socket (--socket, SWLAUNCH_SOCKET, default \
+            /run/swlaunch/swlaunchd.sock for root, $XDG_RUNTIME_DIR/swlaunch/swlaunchd.sock otherwise). \
+            Peers send jobs to --listen; the scheduler (--scheduler) decides who compiles what.
+            """,
+        version: "0.1.0")
+
+    @Option(help: "Unix socket for local launchers.")
+    var socket: String?
+    @Option(help: "Address and port for jobs from peers (e.g. 0.0.0.0:8766).")
+    var listen: String = "0.0.0.0:8766"
+    @Option(help: "Address announced to the scheduler for --listen (default: the address the scheduler sees).")
+    var advertise: String = ""
+    @Option(help: "The scheduler's HOST:PORT.")
+    var scheduler: String?
+    @Option(help: "Remote jobs run at once for peers (default: cores).")
+    var maxJobs: Int?
+    @Option(help: "Local slots for preprocessing, links and fallbacks (default: cores).")
+    var localJobs: Int?
+    @Flag(help: "Never compile for other machines.")
+    var noRemote = false
+    @Option(help: "Name shown in status (default: host name).")
+    var name: String?
+    @Option(help: "Directory for caches and job sandboxes.")
+    var stateDir: String?
+    @Option(help: "Log level: trace, debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, not \(maxJobs)") }
+        if let localJobs, localJobs < 1 { throw ValidationError("--local-jobs must be at least 1, not \(localJobs)") }
+    }
+
+    func run() async throws {
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        var logger = Logger(label: "swlaunchd")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (listenHost, listenPort) = try parseHostPort(listen, option: "--listen")
+        let schedulerAddress = try scheduler.map { try parseHostPort($0, option: "--scheduler") }
+        var hostBuffer = [CChar](repeating: 0, count: 256)
+        gethostname(&hostBuffer, 255)
+        let hostName = hostBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let runtime = getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch"
+        let socketPath = socket ?? Posix.environment("SWLAUNCH_SOCKET").flatMap { $0.isEmpty ? nil : $0 } ?? DaemonSocket.defaultPath()
+        let config = DaemonConfiguration(
+            name: name ?? hostName, socketPath: socketPath, listenHost: noRemote ? nil : listenHost, listenPort: listenPort,
+            advertisedAddress: advertise, schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
+            maxJobs: maxJobs ?? cores, localSlots: localJobs ?? cores, acceptsRemote: !noRemote,
+            stateDirectory: stateDir ?? runtime, platform: currentPlatform(), logger: logger)
+        let daemon = try Daemon(config)
+        try await runUntilTerminated { try await daemon.run() }
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+import Wire
+@testable import Scheduling
+
+func host(_ name: String, jobs: UInt32 = 2, remote: Bool = true, platform: String = "x86_64-linux") -> HostInfo {
+    HostInfo(name: name, address: "127.0.0.1", port: 1, maxJobs: jobs, platform: platform, acceptsRemote: remote, toolchains: [])
+}
+
+func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> HostRequest {
+    HostRequest(id: 1, toolchain: "t", platform: platform, exclude: exclude)
+}
+
+@Test func grantsFreeSlotsBeforeQueueing() {
+    var cluster = Cluster()
+    cluster.join(host("a", jobs: 1), now: 0)
+    cluster.join(host("b", jobs: 1), now: 0)
+    let first = cluster.grant(request(), now: 0)?.info.name
+    let second = cluster.grant(request(), now: 0)?.info.name
+    #expect(Set([first, second]) == ["a", "b"])
+}
+
+@Test func neverGrantsNoRemoteHostsOrExcludedOrOtherPlatforms() {
+    var cluster = Cluster()
+    cluster.join(host("client", remote: false), now: 0)
+    cluster.join(host("arm", platform: "aarch64-linux"), now: 0)
+    cluster.join(host("tried"), now: 0)
+    #expect(cluster.grant(request(["tried"]), now: 0) == nil)
+    cluster.join(host("good"), now: 0)
+    #expect(cluster.grant(request(["tried"]), now: 0)?.info.name == "good")
+}
+
+@Test func prefersFasterHosts() {
+    var cluster = Cluster()
+    cluster.join(host("slow", jobs: 4), now: 0)
+    cluster.join(host("fast", jobs: 4), now: 0)
+    cluster.record(JobReport(host: "slow", succeeded: true, compileMicros: 4000, inputBytes: 1000), now: 0)
+    cluster.record(JobReport(host: "fast", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 0)
+    #expect(cluster.grant(request(), now: 0)?.info.name == "fast")
+    // Once the fast host is saturated well beyond its slots, the slow one wins.
+    for _ in 0..<12 { _ = cluster.grant(request(["slow"]), now: 0) }
+    #expect(cluster.grant(request(), now: 0)?.info.name == "slow")
+}
+
+@Test func avoidsFailingHostsForAWhile() {
+    var cluster = Cluster()
+    cluster.join(host("flaky"), now: 0)
+    cluster.join(host("steady", jobs: 1), now: 0)
+    _ = cluster.grant(request(), now: 0)
+    cluster.record(JobReport(host: "flaky", succeeded: false, compileMicros: 0, inputBytes: 0), now: 0)
+    cluster.heartbeat("steady", running: 5, load: 0, now: 1)
+    #expect(cluster.grant(request(), now: 1)?.info.name == "steady")
+    cluster.heartbeat("steady", running: 5, load: 0, now: 20)
+    cluster.heartbeat("flaky", running: 0, load: 0, now: 20)
+    #expect(cluster.grant(request(), now: 20)?.info.name == "flaky")
+}
+
+@Test func expiresSilentHosts() {
+    var cluster = Cluster(heartbeatTimeout: 10)
+    cluster.join(host("a"), now: 0)
+    cluster.join(host("b"), now: 0)
+    cluster.heartbeat("b", running: 0, load: 0, now: 8)
+    #expect(cluster.expire(now: 12) == ["a"])
+    #expect(cluster.hosts.keys.sorted() == ["b"])
+}
