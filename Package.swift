@@ -67,6 +67,6 @@ let package = Package(
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),
     ]
 )

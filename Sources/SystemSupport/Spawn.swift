@@ -10,10 +10,19 @@ import Darwin
 public enum Spawn {
     /// Exit status of a finished child: its exit code, or 128 + signal number.
     public static func run(_ path: String, _ arguments: [String], stdoutPath: String, stderrPath: String,
-                           environment: [String]? = nil) -> Int32? {
+                           environment: [String]? = nil, workingDirectory: String? = nil) -> Int32? {
+        guard let pid = start(path, arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
+                              environment: environment, workingDirectory: workingDirectory) else { return nil }
+        return wait(pid)
+    }
+
+    /// Starts a program without waiting for it; returns its pid.
+    public static func start(_ path: String, _ arguments: [String], stdoutPath: String, stderrPath: String,
+                             environment: [String]? = nil, workingDirectory: String? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let workingDirectory { addChangeDirectory(&actions, workingDirectory) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -31,7 +40,7 @@ public enum Spawn {
             rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
         }
         guard rc == 0 else { return nil }
-        return wait(pid)
+        return pid
     }
 
     public static func wait(_ pid: pid_t) -> Int32 {
@@ -44,3 +53,7 @@ public enum Spawn {
         return 128 + signal
     }
 }
+
+/// glibc's posix_spawn_file_actions_addchdir_np (2.29+), hidden from Swift behind _GNU_SOURCE.
+@_silgen_name("posix_spawn_file_actions_addchdir_np")
+private func addChangeDirectory(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>) -> Int32

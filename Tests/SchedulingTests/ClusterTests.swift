@@ -37,7 +37,7 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.record(JobReport(host: "fast", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 0)
     #expect(cluster.grant(request(), now: 0)?.info.name == "fast")
     // Once the fast host is saturated well beyond its slots, the slow one wins.
-    for _ in 0..<12 { _ = cluster.grant(request(["slow"]), now: 0) }
+    for _ in 0..<20 { _ = cluster.grant(request(["slow"]), now: 0) }
     #expect(cluster.grant(request(), now: 0)?.info.name == "slow")
 }
 

@@ -1,0 +1,141 @@
+import Foundation
+import Launch
+import SystemSupport
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real scheduler and real daemons on loopback, started from the package's built executables.
+final class TestCluster: @unchecked Sendable {
+    let directory: String
+    let binaries: String
+    let schedulerPort: Int
+    var pids: [String: pid_t] = [:]
+    /// The client daemon's socket (a `--no-remote` daemon, so every distributed job runs on a helper).
+    var clientSocket: String { directory + "/client.sock" }
+
+    static func builtBinaries() -> String {
+        let exe = Posix.realPath("/proc/self/exe") ?? ""
+        var dir = String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)])
+        // swift-testing may run inside <bin>/<package>.xctest
+        while !dir.isEmpty, !Posix.isExecutableFile(dir + "/swlaunch") {
+            guard let slash = dir.lastIndex(of: "/") else { break }
+            dir = String(dir[..<slash])
+        }
+        return dir
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    init(helpers: Int) throws {
+        directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        binaries = Self.builtBinaries()
+        schedulerPort = Self.freePort()
+        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
+        for i in 1...helpers {
+            try start("helper\(i)", binaries + "/swlaunchd", [
+                "--name", "helper\(i)", "--listen", "127.0.0.1:\(Self.freePort())", "--scheduler", "127.0.0.1:\(schedulerPort)",
+                "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
+            ])
+        }
+        try start("client", binaries + "/swlaunchd", [
+            "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
+            "--socket", clientSocket, "--state-dir", directory + "/state-client",
+        ])
+        try waitForHosts(helpers + 1)
+    }
+
+    func start(_ name: String, _ program: String, _ arguments: [String]) throws {
+        guard let pid = Spawn.start(program, [program] + arguments, stdoutPath: directory + "/\(name).out",
+                                    stderrPath: directory + "/\(name).log") else {
+            throw TestClusterError("cannot start \(program)")
+        }
+        pids[name] = pid
+    }
+
+    func stop(_ name: String, signal: Int32 = SIGTERM) {
+        guard let pid = pids.removeValue(forKey: name) else { return }
+        kill(pid, signal)
+        _ = Spawn.wait(pid)
+    }
+
+    func ask(_ message: Message) throws -> String {
+        let connection = try DaemonConnection(path: clientSocket, role: .tool, timeoutSeconds: 10)
+        try connection.send(message)
+        switch try connection.receive() {
+        case let .stats(json), let .status(json): return json
+        case let other: throw TestClusterError("unexpected reply \(other)")
+        }
+    }
+
+    func stats() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(try ask(.statsRequest(reset: false)).utf8)) as? [String: Any] ?? [:]
+    }
+
+    func waitForHosts(_ count: Int) throws {
+        for _ in 0..<200 {
+            if let json = try? ask(.statusRequest),
+               let hosts = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["hosts"] as? [Any],
+               hosts.count == count {
+                return
+            }
+            usleep(50_000)
+        }
+        throw TestClusterError("cluster did not come up; logs in \(directory)")
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? ""
+    }
+
+    deinit {
+        for name in Array(pids.keys) { stop(name) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct TestClusterError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// What one compile produced: everything a build could observe.
+struct CompileOutcome: Equatable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var files: [String: [UInt8]]
+}
+
+/// Runs a command in `directory` and collects its status, output and the named files (then removes them).
+func runCompile(_ argv: [String], in directory: String, outputs: [String], environment: [String: String] = [:]) throws -> CompileOutcome {
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    let out = directory + "/.stdout", err = directory + "/.stderr"
+    let program = argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/" + argv[0]
+    guard let status = Spawn.run(program, argv, stdoutPath: out, stderrPath: err,
+                                 environment: env.map { "\($0.key)=\($0.value)" }, workingDirectory: directory) else {
+        throw TestClusterError("cannot run \(argv)")
+    }
+    var files: [String: [UInt8]] = [:]
+    for output in outputs {
+        let path = output.hasPrefix("/") ? output : directory + "/" + output
+        if let bytes = Posix.readFile(path) { files[output] = bytes }
+        unlink(path)
+    }
+    return CompileOutcome(status: status, stdout: String(decoding: Posix.readFile(out) ?? [], as: UTF8.self),
+                          stderr: String(decoding: Posix.readFile(err) ?? [], as: UTF8.self), files: files)
+}

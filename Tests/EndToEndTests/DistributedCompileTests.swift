@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small C/C++ project with the shapes real builds have: include directories, forced includes,
+/// a path with spaces, warnings and errors.
+func makeProject(in root: String) throws {
+    let files: [String: String] = [
+        "include/config.h": "#pragma once\n#define ANSWER 42\n",
+        "include/pre.h": "#define PRE_INCLUDED 1\n",
+        "include/util.hpp": """
+            #pragma once
+            #include <string>
+            #include <vector>
+            namespace util { inline std::string join(const std::vector<std::string>& v) { std::string s; for (auto& x : v) s += x; return s; } }
+            """,
+        "src/hello.c": """
+            #include <stdio.h>
+            #include "config.h"
+            #ifndef GREETING
+            #define GREETING "hello"
+            #endif
+            int hello(void) { printf("%s %d\\n", GREETING, ANSWER); return ANSWER; }
+            """,
+        "src/app.cpp": """
+            #include "util.hpp"
+            #include <map>
+            namespace { int hidden(int a) { return a * 2; } }
+            static std::map<int, std::string> table{{1, "one"}};
+            #ifdef PRE_INCLUDED
+            int pre() { return PRE_INCLUDED; }
+            #endif
+            std::string app(int q) { return util::join({table[1], std::to_string(hidden(q))}); }
+            """,
+        "src/warn.c": """
+            #define SQ(x) ((x) * (x))
+            int f(int q) {
+                int unused;
+                return SQ(q) + (q == q);
+            }
+            int g(int q) { if (q) return 1; }
+            """,
+        "src/err_error.c": "#include \"config.h\"\nint a = ANSWER;\n#error this configuration is not supported\nint b = ;\n",
+        "src/err_syntax.cpp": "#include <vector>\nstruct S { int x };\nint f() { std::vector<int> v; return v.size() + missing; }\n",
+        "src with space/sp ace.c": "#include \"../include/config.h\"\nint spaced(void) { return ANSWER; }\n",
+        "args.rsp": "-c src/hello.c -o build/rsp.o -Iinclude '-DGREETING=\"from rsp\"'\n",
+    ]
+    for (path, text) in files {
+        let full = root + "/" + path
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: true, encoding: .utf8)
+    }
+    try FileManager.default.createDirectory(atPath: root + "/build", withIntermediateDirectories: true)
+}
+
+struct CompileScenario: Sendable, CustomTestStringConvertible {
+    let name: String
+    let argv: [String]
+    let outputs: [String]
+    var testDescription: String { name }
+}
+
+/// Output in another directory: written relative to the project, outside it.
+let otherDirectory = "../other out"
+
+let scenarios: [CompileScenario] = [
+    CompileScenario(name: "C -O0 with -D and -I", argv: ["gcc", "-O0", "-Iinclude", "-DGREETING=\"hi\"", "-c", "src/hello.c", "-o", "build/hello.o"], outputs: ["build/hello.o"]),
+    CompileScenario(name: "C -O2 -g", argv: ["gcc", "-O2", "-g", "-Iinclude", "-c", "src/hello.c", "-o", "build/hello.o"], outputs: ["build/hello.o"]),
+    CompileScenario(name: "C++ -O2 with -include", argv: ["g++", "-O2", "-Iinclude", "-include", "include/pre.h", "-c", "src/app.cpp", "-o", "build/app.o"], outputs: ["build/app.o"]),
+    CompileScenario(name: "C++ -g -O0 -MD without -MT", argv: ["g++", "-g", "-O0", "-Iinclude", "-MD", "-c", "src/app.cpp", "-o", "build/app.o"], outputs: ["build/app.o", "build/app.d"]),
+    CompileScenario(name: "C -MMD with -MT and -MF", argv: ["gcc", "-Iinclude", "-MMD", "-MT", "custom-target", "-MF", "build/h.d", "-c", "src/hello.c", "-o", "build/hello.o"], outputs: ["build/hello.o", "build/h.d"]),
+    CompileScenario(name: "C -MD with -MQ and -MP", argv: ["gcc", "-isystem", "include", "-MD", "-MP", "-MQ", "$weird target", "-c", "src/hello.c", "-o", "build/hello.o"], outputs: ["build/hello.o", "build/hello.d"]),
+    CompileScenario(name: "C -MMD without -o", argv: ["gcc", "-Iinclude", "-MMD", "-c", "src/hello.c"], outputs: ["hello.o", "hello.d"]),
+    CompileScenario(name: "warnings", argv: ["gcc", "-Wall", "-Wextra", "-O2", "-c", "src/warn.c", "-o", "build/warn.o"], outputs: ["build/warn.o"]),
+    CompileScenario(name: "warnings in colour", argv: ["gcc", "-Wall", "-fdiagnostics-color=always", "-c", "src/warn.c", "-o", "build/warn.o"], outputs: ["build/warn.o"]),
+    CompileScenario(name: "-Werror", argv: ["gcc", "-Wall", "-Werror", "-c", "src/warn.c", "-o", "build/warn.o"], outputs: ["build/warn.o"]),
+    CompileScenario(name: "#error", argv: ["gcc", "-Iinclude", "-c", "src/err_error.c", "-o", "build/err.o"], outputs: ["build/err.o"]),
+    CompileScenario(name: "C++ syntax errors", argv: ["g++", "-c", "src/err_syntax.cpp", "-o", "build/syntax.o"], outputs: ["build/syntax.o"]),
+    CompileScenario(name: "response file", argv: ["gcc", "@args.rsp"], outputs: ["build/rsp.o"]),
+    CompileScenario(name: "output in another directory", argv: ["gcc", "-Iinclude", "-MD", "-c", "src/hello.c", "-o", otherDirectory + "/hello.o"], outputs: [otherDirectory + "/hello.o", otherDirectory + "/hello.d"]),
+    CompileScenario(name: "source path with spaces", argv: ["gcc", "-g", "-MD", "-c", "src with space/sp ace.c", "-o", "build/sp ace.o"], outputs: ["build/sp ace.o", "build/sp ace.d"]),
+    CompileScenario(name: "absolute source path", argv: ["g++", "-O1", "-IPROJECT/include", "-c", "PROJECT/src/app.cpp", "-o", "build/abs.o"], outputs: ["build/abs.o"]),
+]
+
+@Suite(.serialized)
+struct DistributedCompileTests {
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster(helpers: 2) }
+
+    @Test(arguments: scenarios)
+    func remoteCompileMatchesPlainCompile(_ scenario: CompileScenario) throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) {
+            try makeProject(in: project)
+            try FileManager.default.createDirectory(atPath: cluster.directory + "/other out", withIntermediateDirectories: true)
+        }
+        let argv = scenario.argv.map { $0.replacingOccurrences(of: "PROJECT", with: project) }
+        let plain = try runCompile(argv, in: project, outputs: scenario.outputs)
+        #expect(plain.files[scenario.outputs[0]] != nil || plain.status != 0, "the plain compile should produce an object")
+
+        let before = try cluster.stats()
+        let launched = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: scenario.outputs,
+                                      environment: ["SWLAUNCH_SOCKET": cluster.clientSocket])
+        let after = try cluster.stats()
+
+        #expect(launched.status == plain.status)
+        #expect(launched.stderr == plain.stderr)
+        #expect(launched.stdout == plain.stdout)
+        #expect(Set(launched.files.keys) == Set(plain.files.keys))
+        for (path, bytes) in plain.files {
+            #expect(launched.files[path] == bytes, "\(path) differs from the plain compile")
+        }
+        #expect(after["remote"] as? Int == (before["remote"] as? Int ?? 0) + 1, "not counted as remote: \(after)")
+        #expect(after["fallback"] as? Int == before["fallback"] as? Int, "fell back: \(after)")
+    }
+
+    @Test func disabledLauncherRunsTheCompilerDirectly() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) { try makeProject(in: project) }
+        let before = try cluster.stats()
+        let outcome = try runCompile([cluster.binaries + "/swlaunch", "gcc", "-Iinclude", "-c", "src/hello.c", "-o", "build/d.o"], in: project,
+                                     outputs: ["build/d.o"], environment: ["SWLAUNCH_SOCKET": cluster.clientSocket, "SWLAUNCH_DISABLE": "1"])
+        #expect(outcome.status == 0)
+        #expect(outcome.files["build/d.o"] != nil)
+        let after = try cluster.stats()
+        #expect(after["remote"] as? Int == before["remote"] as? Int)
+        #expect(after["local"] as? Int == before["local"] as? Int)
+    }
+
+    @Test func linkingRunsLocallyAndIsCounted() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) { try makeProject(in: project) }
+        try "int main(void) { return 0; }\n".write(toFile: project + "/src/main.c", atomically: true, encoding: .utf8)
+        let before = try cluster.stats()
+        let outcome = try runCompile([cluster.binaries + "/swlaunch", "gcc", "src/main.c", "-o", "build/prog"], in: project,
+                                     outputs: ["build/prog"], environment: ["SWLAUNCH_SOCKET": cluster.clientSocket])
+        #expect(outcome.status == 0)
+        #expect(outcome.files["build/prog"] != nil)
+        let after = try cluster.stats()
+        #expect(after["local"] as? Int == (before["local"] as? Int ?? 0) + 1)
+        #expect((after["local_reasons"] as? [String: Int])?["not-a-compile"] != nil)
+    }
+
+    @Test func noDaemonMeansAPlainLocalCompile() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) { try makeProject(in: project) }
+        let plain = try runCompile(["gcc", "-Wall", "-c", "src/warn.c", "-o", "build/w.o"], in: project, outputs: ["build/w.o"])
+        let launched = try runCompile([cluster.binaries + "/swlaunch", "gcc", "-Wall", "-c", "src/warn.c", "-o", "build/w.o"], in: project,
+                                      outputs: ["build/w.o"], environment: ["SWLAUNCH_SOCKET": cluster.directory + "/nobody-here.sock"])
+        #expect(launched == plain)
+    }
+
+    @Test func missingCompilerIsAClearError() throws {
+        let cluster = try Self.cluster.get()
+        let outcome = try runCompile([cluster.binaries + "/swlaunch", "no-such-cc", "-c", "x.c"], in: cluster.directory, outputs: [])
+        #expect(outcome.status == 127)
+        #expect(outcome.stderr == "swlaunch: error: compiler 'no-such-cc' not found on PATH (the launcher itself is skipped)\n")
+    }
+}
