@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages swlaunch builds and tests with (needs root or sudo).
+set -euo pipefail
+packages=(libzstd-dev pkg-config bubblewrap gcc g++ make cmake ninja-build)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
