@@ -1,0 +1,1 @@
+double area_scale(double a) { return a; }

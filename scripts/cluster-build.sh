@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds a real CMake project through swlaunch on a 3-host lab cluster (scripts/lab.sh): a slow client
+# (--no-remote, CPU-capped) and two helpers that cannot see the client's source and build folders.
+# Compares every object with a plain local build of the same tree, runs ctest, and prints the share
+# of compiles that ran remote. With --kill-after S, helper h2's daemon gets SIGKILL S seconds into the build.
+#
+#   scripts/cluster-build.sh [--project DIR] [--cmake-args "..."] [--jobs N] [--client-cpu F] [--kill-after S]
+# Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+project=/usr/src/googletest
+cmake_args="-Dgtest_build_tests=ON"
+jobs=8
+client_cpu=0.25
+kill_after=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --project) project=$2; shift 2 ;;
+    --cmake-args) cmake_args=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --client-cpu) client_cpu=$2; shift 2 ;;
+    --kill-after) kill_after=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ -d $project ]] || { echo "no project at $project (apt-get install googletest)" >&2; exit 2; }
+bin=$repo/.build/release
+[[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
+lab=$repo/scripts/lab.sh
+work=/tmp/swlaunch-cluster
+rm -rf "$work"; mkdir -p "$work/src" "$work/build" "$work/reference"
+cp -a "$project/." "$work/src/"
+src=$work/src build=$work/build
+
+"$lab" down >/dev/null 2>&1 || true
+trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+"$lab" up client h1 h2 >/dev/null
+h1=$("$lab" ip h1)
+
+"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8765 >"$work/scheduler.log" 2>&1 &
+for h in h1 h2; do
+  "$lab" run $h --hide "$src" --hide "$build" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8766 \
+    --scheduler "$h1:8765" --state-dir "$work/state-$h" --max-jobs 2 >"$work/$h.log" 2>&1 &
+  echo $! > "$work/$h.pid"
+done
+"$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 \
+  --scheduler "$h1:8765" --state-dir "$work/state-client" >"$work/client.log" 2>&1 &
+on_client() { "$lab" run client -- "$@"; }
+for _ in $(seq 100); do
+  n=$(on_client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)
+  [[ $n == 3 ]] && break
+  sleep 0.2
+done
+on_client "$bin/swlaunch" status
+
+echo "== reference: plain local build"
+on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args >"$work/reference-configure.log"
+t0=$(date +%s.%N)
+on_client ninja -C "$build" -j2 >"$work/reference-build.log"
+t1=$(date +%s.%N)
+(cd "$build" && find . -name "*.o" -exec cp --parents {} "$work/reference/" \;)
+objects=$(cd "$work/reference" && find . -name '*.o' | wc -l)
+echo "plain build: $objects objects in $(python3 -c "print(round($t1 - $t0, 1))") s (2 cores, no cap)"
+rm -rf "$build"; mkdir -p "$build"
+
+echo "== distributed build: client capped at $client_cpu cores, ninja -j$jobs"
+on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args \
+  -DCMAKE_C_COMPILER_LAUNCHER="$bin/swlaunch" -DCMAKE_CXX_COMPILER_LAUNCHER="$bin/swlaunch" >"$work/configure.log"
+on_client "$bin/swlaunch" stats --reset >/dev/null
+if [[ -n $kill_after ]]; then
+  ( sleep "$kill_after"; pid=$(cat "$work/h2.pid"); echo "== kill -9 helper h2 (pid $pid) at ${kill_after}s"; kill -9 "$pid" ) &
+fi
+t0=$(date +%s.%N)
+"$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$jobs" >"$work/build.log"
+t1=$(date +%s.%N)
+echo "distributed build: $(python3 -c "print(round($t1 - $t0, 1))") s"
+wait
+on_client "$bin/swlaunch" stats --json | tee "$work/stats.json"; echo
+
+echo "== comparing objects"
+differ=0
+while IFS= read -r o; do
+  cmp -s "$work/reference/$o" "$build/$o" || { echo "DIFFERS: $o"; differ=$((differ + 1)); }
+done < <(cd "$work/reference" && find . -name '*.o')
+built=$(cd "$build" && find . -name '*.o' | wc -l)
+echo "objects: $built built, $objects in the reference, $differ differ"
+remote=$(python3 -c 'import json; print(json.load(open("'"$work/stats.json"'"))["remote"])')
+echo "remote compiles: $remote of $built ($(python3 -c "print(round(100*$remote/$built, 1))")%)"
+echo "== ctest"
+on_client ctest --test-dir "$build" -j2 --output-on-failure | tail -n 3
+[[ $differ == 0 && $built == "$objects" ]]
