@@ -12,11 +12,16 @@ public struct LineMarkerScanner {
         let n = bytes.count
         var lineStart = true
         while i < n {
-            if lineStart, bytes[i] == UInt8(ascii: "#"), i + 2 < n, bytes[i + 1] == UInt8(ascii: " "),
-               (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i + 2]) {
-                i = parseMarker(bytes, from: i + 2)
-                lineStart = true
-                continue
+            if lineStart {
+                // gcc -fdirectives-only keeps the indentation of the #include a marker replaces.
+                var j = i
+                while j < n, bytes[j] == UInt8(ascii: " ") || bytes[j] == UInt8(ascii: "\t") { j += 1 }
+                if j + 2 < n, bytes[j] == UInt8(ascii: "#"), bytes[j + 1] == UInt8(ascii: " "),
+                   (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[j + 2]) {
+                    i = parseMarker(bytes, from: j + 2)
+                    lineStart = true
+                    continue
+                }
             }
             lineStart = bytes[i] == UInt8(ascii: "\n")
             i += 1

@@ -113,7 +113,8 @@ public final class FileResolver: @unchecked Sendable {
             for link in links where seenLinks.insert(link.path).inserted { tree.symlinks.append(link) }
         }
         for file in files {
-            let (physical, links) = try resolve(Self.absolute(file, in: workingDirectory))
+            // A name from the scan that does not exist was never read (a marker-like line in a raw string).
+            guard let (physical, links) = try? resolve(Self.absolute(file, in: workingDirectory)) else { continue }
             addLinks(links)
             guard seenFiles.insert(physical).inserted else { continue }
             let (digest, executable) = try hash(physical)

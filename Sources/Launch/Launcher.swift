@@ -94,6 +94,9 @@ public struct Launcher {
 
         let start = Posix.nowMicros()
         guard let inputs = scanInputs(compile) else {
+            // Still holding the preprocessing slot: report why this compile stays here, then run it.
+            try? connection.send(.acquireLocal(reason: "scan-failed"))
+            _ = try? connection.receive()
             return execLocally(connection: connection)
         }
         var remoteArguments = expandedArguments

@@ -117,10 +117,13 @@ func wholeCommandLines(_ scenario: Scenario) {
     # 2 "src/a b.c" 2
     #  pragma once
     # 1 "/usr/include/stdio.h" 1 3 4
+      # 1 "/usr/include/x86_64-linux-gnu/c++/12/bits/time_members.h" 1 3
+    \t# 1 "tabbed.h" 1
     """
     var scanner = LineMarkerScanner()
     Array(text.utf8).withUnsafeBufferPointer { scanner.scan($0) }
-    #expect(scanner.files == ["src/a b.c", "/usr/include/stdc-predef.h", "inc/q\"uote\\.h", "/usr/include/stdio.h"])
+    #expect(scanner.files == ["src/a b.c", "/usr/include/stdc-predef.h", "inc/q\"uote\\.h", "/usr/include/stdio.h",
+                             "/usr/include/x86_64-linux-gnu/c++/12/bits/time_members.h", "tabbed.h"])
 }
 
 @Test func extensionHelpers() {
