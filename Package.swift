@@ -67,6 +67,7 @@ let package = Package(
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),
     ]
 )

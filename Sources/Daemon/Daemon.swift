@@ -289,7 +289,7 @@ public final class Daemon: Sendable {
     func compile(_ job: RemoteJob, toolchain: Toolchain) throws -> JobResult {
         let directory = config.stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try sandbox.run(job, toolchain: toolchain, blobs: blobs, jobDirectory: directory)
+        let result = try sandbox.run(job, toolchainTree: try toolchains.tree(of: toolchain), blobs: blobs, jobDirectory: directory)
         if result.exitStatus != 0, result.stderr.starts(with: Array("bwrap: ".utf8)) {
             throw ResolveError(path: "sandbox", reason: String(decoding: result.stderr, as: UTF8.self))
         }

@@ -13,11 +13,13 @@ enum SandboxTree {
         return String(path[..<slash])
     }
 
-    /// Places `source` at `root + path`; an existing entry there is left alone.
-    static func place(file path: String, from source: String, under root: String, executable: Bool) throws {
+    /// Places `source` at `root + path`, as a hard link unless `copy` is set (or linking fails);
+    /// an existing entry there is left alone.
+    static func place(file path: String, from source: String, under root: String, executable: Bool, copy: Bool = false) throws {
         let destination = root + path
         try ensureDirectory(parent(destination))
-        if link(source, destination) == 0 || errno == EEXIST { return }
+        if Posix.fileExists(destination) { return }
+        if !copy, link(source, destination) == 0 || errno == EEXIST { return }
         guard let bytes = Posix.readFile(source) else { throw ResolveError(path: source, reason: "unreadable") }
         if let code = Posix.writeFileAtomically(destination, bytes, mode: executable ? 0o755 : 0o644) {
             throw ResolveError(path: destination, reason: Posix.errorText(code))
@@ -32,8 +34,9 @@ enum SandboxTree {
         }
     }
 
-    /// Hard-links every file of `source` tree into `root` (directories recreated, symlinks copied).
-    static func linkTree(_ source: String, into root: String) throws {
+    /// Hard-links every file of `source` tree into `root` (directories recreated, symlinks copied);
+    /// files directly inside a directory of `copyInto` are copied, since the sandbox may write there.
+    static func linkTree(_ source: String, into root: String, copyInto: Set<String>) throws {
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: source) else { return }
         while let relative = walker.nextObject() as? String {
@@ -50,7 +53,8 @@ enum SandboxTree {
                     throw ResolveError(path: to, reason: "cannot create symbolic link")
                 }
             default:
-                try place(file: "/" + relative, from: from, under: root, executable: (info.st_mode & 0o111) != 0)
+                try place(file: "/" + relative, from: from, under: root, executable: (info.st_mode & 0o111) != 0,
+                          copy: copyInto.contains(parent("/" + relative)))
             }
         }
     }
@@ -112,23 +116,31 @@ public struct SandboxRunner: Sendable {
     }
 
     static let localeDirectories = ["/usr/lib/locale", "/usr/share/locale"]
+    /// The compiler's TMPDIR inside the sandbox (a fresh directory per job).
+    static let scratchDirectory = "/.swlaunch-tmp"
 
-    public func run(_ job: RemoteJob, toolchain: Toolchain, blobs: BlobStore, jobDirectory: String) throws -> JobResult {
+    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> JobResult {
         let root = jobDirectory + "/root"
+        let scratch = jobDirectory + "/tmp"
         try SandboxTree.ensureDirectory(root)
-        try SandboxTree.linkTree(toolchain.tree, into: root)
+        try SandboxTree.ensureDirectory(scratch)
+        // The root is read-only in the sandbox; only the output directories are writable. Files placed
+        // directly in those are copies, so a compile can never write through a hard link into the
+        // blob store or the toolchain.
+        let outputDirectories = Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })
+        try SandboxTree.linkTree(toolchainTree, into: root, copyInto: outputDirectories)
         for link in job.symlinks { try SandboxTree.place(symlink: SymlinkEntry(path: try Self.checkedPath(link.path), target: link.target), under: root) }
         for file in job.files {
-            try SandboxTree.place(file: try Self.checkedPath(file.path), from: blobs.path(file.hash), under: root, executable: file.executable)
+            let path = try Self.checkedPath(file.path)
+            try SandboxTree.place(file: path, from: blobs.path(file.hash), under: root, executable: file.executable,
+                                  copy: outputDirectories.contains(SandboxTree.parent(path)))
         }
-        for directory in job.directories + [job.workingDirectory] {
+        for directory in job.directories + [job.workingDirectory] + Array(outputDirectories) {
             try SandboxTree.ensureDirectory(root + (try Self.checkedPath(directory)))
         }
-        for output in job.outputs {
-            try SandboxTree.ensureDirectory(root + SandboxTree.parent(try Self.checkedPath(output)))
-            unlink(root + output)
-        }
-        for special in ["/tmp", "/dev", "/proc"] { try SandboxTree.ensureDirectory(root + special) }
+        for output in job.outputs { unlink(root + output) }
+        for special in [Self.scratchDirectory, "/dev", "/proc"] { try SandboxTree.ensureDirectory(root + special) }
+        let writable = outputDirectories.sorted().flatMap { ["--bind", root + $0, $0] }
         // Locale data decides the compiler's quotes and message language; it comes from this host.
         var localeBinds: [String] = []
         for directory in Self.localeDirectories where Posix.fileExists(directory) {
@@ -137,9 +149,11 @@ public struct SandboxRunner: Sendable {
         }
 
         let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr"
-        let arguments = [bwrap, "--bind", root, "/", "--dev", "/dev", "--proc", "/proc"] + localeBinds + [
+        let arguments = [bwrap, "--ro-bind", root, "/", "--dev", "/dev", "--proc", "/proc",
+                         "--bind", scratch, Self.scratchDirectory] + writable + localeBinds + [
                          "--unshare-all", "--die-with-parent", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
-        let environment = ["PATH=/usr/local/bin:/usr/bin:/bin"] + job.environment.filter { !$0.hasPrefix("PATH=") }
+        let environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=" + Self.scratchDirectory]
+            + job.environment.filter { !$0.hasPrefix("PATH=") && !$0.hasPrefix("TMPDIR=") }
         let start = Posix.nowMicros()
         guard let status = Spawn.run(bwrap, arguments, stdoutPath: stdoutPath, stderrPath: stderrPath, environment: environment) else {
             throw ResolveError(path: bwrap, reason: "cannot start the sandbox")

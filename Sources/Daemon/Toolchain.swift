@@ -8,8 +8,21 @@ public struct Toolchain: Sendable {
     public var compiler: String
     public var files: [FileEntry]
     public var symlinks: [SymlinkEntry]
-    /// Directory holding a copy of the files at their paths, used as the base of sandboxes.
-    public var tree: String
+}
+
+/// Whether a program name looks like a C or C++ compiler driver (`gcc`, `x86_64-linux-gnu-g++-12`,
+/// `clang++-21`, `cc` ...). Helpers run nothing else for peers.
+public func isCompilerName(_ path: String) -> Bool {
+    let base = path.split(separator: "/").last.map(String.init) ?? path
+    var name = Substring(base)
+    // strip a version suffix such as -12 or -21.1
+    if let dash = name.lastIndex(of: "-"), name[name.index(after: dash)...].allSatisfy({ $0.isNumber || $0 == "." }),
+       name.index(after: dash) < name.endIndex {
+        name = name[..<dash]
+    }
+    let drivers = ["gcc", "g++", "cc", "c++", "clang", "clang++"]
+    if drivers.contains(String(name)) { return true }
+    return drivers.contains { name.hasSuffix("-" + $0) }
 }
 
 public struct ToolchainError: Error, CustomStringConvertible {
@@ -55,6 +68,7 @@ public final class ToolchainRegistry: @unchecked Sendable {
     }
 
     private func discover(_ compiler: String) throws -> Toolchain {
+        guard isCompilerName(compiler) else { throw ToolchainError(compiler: compiler, reason: "not a C or C++ compiler driver") }
         guard Posix.isExecutableFile(compiler) else { throw ToolchainError(compiler: compiler, reason: "not an executable file") }
         var members = [compiler]
         let isClang = compiler.split(separator: "/").last?.contains("clang") ?? false
@@ -68,8 +82,16 @@ public final class ToolchainRegistry: @unchecked Sendable {
                 }
             }
         }
+        if isClang, let verbose = try? capture(compiler, ["-v"], stream: 2) {
+            // The clang driver derives libstdc++'s include directories from the GCC installation it
+            // detects, by finding crtbegin.o; the sandbox needs that marker to make the same choice.
+            for line in verbose.split(separator: "\n") where line.hasPrefix("Selected GCC installation: ") {
+                let directory = String(line.dropFirst("Selected GCC installation: ".count))
+                if Posix.fileExists(directory + "/crtbegin.o") { members.append(directory + "/crtbegin.o") }
+            }
+        }
         var libraries: [String] = []
-        for member in members {
+        for member in members where !member.hasSuffix(".o") {
             libraries.append(contentsOf: (try? sharedLibraries(of: member)) ?? [])
         }
         let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
@@ -77,22 +99,23 @@ public final class ToolchainRegistry: @unchecked Sendable {
         lines += tree.files.sorted { $0.path < $1.path }.map { "F \($0.path) \($0.hash) \($0.executable)" }
         lines += tree.symlinks.sorted { $0.path < $1.path }.map { "L \($0.path) \($0.target)" }
         let id = FileResolver.digest(Array(lines.joined(separator: "\n").utf8))
-        let directory = try materialize(id: id, tree: tree)
-        return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks, tree: directory)
+        return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
     }
 
-    /// Copies (or hard-links) the toolchain's files into `toolchains/<id>/root`, once.
-    private func materialize(id: String, tree: ResolvedTree) throws -> String {
+    /// The directory holding a copy of the toolchain's files at their paths (the base of sandboxes),
+    /// copied (or hard-linked) into `toolchains/<id>/root` on first use.
+    public func tree(of toolchain: Toolchain) throws -> String {
+        let id = toolchain.id
         let fm = FileManager.default
         let final = stateDirectory + "/toolchains/" + id
         if fm.fileExists(atPath: final + "/root") { return final + "/root" }
         let staging = stateDirectory + "/toolchains/.staging-" + UUID().uuidString
         let root = staging + "/root"
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for file in tree.files {
-            try SandboxTree.place(file: file.path, from: file.path, under: root, executable: file.executable)
+        for file in toolchain.files {
+            try SandboxTree.place(file: file.path, from: file.path, under: root, executable: file.executable, copy: true)
         }
-        for link in tree.symlinks { try SandboxTree.place(symlink: link, under: root) }
+        for link in toolchain.symlinks { try SandboxTree.place(symlink: link, under: root) }
         do {
             try fm.moveItem(atPath: staging, toPath: final)
         } catch {
@@ -124,10 +147,12 @@ public final class ToolchainRegistry: @unchecked Sendable {
         return result
     }
 
-    private func capture(_ program: String, _ arguments: [String]) throws -> String {
+    /// Runs a program and returns what it printed on `stream` (1 for stdout, 2 for stderr).
+    private func capture(_ program: String, _ arguments: [String], stream: Int = 1) throws -> String {
         let out = NSTemporaryDirectory() + "swlaunchd-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: out) }
-        guard let status = Spawn.run(program, [program] + arguments, stdoutPath: out, stderrPath: "/dev/null"), status == 0,
+        guard let status = Spawn.run(program, [program] + arguments, stdoutPath: stream == 1 ? out : "/dev/null",
+                                     stderrPath: stream == 2 ? out : "/dev/null"), status == 0,
               let bytes = Posix.readFile(out) else {
             throw ToolchainError(compiler: program, reason: "\(program) \(arguments.joined(separator: " ")) failed")
         }

@@ -71,7 +71,9 @@ public struct Launcher {
     }
 
     func execLocally(connection: DaemonConnection?) -> Int32 {
-        let code = Posix.exec(compilerPath, [compilerName] + arguments)
+        // argv[0] is the full path: a gcc driver finds its installation from argv[0], and a bare name
+        // would lead it through PATH to a masquerade link.
+        let code = Posix.exec(compilerPath, [compilerPath] + arguments)
         _ = connection
         Launcher.fail("cannot run \(compilerPath): \(Posix.errorText(code))")
         return 127
@@ -144,7 +146,7 @@ public struct Launcher {
         let scanPath = String(cString: template)
         defer { unlink(scanPath) }
         let mode = isClang ? ["-E", "-frewrite-includes"] : ["-E", "-fdirectives-only"]
-        guard Spawn.run(compilerPath, [compilerName] + compile.scanArguments + mode,
+        guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode,
                         stdoutPath: scanPath, stderrPath: "/dev/null") != nil,
               let text = Posix.readFile(scanPath) else { return nil }
         var scanner = LineMarkerScanner()

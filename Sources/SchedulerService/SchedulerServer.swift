@@ -51,12 +51,18 @@ public struct SchedulerServer: Sendable {
     public var host: String
     public var port: Int
     public var heartbeatTimeout: Double
+    /// Network name answered in UDP discovery; nil turns discovery off.
+    public var netname: String?
+    public var discoveryPort: Int
     public var logger: Logger
 
-    public init(host: String, port: Int, heartbeatTimeout: Double = 15, logger: Logger) {
+    public init(host: String, port: Int, heartbeatTimeout: Double = 15, netname: String? = nil,
+                discoveryPort: Int = Discovery.defaultPort, logger: Logger) {
         self.host = host
         self.port = port
         self.heartbeatTimeout = heartbeatTimeout
+        self.netname = netname
+        self.discoveryPort = discoveryPort
         self.logger = logger
     }
 
@@ -68,7 +74,13 @@ public struct SchedulerServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { makeMessageChannel($0, idleTimeout: .seconds(Int64(heartbeatTimeout * 2))) }
         logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")"])
+        let boundPort = server.channel.localAddress?.port ?? port
         try await withThrowingDiscardingTaskGroup { group in
+            if let netname {
+                group.addTask {
+                    try await Discovery.respond(netname: netname, udpPort: discoveryPort, schedulerPort: boundPort, logger: logger)
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))

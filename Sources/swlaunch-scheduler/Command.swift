@@ -18,6 +18,12 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(help: "Seconds without a heartbeat before a daemon is dropped.")
     var heartbeatTimeout: Double = 15
 
+    @Option(help: "Network name to answer UDP discovery broadcasts for (daemons started with the same --netname find this scheduler).")
+    var netname: String?
+
+    @Option(help: "UDP port for discovery.")
+    var discoveryPort: Int = 8765
+
     @Option(help: "Log level: trace, debug, info, warning, error.")
     var logLevel: String = "info"
 
@@ -25,7 +31,8 @@ struct SchedulerCommand: AsyncParsableCommand {
         let (host, port) = try parseHostPort(listen, option: "--listen")
         var logger = Logger(label: "swlaunch-scheduler")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, logger: logger)
+        let server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, netname: netname,
+                                     discoveryPort: discoveryPort, logger: logger)
         try await runUntilTerminated { try await server.run() }
     }
 }

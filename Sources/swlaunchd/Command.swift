@@ -27,6 +27,10 @@ struct DaemonCommand: AsyncParsableCommand {
     var advertise: String = ""
     @Option(help: "The scheduler's HOST:PORT.")
     var scheduler: String?
+    @Option(help: "Find the scheduler by UDP broadcast within this network name (when --scheduler is not given).")
+    var netname: String?
+    @Option(help: "UDP port for discovery broadcasts.")
+    var discoveryPort: Int = 8765
     @Option(help: "Remote jobs run at once for peers (default: cores).")
     var maxJobs: Int?
     @Option(help: "Local slots for preprocessing, links and fallbacks (default: cores).")
@@ -50,7 +54,12 @@ struct DaemonCommand: AsyncParsableCommand {
         var logger = Logger(label: "swlaunchd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let (listenHost, listenPort) = try parseHostPort(listen, option: "--listen")
-        let schedulerAddress = try scheduler.map { try parseHostPort($0, option: "--scheduler") }
+        var schedulerAddress = try scheduler.map { try parseHostPort($0, option: "--scheduler") }
+        if schedulerAddress == nil, let netname {
+            logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
+            schedulerAddress = try await Discovery.find(netname: netname, udpPort: discoveryPort, logger: logger)
+            logger.info("found scheduler", metadata: ["scheduler": "\(schedulerAddress!.0):\(schedulerAddress!.1)"])
+        }
         var hostBuffer = [CChar](repeating: 0, count: 256)
         gethostname(&hostBuffer, 255)
         let hostName = hostBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

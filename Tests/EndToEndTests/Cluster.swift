@@ -125,7 +125,9 @@ func runCompile(_ argv: [String], in directory: String, outputs: [String], envir
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
     let out = directory + "/.stdout", err = directory + "/.stderr"
-    let program = argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/" + argv[0]
+    guard let program = argv[0].hasPrefix("/") ? argv[0] : CompilerLocator().locate(argv[0]) else {
+        throw TestClusterError("\(argv[0]) not found on PATH")
+    }
     guard let status = Spawn.run(program, argv, stdoutPath: out, stderrPath: err,
                                  environment: env.map { "\($0.key)=\($0.value)" }, workingDirectory: directory) else {
         throw TestClusterError("cannot run \(argv)")

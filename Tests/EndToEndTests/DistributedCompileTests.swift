@@ -1,4 +1,5 @@
 import Foundation
+import Launch
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -84,9 +85,23 @@ let scenarios: [CompileScenario] = [
     CompileScenario(name: "absolute source path", argv: ["g++", "-O1", "-IPROJECT/include", "-c", "PROJECT/src/app.cpp", "-o", "build/abs.o"], outputs: ["build/abs.o"]),
 ]
 
+let clangScenarios: [CompileScenario] = [
+    CompileScenario(name: "clang C++ -g -O1 with libstdc++", argv: ["clang++", "-g", "-O1", "-Iinclude", "-c", "src/app.cpp", "-o", "build/app.o"], outputs: ["build/app.o"]),
+    CompileScenario(name: "clang -MD and warnings", argv: ["clang", "-Wall", "-MD", "-c", "src/warn.c", "-o", "build/warn.o"], outputs: ["build/warn.o", "build/warn.d"]),
+    CompileScenario(name: "clang C++ errors", argv: ["clang++", "-c", "src/err_syntax.cpp", "-o", "build/syntax.o"], outputs: ["build/syntax.o"]),
+    CompileScenario(name: "clang #error", argv: ["clang", "-Iinclude", "-c", "src/err_error.c", "-o", "build/err.o"], outputs: ["build/err.o"]),
+]
+
+let clangAvailable = CompilerLocator().locate("clang") != nil && CompilerLocator().locate("clang++") != nil
+
 @Suite(.serialized)
 struct DistributedCompileTests {
     static let cluster: Result<TestCluster, any Error> = Result { try TestCluster(helpers: 2) }
+
+    @Test(.enabled(if: clangAvailable, "clang is not on PATH"), arguments: clangScenarios)
+    func remoteClangCompileMatchesPlainCompile(_ scenario: CompileScenario) throws {
+        try remoteCompileMatchesPlainCompile(scenario)
+    }
 
     @Test(arguments: scenarios)
     func remoteCompileMatchesPlainCompile(_ scenario: CompileScenario) throws {
@@ -153,6 +168,29 @@ struct DistributedCompileTests {
         let launched = try runCompile([cluster.binaries + "/swlaunch", "gcc", "-Wall", "-c", "src/warn.c", "-o", "build/w.o"], in: project,
                                       outputs: ["build/w.o"], environment: ["SWLAUNCH_SOCKET": cluster.directory + "/nobody-here.sock"])
         #expect(launched == plain)
+    }
+
+    @Test func masqueradeLinkFindsTheRealCompilerAndDistributes() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) { try makeProject(in: project) }
+        let masquerade = cluster.directory + "/masquerade"
+        try? FileManager.default.createDirectory(atPath: masquerade, withIntermediateDirectories: true)
+        for name in ["gcc", "cc"] {
+            try? FileManager.default.createSymbolicLink(atPath: masquerade + "/" + name, withDestinationPath: cluster.binaries + "/swlaunch")
+        }
+        let path = masquerade + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin")
+        let plain = try runCompile(["gcc", "-Wall", "-c", "src/warn.c", "-o", "build/m.o"], in: project, outputs: ["build/m.o"])
+        let before = try cluster.stats()
+        let launched = try runCompile([masquerade + "/gcc", "-Wall", "-c", "src/warn.c", "-o", "build/m.o"], in: project, outputs: ["build/m.o"],
+                                      environment: ["SWLAUNCH_SOCKET": cluster.clientSocket, "PATH": path])
+        #expect(launched == plain)
+        #expect(try cluster.stats()["remote"] as? Int == (before["remote"] as? Int ?? 0) + 1)
+        // A PATH holding nothing but the masquerade links must not recurse into the launcher.
+        let alone = try runCompile([masquerade + "/cc", "-c", "src/warn.c"], in: project, outputs: [],
+                                   environment: ["SWLAUNCH_SOCKET": cluster.clientSocket, "PATH": masquerade])
+        #expect(alone.status == 127)
+        #expect(alone.stderr.hasPrefix("swlaunch: error: compiler 'cc' not found on PATH"))
     }
 
     @Test func missingCompilerIsAClearError() throws {

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import Wire
+@testable import Daemon
+
+@Test(arguments: [
+    ("/usr/bin/gcc", true), ("g++", true), ("/usr/bin/x86_64-linux-gnu-gcc-12", true), ("clang++-21", true),
+    ("arm-linux-gnueabihf-g++", true), ("/opt/swift/usr/bin/clang", true), ("cc", true), ("c++", true),
+    ("/bin/rm", false), ("sh", false), ("/usr/bin/gcc-ar", false), ("python3", false), ("gcc-", false),
+])
+func compilerNames(_ name: String, _ expected: Bool) {
+    #expect(isCompilerName(name) == expected)
+}
+
+@Test(arguments: ["relative/a.c", "/a/../etc/passwd", "/a/./b", "/a\0b", ""])
+func peerPathsMustBeNormalizedAndAbsolute(_ path: String) {
+    #expect(throws: ResolveError.self) { try SandboxRunner.checkedPath(path) }
+}
+
+@Test func resolverRecordsEverySymlinkOnTheWay() throws {
+    let root = NSTemporaryDirectory() + "resolver-" + UUID().uuidString
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: root + "/real/inc", withIntermediateDirectories: true)
+    try "x".write(toFile: root + "/real/inc/a.h", atomically: true, encoding: .utf8)
+    try fm.createSymbolicLink(atPath: root + "/link", withDestinationPath: "real")
+    try fm.createSymbolicLink(atPath: root + "/real/inc/b.h", withDestinationPath: "../inc/a.h")
+    defer { try? fm.removeItem(atPath: root) }
+    let resolver = FileResolver()
+    let physicalRoot = try resolver.resolve(root).0
+    let (path, links) = try resolver.resolve(root + "/link/inc/../inc/b.h")
+    #expect(path == physicalRoot + "/real/inc/a.h")
+    #expect(links.map(\.target) == ["real", "../inc/a.h"])
+    let tree = try resolver.tree(files: ["link/inc/a.h", "real/inc/b.h", "missing.h"], directories: ["link/inc", "nowhere"], in: root)
+    #expect(tree.files.count == 1)
+    #expect(tree.files[0].hash == FileResolver.digest(Array("x".utf8)))
+    #expect(tree.directories == [physicalRoot + "/real/inc"])
+}
+
+@Test func blobStoreRefusesContentsThatDoNotMatchTheirName() throws {
+    let store = try BlobStore(directory: NSTemporaryDirectory() + "blobs-" + UUID().uuidString)
+    defer { try? FileManager.default.removeItem(atPath: store.directory) }
+    let good = Array("int x;".utf8)
+    try store.store(Blob(hash: FileResolver.digest(good), contents: good))
+    #expect(store.contains(FileResolver.digest(good)))
+    #expect(throws: ResolveError.self) { try store.store(Blob(hash: FileResolver.digest(good), contents: Array("int y;".utf8))) }
+    #expect(throws: ResolveError.self) { try store.store(Blob(hash: "../../etc/passwd", contents: good)) }
+}
+
+@Test func slotPoolIsFair() async {
+    let pool = SlotPool(capacity: 1)
+    await pool.acquire()
+    let waiter = Task { await pool.acquire(); return true }
+    while await pool.waiting == 0 { await Task.yield() }
+    await pool.release()
+    #expect(await waiter.value)
+    #expect(await pool.inUse == 1)
+}
