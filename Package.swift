@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "swlaunch",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "swlaunch", targets: ["swlaunch"]),
         .executable(name: "swlaunch-ctl", targets: ["swlaunch-ctl"]),

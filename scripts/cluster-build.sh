@@ -4,7 +4,8 @@
 # Compares every object with a plain local build of the same tree, runs ctest, and prints the share
 # of compiles that ran remote. With --kill-after S, helper h2's daemon gets SIGKILL S seconds into the build.
 #
-#   scripts/cluster-build.sh [--project DIR] [--cmake-args "..."] [--jobs N] [--client-cpu F] [--kill-after S]
+#   scripts/cluster-build.sh [--project DIR] [--cmake-args "..."] [--jobs N] [--client-cpu F] [--kill-after S] [--lab TOOL]
+# --lab names another host tool with the same commands as scripts/lab.sh (up, down, ip, run --cpu --hide).
 # Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ cmake_args="-Dgtest_build_tests=ON"
 jobs=8
 client_cpu=0.25
 kill_after=""
+lab=$repo/scripts/lab.sh
 while [[ $# -gt 0 ]]; do
   case $1 in
     --project) project=$2; shift 2 ;;
@@ -21,13 +23,13 @@ while [[ $# -gt 0 ]]; do
     --jobs) jobs=$2; shift 2 ;;
     --client-cpu) client_cpu=$2; shift 2 ;;
     --kill-after) kill_after=$2; shift 2 ;;
+    --lab) lab=$(readlink -f "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [[ -d $project ]] || { echo "no project at $project (apt-get install googletest)" >&2; exit 2; }
 bin=$repo/.build/release
 [[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
-lab=$repo/scripts/lab.sh
 work=/tmp/swlaunch-cluster
 rm -rf "$work"; mkdir -p "$work/src" "$work/build" "$work/reference"
 cp -a "$project/." "$work/src/"

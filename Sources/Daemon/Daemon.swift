@@ -280,6 +280,9 @@ public final class Daemon: Sendable {
                     await stats.countServed()
                     try await outbound.write(.result(result))
                 }
+                // Closing now could drop the tail of a large result still queued for the socket:
+                // the client hangs up once it has read everything (or the idle timeout ends it).
+                while try await nextMessage(&iterator) != nil {}
             }
         } catch {
             logger.warning("peer connection closed on error", metadata: ["peer": "\(peer)", "error": "\(error)"])

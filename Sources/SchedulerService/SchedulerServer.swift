@@ -106,6 +106,9 @@ public struct SchedulerServer: Sendable {
                     return
                 }
                 try await outbound.write(.helloAck(HelloAck(name: "scheduler")))
+                // Daemons time out a silent scheduler; keep-alives show we are here between grants.
+                let ticker = Task { await sendKeepAlives(outbound) }
+                defer { ticker.cancel() }
                 while let message = try await nextMessage(&iterator) {
                     switch message {
                     case var .register(info):

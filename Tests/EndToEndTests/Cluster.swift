@@ -1,5 +1,6 @@
 import Foundation
 import Launch
+import Synchronization
 import SystemSupport
 import Wire
 #if canImport(Glibc)
@@ -12,6 +13,7 @@ final class TestCluster: @unchecked Sendable {
     let binaries: String
     let schedulerPort: Int
     var pids: [String: pid_t] = [:]
+    var helperPorts: [Int] = []
     /// The client daemon's socket (a `--no-remote` daemon, so every distributed job runs on a helper).
     var clientSocket: String { directory + "/client.sock" }
 
@@ -46,8 +48,10 @@ final class TestCluster: @unchecked Sendable {
         schedulerPort = Self.freePort()
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
         for i in 1...helpers {
+            let port = Self.freePort()
+            helperPorts.append(port)
             try start("helper\(i)", binaries + "/swlaunchd", [
-                "--name", "helper\(i)", "--listen", "127.0.0.1:\(Self.freePort())", "--scheduler", "127.0.0.1:\(schedulerPort)",
+                "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", "127.0.0.1:\(schedulerPort)",
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
             ])
         }
@@ -64,6 +68,8 @@ final class TestCluster: @unchecked Sendable {
             throw TestClusterError("cannot start \(program)")
         }
         pids[name] = pid
+        startedProcesses.withLock { $0.append(pid) }
+        registerCleanupOnce
     }
 
     func stop(_ name: String, signal: Int32 = SIGTERM) {
@@ -97,6 +103,12 @@ final class TestCluster: @unchecked Sendable {
         throw TestClusterError("cluster did not come up; logs in \(directory)")
     }
 
+    func isAlive(_ name: String) -> Bool {
+        guard let pid = pids[name] else { return false }
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
     func log(_ name: String) -> String {
         (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? ""
     }
@@ -106,6 +118,14 @@ final class TestCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
+
+/// Every daemon a test started, ended when the test process exits (static clusters are never deallocated).
+let startedProcesses = Mutex<[pid_t]>([])
+let registerCleanupOnce: Void = {
+    atexit {
+        for pid in startedProcesses.withLock({ $0 }) { kill(pid, SIGTERM) }
+    }
+}()
 
 struct TestClusterError: Error, CustomStringConvertible {
     let description: String
@@ -140,4 +160,39 @@ func runCompile(_ argv: [String], in directory: String, outputs: [String], envir
     }
     return CompileOutcome(status: status, stdout: String(decoding: Posix.readFile(out) ?? [], as: UTF8.self),
                           stderr: String(decoding: Posix.readFile(err) ?? [], as: UTF8.self), files: files)
+}
+
+/// Sends raw bytes to a TCP port on loopback (or a Unix socket) and reports whether the peer closed the connection.
+func sendRaw(_ bytes: [UInt8], port: Int? = nil, unixPath: String? = nil, halfClose: Bool = false) -> Bool {
+    let fd: Int32
+    if let port {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else {
+            close(fd); return false
+        }
+    } else {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(unixPath!.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.enumerated() { raw[i] = b } }
+        guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }) == 0 else {
+            close(fd); return false
+        }
+    }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if halfClose { shutdown(fd, Int32(SHUT_WR)) }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n == 0 { return true }
+        if n < 0 { return errno == ECONNRESET }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Launch
 import Testing
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -191,6 +192,37 @@ struct DistributedCompileTests {
                                    environment: ["SWLAUNCH_SOCKET": cluster.clientSocket, "PATH": masquerade])
         #expect(alone.status == 127)
         #expect(alone.stderr.hasPrefix("swlaunch: error: compiler 'cc' not found on PATH"))
+    }
+
+    @Test func malformedFramesCloseTheConnectionAndNothingElse() throws {
+        let cluster = try Self.cluster.get()
+        let oversized: [UInt8] = [0xff, 0xff, 0xff, 0x7f, 1, 2, 3]
+        let unknownKind: [UInt8] = [1, 0, 0, 0, 250]
+        var wrongMagic = ByteWriter()
+        wrongMagic.write(UInt32(9))
+        wrongMagic.write(MessageKind.hello.rawValue)
+        wrongMagic.write(Array("HTTP".utf8))
+        let badHello = wrongMagic.bytes
+        var truncatedLength = Frame.encode(.hello(Hello(role: .daemon, name: "x")))
+        truncatedLength[0] = truncatedLength[0] &+ 40
+        for garbage in [oversized, unknownKind, badHello, Array("GET / HTTP/1.1\r\n\r\n".utf8)] {
+            #expect(sendRaw(garbage, port: cluster.schedulerPort), "scheduler kept a bad connection open")
+            #expect(sendRaw(garbage, port: cluster.helperPorts[0]), "helper kept a bad connection open")
+            #expect(sendRaw(garbage, unixPath: cluster.clientSocket), "client daemon kept a bad connection open")
+        }
+        // A hello followed by a frame cut short, then the peer hangs up.
+        #expect(sendRaw(Frame.encode(.hello(Hello(role: .daemon, name: "x"))) + Array(truncatedLength.prefix(12)), port: cluster.helperPorts[0], halfClose: true))
+        for name in ["scheduler", "helper1", "helper2", "client"] {
+            #expect(cluster.isAlive(name), "\(name) died")
+        }
+        try cluster.waitForHosts(3)
+        let project = cluster.directory + "/project"
+        if !FileManager.default.fileExists(atPath: project) { try makeProject(in: project) }
+        let before = try cluster.stats()
+        let outcome = try runCompile([cluster.binaries + "/swlaunch", "gcc", "-Iinclude", "-c", "src/hello.c", "-o", "build/after.o"], in: project,
+                                     outputs: ["build/after.o"], environment: ["SWLAUNCH_SOCKET": cluster.clientSocket])
+        #expect(outcome.status == 0)
+        #expect(try cluster.stats()["remote"] as? Int == (before["remote"] as? Int ?? 0) + 1)
     }
 
     @Test func missingCompilerIsAClearError() throws {
