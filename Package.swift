@@ -50,7 +50,10 @@ let package = Package(
         ]),
 
         // Entry points.
-        .executableTarget(name: "swlaunch", dependencies: ["Launch"]),
+        // The launcher runs once per compile: a fully static executable starts in about a millisecond,
+        // against about three for one that loads the Swift runtime's shared dependencies.
+        .executableTarget(name: "swlaunch", dependencies: ["Launch"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
             "Wire", "Launch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

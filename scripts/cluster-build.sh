@@ -5,6 +5,7 @@
 # of compiles that ran remote. With --kill-after S, helper h2's daemon gets SIGKILL S seconds into the build.
 #
 #   scripts/cluster-build.sh [--project DIR] [--cmake-args "..."] [--jobs N] [--client-cpu F] [--kill-after S] [--lab TOOL]
+# --reuse-reference keeps the plain build's objects from the previous run of the same project.
 # --lab names another host tool with the same commands as scripts/lab.sh (up, down, ip, run --cpu --hide).
 # Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
 set -euo pipefail
@@ -15,6 +16,7 @@ cmake_args="-Dgtest_build_tests=ON"
 jobs=8
 client_cpu=0.25
 kill_after=""
+reuse=0
 lab=$repo/scripts/lab.sh
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -23,6 +25,7 @@ while [[ $# -gt 0 ]]; do
     --jobs) jobs=$2; shift 2 ;;
     --client-cpu) client_cpu=$2; shift 2 ;;
     --kill-after) kill_after=$2; shift 2 ;;
+    --reuse-reference) reuse=1; shift ;;
     --lab) lab=$(readlink -f "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -31,8 +34,13 @@ done
 bin=$repo/.build/release
 [[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
 work=/tmp/swlaunch-cluster
-rm -rf "$work"; mkdir -p "$work/src" "$work/build" "$work/reference"
-cp -a "$project/." "$work/src/"
+if [[ $reuse == 1 && -f $work/reference.done && $(cat "$work/reference.done") == "$project $cmake_args" ]]; then
+  rm -rf "$work/build" "$work"/state-* "$work"/*.log; mkdir -p "$work/build"
+else
+  reuse=0
+  rm -rf "$work"; mkdir -p "$work/src" "$work/build" "$work/reference"
+  cp -a "$project/." "$work/src/"
+fi
 src=$work/src build=$work/build
 
 "$lab" down >/dev/null 2>&1 || true
@@ -56,28 +64,34 @@ for _ in $(seq 100); do
 done
 on_client "$bin/swlaunch" status
 
-echo "== reference: plain local build"
-on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args >"$work/reference-configure.log"
-t0=$(date +%s.%N)
-on_client ninja -C "$build" -j2 >"$work/reference-build.log"
-t1=$(date +%s.%N)
-(cd "$build" && find . -name "*.o" -exec cp --parents {} "$work/reference/" \;)
+if [[ $reuse == 0 ]]; then
+  echo "== reference: plain local build"
+  on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args >"$work/reference-configure.log"
+  t0=$(date +%s.%N)
+  on_client ninja -C "$build" -j2 >"$work/reference-build.log"
+  t1=$(date +%s.%N)
+  (cd "$build" && find . -name "*.o" -exec cp --parents {} "$work/reference/" \;)
+  echo "plain build: $(python3 -c "print(round($t1 - $t0, 1))") s (2 cores, no cap)" > "$work/reference.time"
+  echo "$project $cmake_args" > "$work/reference.done"
+  rm -rf "$build"; mkdir -p "$build"
+fi
 objects=$(cd "$work/reference" && find . -name '*.o' | wc -l)
-echo "plain build: $objects objects in $(python3 -c "print(round($t1 - $t0, 1))") s (2 cores, no cap)"
-rm -rf "$build"; mkdir -p "$build"
+echo "$(cat "$work/reference.time"), $objects objects"
 
 echo "== distributed build: client capped at $client_cpu cores, ninja -j$jobs"
 on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args \
   -DCMAKE_C_COMPILER_LAUNCHER="$bin/swlaunch" -DCMAKE_CXX_COMPILER_LAUNCHER="$bin/swlaunch" >"$work/configure.log"
 on_client "$bin/swlaunch" stats --reset >/dev/null
+killer=""
 if [[ -n $kill_after ]]; then
   ( sleep "$kill_after"; pid=$(cat "$work/h2.pid"); echo "== kill -9 helper h2 (pid $pid) at ${kill_after}s"; kill -9 "$pid" ) &
+  killer=$!
 fi
 t0=$(date +%s.%N)
 "$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$jobs" >"$work/build.log"
 t1=$(date +%s.%N)
 echo "distributed build: $(python3 -c "print(round($t1 - $t0, 1))") s"
-wait
+[[ -z $killer ]] || wait "$killer"
 on_client "$bin/swlaunch" stats --json | tee "$work/stats.json"; echo
 
 echo "== comparing objects"

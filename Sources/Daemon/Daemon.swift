@@ -162,10 +162,13 @@ public final class Daemon: Sendable {
             let sent = Posix.nowMicros()
             do {
                 var result = try await runRemotely(remoteJob, on: grant)
+                // The helper reports how long the job waited for one of its slots; the rest of the round
+                // trip that was not compiling is transfer (connect, contents, sandbox set-up, result).
                 let total = Posix.nowMicros() - sent
-                result.timings.queue = sent - queued
+                let helperQueue = result.timings.queue
+                result.timings.queue = sent - queued + helperQueue
                 result.timings.preprocess = job.preprocessMicros
-                result.timings.transfer = total > result.timings.compile ? total - result.timings.compile : 0
+                result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
                 // Map the helper's physical output paths back to the names the launcher wrote.
                 result.outputs = result.outputs.compactMap { file in
                     guard let index = remoteJob.outputs.firstIndex(of: file.path) else { return nil }
@@ -176,6 +179,7 @@ public final class Daemon: Sendable {
                 return .result(result)
             } catch {
                 lastReason = "helper-failed"
+                await stats.countHelperFailure()
                 logger.warning("helper failed", metadata: ["helper": "\(grant.name)", "error": "\(error)"])
                 await scheduler.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0))
             }
@@ -267,10 +271,13 @@ public final class Daemon: Sendable {
                         guard case let .blobs(received)? = try await nextMessage(&iterator) else { throw FrameError.closed }
                         try await NIOThreadPool.singleton.runIfActive { for blob in received { try self.blobs.store(blob) } }
                     }
+                    let waitStart = Posix.nowMicros()
                     await remoteSlots.acquire()
-                    let result: JobResult
+                    let waited = Posix.nowMicros() - waitStart
+                    var result: JobResult
                     do {
                         result = try await NIOThreadPool.singleton.runIfActive { try self.compile(job, toolchain: toolchain) }
+                        result.timings.queue = waited
                     } catch {
                         await remoteSlots.release()
                         try await outbound.write(.error("\(config.name): \(error)"))

@@ -7,6 +7,8 @@ public actor JobStats {
     public private(set) var fallback = 0
     /// Jobs compiled here for peers.
     public private(set) var served = 0
+    /// Remote attempts that failed on a helper and were tried again elsewhere (or fell back).
+    public private(set) var helperFailures = 0
     private var localReasons: [String: Int] = [:]
     private var fallbackReasons: [String: Int] = [:]
     private var byHost: [String: Int] = [:]
@@ -25,9 +27,10 @@ public actor JobStats {
     public func countLocal(reason: String) { local += 1; localReasons[reason, default: 0] += 1 }
     public func countFallback(reason: String) { fallback += 1; fallbackReasons[reason, default: 0] += 1 }
     public func countServed() { served += 1 }
+    public func countHelperFailure() { helperFailures += 1 }
 
     public func reset() {
-        remote = 0; local = 0; fallback = 0; served = 0
+        remote = 0; local = 0; fallback = 0; served = 0; helperFailures = 0
         localReasons = [:]; fallbackReasons = [:]; byHost = [:]; timings = JobTimings()
     }
 
@@ -36,7 +39,7 @@ public actor JobStats {
             JSON.object(d.sorted { $0.key < $1.key }.map { ($0.key, String($0.value)) })
         }
         return JSON.object([
-            ("remote", String(remote)), ("local", String(local)), ("fallback", String(fallback)), ("served", String(served)),
+            ("remote", String(remote)), ("local", String(local)), ("fallback", String(fallback)), ("served", String(served)), ("helper_failures", String(helperFailures)),
             ("local_reasons", map(localReasons)), ("fallback_reasons", map(fallbackReasons)), ("remote_hosts", map(byHost)),
             ("remote_timings_us", JSON.object([
                 ("queue", String(timings.queue)), ("preprocess", String(timings.preprocess)),
