@@ -92,11 +92,7 @@ public final class Daemon: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
-                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
-                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
-                    return
-                }
-                try await outbound.write(.helloAck(HelloAck(name: config.name)))
+                guard try await acceptHandshake(&iterator, outbound, name: config.name) != nil else { return }
                 while let message = try await nextMessage(&iterator) {
                     switch message {
                     case let .acquireLocal(reason):
@@ -208,11 +204,10 @@ public final class Daemon: Sendable {
     }
 
     func runRemotely(_ job: RemoteJob, on grant: HostGrant) async throws -> JobResult {
-        let channel = try await connectPeer(host: grant.address, port: Int(grant.port), hello: Hello(role: .daemon, name: config.name))
+        let channel = try await connectPeer(host: grant.address, port: Int(grant.port))
         return try await channel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
-            try await outbound.write(.hello(Hello(role: .daemon, name: config.name)))
-            guard case .helloAck? = try await nextMessage(&iterator) else { throw FrameError.refused("helper refused the handshake") }
+            try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: config.name))
             try await outbound.write(.compile(job))
             return try await withKeepAlives(outbound) {
                 while let message = try await nextMessage(&iterator) {
@@ -247,11 +242,7 @@ public final class Daemon: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
-                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
-                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
-                    return
-                }
-                try await outbound.write(.helloAck(HelloAck(name: config.name)))
+                guard try await acceptHandshake(&iterator, outbound, name: config.name) != nil else { return }
                 guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
                 try await withKeepAlives(outbound) {
                     let toolchain: Toolchain

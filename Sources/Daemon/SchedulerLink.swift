@@ -28,12 +28,10 @@ public actor SchedulerLink {
         var delay: Duration = .milliseconds(200)
         while !Task.isCancelled {
             do {
-                let channel = try await connectPeer(host: host, port: port, hello: Hello(role: .daemon, name: name),
-                                                    idleTimeout: .seconds(30))
+                let channel = try await connectPeer(host: host, port: port, idleTimeout: .seconds(30))
                 try await channel.executeThenClose { inbound, outbound in
                     var iterator = inbound.makeAsyncIterator()
-                    try await outbound.write(.hello(Hello(role: .daemon, name: name)))
-                    guard case .helloAck? = try await nextMessage(&iterator) else { throw FrameError.refused("scheduler refused the handshake") }
+                    try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
                     try await outbound.write(.register(await info()))
                     self.attach(outbound)
                     logger.info("connected to scheduler", metadata: ["scheduler": "\(host):\(port)"])

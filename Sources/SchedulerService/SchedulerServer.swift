@@ -101,11 +101,7 @@ public struct SchedulerServer: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
-                guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
-                    try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
-                    return
-                }
-                try await outbound.write(.helloAck(HelloAck(name: "scheduler")))
+                guard try await acceptHandshake(&iterator, outbound, name: "scheduler") != nil else { return }
                 // Daemons time out a silent scheduler; keep-alives show we are here between grants.
                 let ticker = Task { await sendKeepAlives(outbound) }
                 defer { ticker.cancel() }

@@ -68,7 +68,7 @@ public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?) -> 
 }
 
 /// Connects to a TCP peer and performs the client side of the handshake.
-public func connectPeer(host: String, port: Int, hello: Hello, connectTimeout: TimeAmount = .seconds(5),
+public func connectPeer(host: String, port: Int, connectTimeout: TimeAmount = .seconds(5),
                         idleTimeout: TimeAmount? = .seconds(60),
                         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MessageChannel {
     let channel = try await ClientBootstrap(group: group)
@@ -103,4 +103,27 @@ public func withKeepAlives<T: Sendable>(_ outbound: NIOAsyncChannelOutboundWrite
     let ticker = Task { await sendKeepAlives(outbound) }
     defer { ticker.cancel() }
     return try await body()
+}
+
+/// The server side of the handshake: reads the peer's hello and answers it. Returns the hello, or nil
+/// after telling the peer why it is refused. Authentication will be checked here.
+public func acceptHandshake(_ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
+                            _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String) async throws -> Hello? {
+    guard case let .hello(hello)? = try await nextMessage(&iterator), hello.version == protocolVersion else {
+        try await outbound.write(.error("expected a hello of protocol version \(protocolVersion)"))
+        return nil
+    }
+    try await outbound.write(.helloAck(HelloAck(name: name)))
+    return hello
+}
+
+/// The client side of the handshake; throws when the peer refuses it.
+public func offerHandshake(_ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
+                           _ outbound: NIOAsyncChannelOutboundWriter<Message>, hello: Hello) async throws {
+    try await outbound.write(.hello(hello))
+    switch try await nextMessage(&iterator) {
+    case .helloAck?: return
+    case let .error(text)?: throw FrameError.refused(text)
+    default: throw FrameError.refused("the peer did not answer the handshake")
+    }
 }
