@@ -23,6 +23,7 @@ let package = Package(
         // Pure logic: no Foundation, no I/O beyond what the launcher's hot path needs.
         .target(name: "SystemSupport"),
         .target(name: "CompilerArgs"),
+        .target(name: "Config"),
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
 
@@ -34,7 +35,7 @@ let package = Package(
         ]),
 
         // Services.
-        .target(name: "Launch", dependencies: ["CompilerArgs", "Wire", "SystemSupport"]),
+        .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
             "Wire", "WireNIO", "CompilerArgs", "SystemSupport", "Scheduling",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -55,11 +56,11 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch",
+            "Wire", "Launch", "Config",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: [
-            "Daemon", "WireNIO", "SystemSupport",
+            "Daemon", "WireNIO", "SystemSupport", "Config",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunch-scheduler", dependencies: [
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),
     ]

@@ -81,8 +81,9 @@ public final class Daemon: Sendable {
     }
 
     func hostInfo(port: Int) -> HostInfo {
-        HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
-                 platform: config.platform, acceptsRemote: acceptsRemote, toolchains: toolchains.knownIDs)
+        let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
+        return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
+                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: toolchains.knownIDs, note: note)
     }
 
     // MARK: Launchers

@@ -1,4 +1,5 @@
 import CompilerArgs
+import Config
 
 /// The launcher's command-line contract: `swlaunch <compiler> <args...>`, or a masquerade link named like a
 /// compiler. Returns the exit status; runs the compiler by exec where it can.
@@ -22,5 +23,23 @@ public func launcherMain(_ argv: [String]) -> Int32 {
         Launcher.fail("compiler '\(compilerName)' not found on PATH (the launcher itself is skipped)")
         return 127
     }
-    return Launcher(compilerPath: compiler, compilerName: compilerName, arguments: arguments).run()
+    if let disable = Posix.environment("SWLAUNCH_DISABLE"), !disable.isEmpty, disable != "0" {
+        let code = Posix.exec(compiler, [compiler] + arguments)
+        Launcher.fail("cannot run \(compiler): \(Posix.errorText(code))")
+        return 127
+    }
+    let config: Configuration
+    do {
+        config = try Configuration.load(workingDirectory: Posix.currentDirectory() ?? "/", environment: Posix.environment)
+    } catch {
+        for problem in error.errors { Launcher.fail(problem.description) }
+        return 1
+    }
+    var launcher = Launcher(compilerPath: compiler, compilerName: compilerName, arguments: arguments,
+                            socketPath: config.string("daemon.socket") ?? DaemonConnection.defaultSocketPath())
+    if config.failsOnInfrastructureErrors, let source = config.settings["jobs.fallback"]?.source {
+        launcher.failurePolicy = .fail(setting: source.description)
+    }
+    launcher.logFile = config.string("log.file")
+    return launcher.run()
 }

@@ -25,6 +25,16 @@ public struct Launcher {
     /// argv[0] for the compiler when it runs locally.
     public let compilerName: String
     public let socketPath: String
+    /// What an infrastructure failure does: compile locally (the default) or fail the compile.
+    public var failurePolicy: FailurePolicy = .compileLocally
+    /// Where fallback reasons are appended, one line each (`log.file`).
+    public var logFile: String?
+
+    public enum FailurePolicy: Equatable {
+        case compileLocally
+        /// Fail with an error naming the reason and the setting that asked for it.
+        case fail(setting: String)
+    }
 
     public init(compilerPath: String, compilerName: String, arguments: [String], socketPath: String = DaemonConnection.defaultSocketPath()) {
         self.compilerPath = compilerPath
@@ -35,9 +45,6 @@ public struct Launcher {
 
     /// Runs the compile and returns the exit status to exit with; may not return (exec).
     public func run() -> Int32 {
-        if let disable = Posix.environment("SWLAUNCH_DISABLE"), !disable.isEmpty, disable != "0" {
-            return execLocally(connection: nil)
-        }
         let expanded: [String]
         do {
             expanded = try expandResponseFiles(arguments, read: Posix.readFile)
@@ -84,14 +91,10 @@ public struct Launcher {
         let connection: DaemonConnection
         do {
             connection = try DaemonConnection(path: socketPath, inheritable: true)
-        } catch {
-            return execLocally(connection: nil)
-        }
-        do {
             try connection.send(.acquireLocal(reason: "preprocess"))
             _ = try connection.receive()
         } catch {
-            return execLocally(connection: nil)
+            return fallBack(reason: "no-daemon (\(error))", source: compile.source, connection: nil)
         }
 
         let start = Posix.nowMicros()
@@ -119,15 +122,31 @@ public struct Launcher {
             try connection.send(.submit(request))
             reply = try connection.receive()
         } catch {
-            return execLocally(connection: nil)
+            return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
         }
         switch reply {
         case let .result(result):
             return reproduce(result, outputs: outputs)
+        case let .runLocally(reason):
+            // The daemon holds a local slot for us while we compile.
+            return fallBack(reason: reason, source: compile.source, connection: connection)
         default:
-            // runLocally, or anything unexpected: the daemon holds a local slot for us while we compile.
-            return execLocally(connection: connection)
+            return fallBack(reason: "unexpected \(reply.kind) from the daemon", source: compile.source, connection: connection)
         }
+    }
+
+    /// An infrastructure failure: log it, then compile locally or fail, as configured.
+    func fallBack(reason: String, source: String, connection: DaemonConnection?) -> Int32 {
+        if let logFile {
+            let line = "swlaunch: \(source): not distributed: \(reason)\n"
+            let fd = open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            if fd >= 0 { Posix.writeAll(fd, Array(line.utf8)); close(fd) }
+        }
+        if case let .fail(setting) = failurePolicy {
+            Launcher.fail("\(source) could not be distributed: \(reason) (jobs.fallback = \"fail\" at \(setting))")
+            return 1
+        }
+        return execLocally(connection: connection)
     }
 
     var isClang: Bool {

@@ -39,6 +39,7 @@ actor ClusterState {
                 ("jobs_done", String(h.jobsDone)),
                 ("accepts_remote", h.info.acceptsRemote ? "true" : "false"),
                 ("platform", JSON.quote(h.info.platform)),
+                ("note", JSON.quote(h.info.note)),
                 ("avoided_for_s", JSON.number(max(0, h.avoidUntil - t))),
             ])
         }

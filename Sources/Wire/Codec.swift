@@ -46,7 +46,7 @@ extension Message {
             w.write(reset)
         case let .register(h):
             w.write(h.name); w.write(h.address); w.write(h.port); w.write(h.maxJobs); w.write(h.platform)
-            w.write(h.acceptsRemote); w.write(h.toolchains)
+            w.write(h.acceptsRemote); w.write(h.toolchains); w.write(h.note)
         case let .heartbeat(running, load):
             w.write(running); w.write(load)
         case let .hostRequest(r):
@@ -117,7 +117,7 @@ extension Message {
             return .register(HostInfo(
                 name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
                 maxJobs: try r.readUInt32(), platform: try r.readString(), acceptsRemote: try r.readBool(),
-                toolchains: try r.readStrings()))
+                toolchains: try r.readStrings(), note: try r.readString()))
         case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble())
         case .hostRequest:
             return .hostRequest(HostRequest(id: try r.readUInt64(), toolchain: try r.readString(),

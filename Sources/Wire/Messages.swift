@@ -128,8 +128,11 @@ public struct HostInfo: Sendable, Equatable {
     public var acceptsRemote: Bool
     /// Toolchain ids it can run without fetching.
     public var toolchains: [String]
+    /// Why it takes no remote jobs, when it does not (`--no-remote`, no sandbox ...).
+    public var note: String
 
-    public init(name: String, address: String, port: UInt32, maxJobs: UInt32, platform: String, acceptsRemote: Bool, toolchains: [String]) {
+    public init(name: String, address: String, port: UInt32, maxJobs: UInt32, platform: String, acceptsRemote: Bool,
+                toolchains: [String], note: String = "") {
         self.name = name
         self.address = address
         self.port = port
@@ -137,6 +140,7 @@ public struct HostInfo: Sendable, Equatable {
         self.platform = platform
         self.acceptsRemote = acceptsRemote
         self.toolchains = toolchains
+        self.note = note
     }
 }
 

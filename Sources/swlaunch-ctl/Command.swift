@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Launch
 import Wire
 
@@ -15,11 +16,12 @@ struct ControlCommand: ParsableCommand {
             SWLAUNCH_DISABLE=1 runs the compiler directly; SWLAUNCH_SOCKET names the daemon's socket.
             """,
         version: "0.1.0",
-        subcommands: [Stats.self, Status.self])
+        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self])
 }
 
 func askDaemon(_ message: Message) throws -> String {
-    let path = DaemonConnection.defaultSocketPath()
+    let config = try? Configuration.load(workingDirectory: Posix.currentDirectory() ?? "/", environment: Posix.environment)
+    let path = config?.string("daemon.socket") ?? DaemonConnection.defaultSocketPath()
     do {
         let connection = try DaemonConnection(path: path, role: .tool, timeoutSeconds: 15)
         try connection.send(message)

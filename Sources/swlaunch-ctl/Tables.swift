@@ -19,12 +19,12 @@ enum StatsTable {
 
     static func renderStatus(_ text: String) -> String {
         let hosts = object(text)["hosts"] as? [[String: Any]] ?? []
-        var lines = ["NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE"]
+        var lines = ["NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE  NOTE"]
         for h in hosts {
             let name = "\(h["name"] ?? "")".padding(toLength: 20, withPad: " ", startingAt: 0)
             let address = "\(h["address"] ?? ""):\(h["port"] ?? "")".padding(toLength: 22, withPad: " ", startingAt: 0)
             let speed = (h["speed"] as? Double).map { String(format: "%.1f", $0) } ?? "-"
-            lines.append("\(name) \(address) \(String(describing: h["max_jobs"] ?? 0).leftPad(5)) \(String(describing: h["running"] ?? 0).leftPad(7)) \(String(format: "%5.2f", h["load"] as? Double ?? 0)) \(speed.leftPad(6))  \((h["accepts_remote"] as? Bool ?? false) ? "yes" : "no")")
+            lines.append("\(name) \(address) \(String(describing: h["max_jobs"] ?? 0).leftPad(5)) \(String(describing: h["running"] ?? 0).leftPad(7)) \(String(format: "%5.2f", h["load"] as? Double ?? 0)) \(speed.leftPad(6))  \((h["accepts_remote"] as? Bool ?? false) ? "yes" : "no ")   \(h["note"] as? String ?? "")")
         }
         return lines.joined(separator: "\n")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Daemon
 import Logging
 import SystemSupport
@@ -21,8 +22,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @Option(help: "Unix socket for local launchers.")
     var socket: String?
-    @Option(help: "Address and port for jobs from peers (e.g. 0.0.0.0:8766).")
-    var listen: String = "0.0.0.0:8766"
+    @Option(help: "Address and port for jobs from peers (default 0.0.0.0:8766).")
+    var listen: String?
     @Option(help: "Address announced to the scheduler for --listen (default: the address the scheduler sees).")
     var advertise: String = ""
     @Option(help: "The scheduler's HOST:PORT.")
@@ -41,8 +42,8 @@ struct DaemonCommand: AsyncParsableCommand {
     var name: String?
     @Option(help: "Directory for caches and job sandboxes.")
     var stateDir: String?
-    @Option(help: "Log level: trace, debug, info, warning, error.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
 
     func validate() throws {
         if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, not \(maxJobs)") }
@@ -50,11 +51,25 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Machine-wide settings (/etc/swlaunch/config.toml, the user's file, SWLAUNCH_* variables) fill in
+        // what the command line leaves out.
+        let config: Configuration
+        do {
+            config = try Configuration.load(workingDirectory: "/", environment: Posix.environment, includeProject: false)
+        } catch {
+            throw ValidationError(error.description)
+        }
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         var logger = Logger(label: "swlaunchd")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let (listenHost, listenPort) = try parseHostPort(listen, option: "--listen")
-        var schedulerAddress = try scheduler.map { try parseHostPort($0, option: "--scheduler") }
+        logger.logLevel = Logger.Level(rawValue: logLevel ?? config.string("log.level") ?? "info") ?? .info
+        let (listenHost, listenPort) = try parseHostPort(listen ?? config.string("daemon.listen") ?? "0.0.0.0:8766", option: "--listen")
+        var schedulerAddress = try (scheduler ?? config.string("scheduler.address")).map { try parseHostPort($0, option: "--scheduler") }
+        let netname = netname ?? config.string("scheduler.netname")
+        let maxJobs = maxJobs ?? config.integer("daemon.max_jobs")
+        let localJobs = localJobs ?? config.integer("daemon.local_jobs")
+        let noRemote = noRemote || config.boolean("daemon.remote") == false
+        let stateDir = stateDir ?? config.string("daemon.state_dir")
+        let socket = socket ?? config.string("daemon.socket")
         if schedulerAddress == nil, let netname {
             logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
             schedulerAddress = try await Discovery.find(netname: netname, udpPort: discoveryPort, logger: logger)
@@ -64,13 +79,13 @@ struct DaemonCommand: AsyncParsableCommand {
         gethostname(&hostBuffer, 255)
         let hostName = hostBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let runtime = getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch"
-        let socketPath = socket ?? Posix.environment("SWLAUNCH_SOCKET").flatMap { $0.isEmpty ? nil : $0 } ?? DaemonSocket.defaultPath()
-        let config = DaemonConfiguration(
+        let socketPath = socket ?? DaemonSocket.defaultPath()
+        let daemonConfig = DaemonConfiguration(
             name: name ?? hostName, socketPath: socketPath, listenHost: noRemote ? nil : listenHost, listenPort: listenPort,
             advertisedAddress: advertise, schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
             maxJobs: maxJobs ?? cores, localSlots: localJobs ?? cores, acceptsRemote: !noRemote,
             stateDirectory: stateDir ?? runtime, platform: currentPlatform(), logger: logger)
-        let daemon = try Daemon(config)
+        let daemon = try Daemon(daemonConfig)
         try await runUntilTerminated { try await daemon.run() }
     }
 }

@@ -1,0 +1,83 @@
+/// What a configuration key accepts.
+public enum KeyKind: Sendable, Equatable {
+    case string
+    case path(mustExist: Bool)
+    case address
+    case integer(ClosedRange<Int>)
+    case boolean
+    case choice([String])
+    /// A table of platform name to environment archive path (under `[toolchains]`).
+    case toolchainTable
+}
+
+/// One documented configuration key.
+public struct KeySpec: Sendable {
+    public let key: String
+    public let kind: KeyKind
+    /// The `SWLAUNCH_*` variable that overrides every file.
+    public let environment: String?
+    public let defaultValue: ConfigValue?
+    public let help: String
+}
+
+/// Every key swlaunch reads. `toolchains.<compiler>` keys are open-ended and checked by ``KeyKind/toolchainTable``.
+public let configKeys: [KeySpec] = [
+    KeySpec(key: "scheduler.address", kind: .address, environment: "SWLAUNCH_SCHEDULER", defaultValue: nil,
+            help: "HOST:PORT of the scheduler daemons register with."),
+    KeySpec(key: "scheduler.netname", kind: .string, environment: "SWLAUNCH_NETNAME", defaultValue: nil,
+            help: "Network name for UDP discovery when no address is set."),
+    KeySpec(key: "daemon.socket", kind: .string, environment: "SWLAUNCH_SOCKET", defaultValue: nil,
+            help: "Unix socket where launchers reach the local daemon."),
+    KeySpec(key: "daemon.listen", kind: .address, environment: "SWLAUNCH_LISTEN", defaultValue: .string("0.0.0.0:8766"),
+            help: "Address and port where the daemon takes jobs from peers."),
+    KeySpec(key: "daemon.max_jobs", kind: .integer(1...4096), environment: "SWLAUNCH_MAX_JOBS", defaultValue: nil,
+            help: "Remote jobs the daemon runs at once for peers (default: cores)."),
+    KeySpec(key: "daemon.local_jobs", kind: .integer(1...4096), environment: "SWLAUNCH_LOCAL_JOBS", defaultValue: nil,
+            help: "Local slots for preprocessing, links and fallbacks (default: cores)."),
+    KeySpec(key: "daemon.remote", kind: .boolean, environment: "SWLAUNCH_REMOTE", defaultValue: .boolean(true),
+            help: "Whether the daemon compiles for other machines."),
+    KeySpec(key: "daemon.state_dir", kind: .path(mustExist: false), environment: "SWLAUNCH_STATE_DIR", defaultValue: nil,
+            help: "Directory for caches and sandboxes."),
+    KeySpec(key: "jobs.fallback", kind: .choice(["local", "fail"]), environment: "SWLAUNCH_FALLBACK", defaultValue: .string("local"),
+            help: "What an infrastructure failure does: compile locally, or fail the compile (for CI)."),
+    KeySpec(key: "jobs.compression_level", kind: .integer(1...19), environment: "SWLAUNCH_COMPRESSION_LEVEL", defaultValue: .integer(1),
+            help: "zstd level for file contents sent to helpers."),
+    KeySpec(key: "jobs.count", kind: .integer(1...4096), environment: "SWLAUNCH_JOBS", defaultValue: nil,
+            help: "The -j the build wrappers use (written by `swlaunch ninjalog --write`)."),
+    KeySpec(key: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+            environment: "SWLAUNCH_LOG_LEVEL", defaultValue: .string("info"), help: "Daemon log level."),
+    KeySpec(key: "log.file", kind: .path(mustExist: false), environment: "SWLAUNCH_LOG_FILE", defaultValue: nil,
+            help: "File the launcher appends fallback reasons to (default: none)."),
+]
+
+/// Suggests the known key closest to `key`, when it is within a couple of edits.
+public func suggestion(for key: String) -> String? {
+    var best: (String, Int)?
+    for spec in configKeys {
+        let d = editDistance(key, spec.key)
+        if d <= 2, d < (best?.1 ?? Int.max) { best = (spec.key, d) }
+    }
+    if best == nil, let dot = key.firstIndex(of: ".") {
+        // A known section with an unknown name after it: compare the last part alone.
+        let tail = key[key.index(after: dot)...]
+        for spec in configKeys where spec.key.hasPrefix(key[...dot]) {
+            let d = editDistance(String(tail), String(spec.key.split(separator: ".").last!))
+            if d <= 2, d < (best?.1 ?? Int.max) { best = (spec.key, d) }
+        }
+    }
+    return best?.0
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var row = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where j <= b.count {
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = row
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Config
+import Foundation
+import Launch
+import Wire
+
+/// `swlaunch doctor`: explains in plain words why jobs are or are not being distributed.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the daemon, scheduler, helpers, sandboxes, compilers and configuration, and say what to fix.",
+        discussion: "Exit status 1 when something keeps jobs from being distributed.")
+
+    final class Report {
+        var failures = 0
+        func ok(_ what: String, _ detail: String) { print("ok     \(what): \(detail)") }
+        func warn(_ what: String, _ detail: String) { print("warn   \(what): \(detail)") }
+        func fail(_ what: String, _ detail: String, fix: String) {
+            failures += 1
+            print("FAIL   \(what): \(detail)\n       fix: \(fix)")
+        }
+    }
+
+    func run() throws {
+        let report = Report()
+        let cwd = Posix.currentDirectory() ?? "/"
+        var socket = DaemonConnection.defaultSocketPath()
+        do {
+            let config = try Configuration.load(workingDirectory: cwd, environment: Posix.environment)
+            report.ok("configuration", config.files.isEmpty ? "no files, defaults only" : config.files.joined(separator: ", "))
+            socket = config.string("daemon.socket") ?? socket
+            if config.failsOnInfrastructureErrors {
+                report.warn("fallback", "jobs.fallback = \"fail\" (\(config.settings["jobs.fallback"]!.source)): compiles fail instead of running locally when distribution fails")
+            }
+        } catch {
+            for problem in error.errors {
+                report.fail("configuration", problem.description, fix: "edit the file named, or run `swlaunch config --keys` for the valid keys")
+            }
+        }
+
+        let locator = CompilerLocator()
+        let compilers = ["gcc", "g++", "cc", "c++", "clang", "clang++"].compactMap { name in locator.locate(name).map { "\(name) (\($0))" } }
+        if compilers.isEmpty {
+            report.fail("compilers", "no gcc, g++, cc, c++, clang or clang++ on PATH", fix: "install a compiler (apt-get install g++) or fix PATH")
+        } else {
+            report.ok("compilers", compilers.joined(separator: ", "))
+        }
+
+        let stats: [String: Any]
+        do {
+            stats = try query(.statsRequest(reset: false), socket: socket)
+            report.ok("daemon", "answering on \(socket)")
+        } catch {
+            report.fail("daemon", "no swlaunchd answering on \(socket) (\(error)); every compile runs locally",
+                        fix: "start it: `swlaunchd --scheduler HOST:PORT` (or `systemctl start swlaunchd`), or point SWLAUNCH_SOCKET at its socket")
+            finish(report)
+            return
+        }
+
+        do {
+            let status = try query(.statusRequest, socket: socket)
+            let hosts = status["hosts"] as? [[String: Any]] ?? []
+            report.ok("scheduler", "connected; \(hosts.count) host(s) known")
+            let helpers = hosts.filter { $0["accepts_remote"] as? Bool == true }
+            if helpers.isEmpty {
+                report.fail("helpers", "no host accepts remote jobs, so nothing can be distributed",
+                            fix: "start `swlaunchd --scheduler ...` without --no-remote on a faster machine")
+            } else {
+                report.ok("helpers", helpers.map { "\($0["name"] ?? "?") (\($0["max_jobs"] ?? 0) slots)" }.joined(separator: ", "))
+            }
+            for host in hosts where host["accepts_remote"] as? Bool != true {
+                let note = host["note"] as? String ?? ""
+                if note.hasPrefix("cannot sandbox") {
+                    report.fail("sandbox on \(host["name"] ?? "?")", note, fix: "install bubblewrap there (apt-get install bubblewrap) and allow user namespaces")
+                } else {
+                    report.ok("\(host["name"] ?? "?")", "takes no remote jobs (\(note.isEmpty ? "by choice" : note))")
+                }
+            }
+        } catch {
+            report.fail("scheduler", "\(error)", fix: "start `swlaunch-scheduler` and give the daemon --scheduler HOST:PORT (or scheduler.address in its config)")
+        }
+
+        if let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].first(where: Posix.isExecutableFile) {
+            let works = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/", "--unshare-all", "/bin/true"], stdoutPath: "/dev/null", stderrPath: "/dev/null") == 0
+            if works { report.ok("sandbox here", "bubblewrap works") } else { report.warn("sandbox here", "bubblewrap cannot create namespaces; this machine cannot help others") }
+        } else {
+            report.warn("sandbox here", "bubblewrap is not installed; this machine cannot compile for others (apt-get install bubblewrap)")
+        }
+
+        let remote = stats["remote"] as? Int ?? 0, local = stats["local"] as? Int ?? 0, fallback = stats["fallback"] as? Int ?? 0
+        let reasons = (stats["fallback_reasons"] as? [String: Int] ?? [:]).sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
+        let summary = "\(remote) remote, \(local) local, \(fallback) fallback" + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: ", ") + ")")
+        if fallback > 0, fallback >= remote { report.warn("jobs so far", summary) } else { report.ok("jobs so far", summary) }
+        finish(report)
+    }
+
+    func finish(_ report: Report) {
+        if report.failures > 0 {
+            print("\(report.failures) problem(s) keep jobs from being distributed.")
+            Foundation.exit(1)
+        }
+        print("No problems found.")
+    }
+
+    func query(_ message: Message, socket: String) throws -> [String: Any] {
+        let connection = try DaemonConnection(path: socket, role: .tool, timeoutSeconds: 10)
+        try connection.send(message)
+        switch try connection.receive() {
+        case let .stats(json), let .status(json):
+            return (try JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+        case let .error(text):
+            throw ValidationError(text)
+        case let other:
+            throw ValidationError("unexpected reply \(other.kind)")
+        }
+    }
+}
