@@ -29,15 +29,27 @@ public enum Spawn {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for p in argv { free(p) } }
+        // A child starts with no blocked signals and default handlers, whatever threads of this
+        // process (event loops, test runners, a daemon ignoring SIGTERM for its own shutdown) have set.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid = pid_t()
         let rc: Int32
         if let environment {
             var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) }
             envp.append(nil)
             defer { for p in envp { free(p) } }
-            rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+            rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         } else {
-            rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+            rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
         }
         guard rc == 0 else { return nil }
         return pid

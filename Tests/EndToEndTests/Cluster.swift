@@ -42,8 +42,10 @@ final class TestCluster: @unchecked Sendable {
     }
 
     init(helpers: Int) throws {
-        directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
+        let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        scratchDirectories.withLock { $0.append(directory) }
         binaries = Self.builtBinaries()
         schedulerPort = Self.freePort()
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
@@ -121,9 +123,15 @@ final class TestCluster: @unchecked Sendable {
 
 /// Every daemon a test started, ended when the test process exits (static clusters are never deallocated).
 let startedProcesses = Mutex<[pid_t]>([])
+let scratchDirectories = Mutex<[String]>([])
 let registerCleanupOnce: Void = {
     atexit {
-        for pid in startedProcesses.withLock({ $0 }) { kill(pid, SIGTERM) }
+        for pid in startedProcesses.withLock({ $0 }) {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        for directory in scratchDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: directory) }
     }
 }()
 

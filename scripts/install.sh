@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs swlaunch: the programs, the masquerade directory, systemd units and the CMake module.
+#   scripts/install.sh [--prefix DIR]      (default /usr/local)
+#   scripts/install.sh [--prefix DIR] --uninstall
+# Installs from .build/release (built first if missing), or from $SWLAUNCH_BIN when set.
+# Layout under the prefix:
+#   bin/swlaunch bin/swlaunch-ctl bin/swlaunchd bin/swlaunch-scheduler
+#   lib/swlaunch/bin/{cc,c++,gcc,g++,clang,clang++} -> ../../../bin/swlaunch   (put first on PATH)
+#   lib/systemd/system/swlaunchd.service lib/systemd/system/swlaunch-scheduler.service
+#   share/swlaunch/cmake/swlaunch.cmake
+#   share/swlaunch/install-manifest.txt   (what --uninstall removes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix=/usr/local
+uninstall=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --prefix) prefix=$2; shift 2 ;;
+    --prefix=*) prefix=${1#--prefix=}; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$prefix"
+prefix=$(cd "$prefix" && pwd)
+manifest=$prefix/share/swlaunch/install-manifest.txt
+
+if [[ $uninstall == 1 ]]; then
+  [[ -f $manifest ]] || { echo "install.sh: nothing installed under $prefix (no $manifest)" >&2; exit 1; }
+  while IFS= read -r f; do rm -f "$f"; done < "$manifest"
+  rm -f "$manifest"
+  for d in lib/swlaunch/bin lib/swlaunch share/swlaunch/cmake share/swlaunch lib/systemd/system lib/systemd; do
+    rmdir "$prefix/$d" 2>/dev/null || true
+  done
+  echo "removed swlaunch from $prefix"
+  exit 0
+fi
+
+bin=${SWLAUNCH_BIN:-.build/release}
+if [[ -z ${SWLAUNCH_BIN:-} && ! -x $bin/swlaunch ]]; then
+  swift build -c release --static-swift-stdlib
+fi
+for p in swlaunch swlaunch-ctl swlaunchd swlaunch-scheduler; do
+  [[ -x $bin/$p ]] || { echo "install.sh: $bin/$p is missing" >&2; exit 1; }
+done
+installed=()
+put() { installed+=("$1"); }
+mkdir -p "$prefix/bin" "$prefix/lib/swlaunch/bin" "$prefix/lib/systemd/system" "$prefix/share/swlaunch/cmake"
+for p in swlaunch swlaunch-ctl swlaunchd swlaunch-scheduler; do
+  install -m 0755 "$bin/$p" "$prefix/bin/$p.new" && mv -f "$prefix/bin/$p.new" "$prefix/bin/$p"
+  put "$prefix/bin/$p"
+done
+for c in cc c++ gcc g++ clang clang++; do
+  ln -sfn ../../../bin/swlaunch "$prefix/lib/swlaunch/bin/$c"
+  put "$prefix/lib/swlaunch/bin/$c"
+done
+cat > "$prefix/lib/systemd/system/swlaunchd.service" <<UNIT
+[Unit]
+Description=swlaunch daemon: distributes compiles and runs them for peers
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=$prefix/bin/swlaunchd
+RuntimeDirectory=swlaunch
+RuntimeDirectoryMode=0755
+StateDirectory=swlaunch
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+put "$prefix/lib/systemd/system/swlaunchd.service"
+cat > "$prefix/lib/systemd/system/swlaunch-scheduler.service" <<UNIT
+[Unit]
+Description=swlaunch scheduler: places compiles on the fastest free helper
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=$prefix/bin/swlaunch-scheduler
+DynamicUser=yes
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+put "$prefix/lib/systemd/system/swlaunch-scheduler.service"
+install -m 0644 cmake/swlaunch.cmake "$prefix/share/swlaunch/cmake/swlaunch.cmake"
+put "$prefix/share/swlaunch/cmake/swlaunch.cmake"
+printf '%s\n' "${installed[@]}" > "$manifest"
+cat <<EOT
+installed swlaunch under $prefix
+  compile through it:   CMake: -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES=$prefix/share/swlaunch/cmake/swlaunch.cmake
+                        make and others: PATH=$prefix/lib/swlaunch/bin:\$PATH
+  services:             systemctl daemon-reload && systemctl enable --now swlaunchd   (and swlaunch-scheduler on one machine)
+  settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8765"), then: swlaunch doctor
+EOT
