@@ -9,11 +9,35 @@ struct ControlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swlaunch",
         abstract: "A distributed C and C++ compiler launcher.",
+        usage: """
+            swlaunch <compiler> [<compiler-arguments>...]
+            <compiler> [<compiler-arguments>...]      (through a masquerade link named like the compiler)
+            swlaunch <subcommand>
+            """,
         discussion: """
-            Compile through swlaunch:  swlaunch <compiler> <args...>
-            or with CMake:  -DCMAKE_C_COMPILER_LAUNCHER=swlaunch -DCMAKE_CXX_COMPILER_LAUNCHER=swlaunch
-            or by putting the masquerade directory (<prefix>/lib/swlaunch/bin) first on PATH.
-            SWLAUNCH_DISABLE=1 runs the compiler directly; SWLAUNCH_SOCKET names the daemon's socket.
+            swlaunch runs a compile on a faster machine of the cluster when it can, and gets back exactly what a \
+            local compile would have produced: the same object and dependency file, the same diagnostics, the \
+            same exit status. Linking, preprocessing only, several sources, stdin, precompiled headers, coverage \
+            and profile options, -save-temps, plugins and -march=native run locally, as does every compile when \
+            the daemon, the scheduler or a helper is unavailable.
+
+            CMake: -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES=<prefix>/share/swlaunch/cmake/swlaunch.cmake, or \
+            -DCMAKE_C_COMPILER_LAUNCHER=swlaunch -DCMAKE_CXX_COMPILER_LAUNCHER=swlaunch.
+            make and others: put <prefix>/lib/swlaunch/bin first on PATH.
+
+            ENVIRONMENT
+              SWLAUNCH_DISABLE=1   run the compiler directly
+              SWLAUNCH_SOCKET      the local daemon's socket
+              SWLAUNCH_FALLBACK    "local" (default) or "fail": what an infrastructure failure does
+              SWLAUNCH_*           any configuration key; see `swlaunch config --keys`
+
+            FILES
+              swlaunch.toml (closest at or above the working directory), ~/.config/swlaunch/config.toml,
+              /etc/swlaunch/config.toml
+
+            EXIT STATUS
+              The compiler's. 127 when the compiler is not found; 1 for a broken configuration, or an
+              infrastructure failure with jobs.fallback = "fail".
             """,
         version: "0.1.0",
         subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self])
@@ -36,7 +60,14 @@ func askDaemon(_ message: Message) throws -> String {
 }
 
 struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "This machine's jobs by where they ran, with fallback reasons.")
+    static let configuration = CommandConfiguration(
+        abstract: "This machine's jobs by where they ran, with fallback reasons.",
+        discussion: """
+            Counts kept by the local daemon since it started (or since --reset): compiles that ran remote (by \
+            helper), commands that ran locally by design (linking, -E ...; by reason), compiles that fell back \
+            to a local run because distribution failed (by reason), jobs this machine compiled for peers, helper \
+            failures that were retried, and the summed queue, preprocess, transfer and compile times of remote jobs.
+            """)
     @Flag(help: "Print JSON (fields remote, local, fallback, served, and reasons).") var json = false
     @Flag(help: "Zero the counters.") var reset = false
 
@@ -47,7 +78,14 @@ struct Stats: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The cluster as the scheduler sees it: hosts, slots, running jobs, speed, load.")
+    static let configuration = CommandConfiguration(
+        abstract: "The cluster as the scheduler sees it: hosts, slots, running jobs, speed, load.",
+        discussion: """
+            Asked through the local daemon. SPEED is measured throughput (input bytes per microsecond of compile, \
+            averaged); NOTE says why a host takes no remote jobs. The JSON has a hosts array whose items have \
+            name, address, port, max_jobs, running, load, speed, jobs_done, accepts_remote, platform, note and \
+            avoided_for_s (seconds a failing host is still avoided).
+            """)
     @Flag(help: "Print JSON with a hosts array (name, address, max_jobs, running, load, speed ...).") var json = false
 
     func run() throws {

@@ -8,7 +8,15 @@ import Wire
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the daemon, scheduler, helpers, sandboxes, compilers and configuration, and say what to fix.",
-        discussion: "Exit status 1 when something keeps jobs from being distributed.")
+        discussion: """
+            Checks, in order: the configuration files (every mistake with file and line), compilers on PATH, the \
+            local daemon, its connection to the scheduler, the helpers that accept jobs, hosts that cannot \
+            sandbox, whether this machine can sandbox jobs for others, and the jobs so far with their fallback \
+            reasons. Each problem comes with what to do about it.
+
+            EXIT STATUS
+              0 when nothing keeps jobs from being distributed, 1 otherwise.
+            """)
 
     final class Report {
         var failures = 0

@@ -16,7 +16,12 @@ struct DaemonCommand: AsyncParsableCommand {
         discussion: """
             Launchers on this machine reach the daemon on a Unix socket (--socket, SWLAUNCH_SOCKET, default \
             /run/swlaunch/swlaunchd.sock for root, $XDG_RUNTIME_DIR/swlaunch/swlaunchd.sock otherwise). \
-            Peers send jobs to --listen; the scheduler (--scheduler) decides who compiles what.
+            Peers send jobs to --listen; the scheduler (--scheduler, or --netname for broadcast discovery) decides \
+            who compiles what. Jobs from peers run in bubblewrap sandboxes; a machine that cannot sandbox refuses \
+            them and says so in `swlaunch status`.
+
+            Settings not given here come from /etc/swlaunch/config.toml, the user's config.toml and SWLAUNCH_* \
+            variables (see `swlaunch config --keys`). SIGTERM or SIGINT stops the daemon.
             """,
         version: "0.1.0")
 
