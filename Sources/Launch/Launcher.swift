@@ -162,7 +162,7 @@ public struct Launcher {
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { return nil }
         close(fd)
-        let scanPath = String(cString: template)
+        let scanPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { unlink(scanPath) }
         let mode = isClang ? ["-E", "-frewrite-includes"] : ["-E", "-fdirectives-only"]
         guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode,
