@@ -19,6 +19,7 @@ let package = Package(
     targets: [
         // C libraries from Debian.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // Pure logic: no Foundation, no I/O beyond what the launcher's hot path needs.
         .target(name: "SystemSupport"),
@@ -34,10 +35,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Toolchain packaging: native toolchain discovery, environment archives, the environment cache.
+        .target(name: "Toolchain", dependencies: [
+            "Wire", "SystemSupport", "CArchive",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "CompilerArgs", "SystemSupport", "Scheduling",
+            "Wire", "WireNIO", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -56,7 +63,7 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config",
+            "Wire", "Launch", "Config", "Toolchain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: [
@@ -72,7 +79,8 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain"]),
+        .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),
     ]
 )

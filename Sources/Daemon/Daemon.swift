@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SystemSupport
+import Toolchain
 import Wire
 import WireNIO
 

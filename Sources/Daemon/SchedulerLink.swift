@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Toolchain
 import Wire
 import SystemSupport
 import WireNIO

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Toolchain
 import Wire
 @testable import Daemon
 

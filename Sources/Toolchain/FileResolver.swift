@@ -16,6 +16,10 @@ public struct ResolvedTree: Sendable {
 public struct ResolveError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
     public var description: String { "\(path): \(reason)" }
 }
 

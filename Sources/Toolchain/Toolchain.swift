@@ -4,6 +4,13 @@ import Wire
 
 /// A compiler and every file it loads, identified by a hash of their contents and paths.
 public struct Toolchain: Sendable {
+    public init(id: String, compiler: String, files: [FileEntry], symlinks: [SymlinkEntry]) {
+        self.id = id
+        self.compiler = compiler
+        self.files = files
+        self.symlinks = symlinks
+    }
+
     public var id: String
     public var compiler: String
     public var files: [FileEntry]
@@ -95,10 +102,7 @@ public final class ToolchainRegistry: @unchecked Sendable {
             libraries.append(contentsOf: (try? sharedLibraries(of: member)) ?? [])
         }
         let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
-        var lines = ["platform \(platform)"]
-        lines += tree.files.sorted { $0.path < $1.path }.map { "F \($0.path) \($0.hash) \($0.executable)" }
-        lines += tree.symlinks.sorted { $0.path < $1.path }.map { "L \($0.path) \($0.target)" }
-        let id = FileResolver.digest(Array(lines.joined(separator: "\n").utf8))
+        let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
         return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
     }
 

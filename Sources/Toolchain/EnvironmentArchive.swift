@@ -1,0 +1,221 @@
+import CArchive
+import Foundation
+import SystemSupport
+import Wire
+
+/// What an environment archive says about itself (`.swlaunch/environment`, the first entry).
+public struct EnvironmentManifest: Equatable, Sendable {
+    /// Platform the toolchain runs on, for example `x86_64-linux`.
+    public var platform: String
+    /// Compiler drivers in the environment, by absolute path.
+    public var compilers: [String]
+
+    public init(platform: String, compilers: [String]) {
+        self.platform = platform
+        self.compilers = compilers
+    }
+
+    var text: String { "platform \(platform)\n" + compilers.map { "compiler \($0)\n" }.joined() }
+
+    init?(text: String) {
+        var platform: String?
+        var compilers: [String] = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("platform ") { platform = String(line.dropFirst(9)) }
+            if line.hasPrefix("compiler ") { compilers.append(String(line.dropFirst(9))) }
+        }
+        guard let platform else { return nil }
+        self.platform = platform
+        self.compilers = compilers
+    }
+}
+
+/// Why an archive was refused or could not be written.
+public struct EnvironmentError: Error, Equatable, CustomStringConvertible {
+    public let archive: String
+    public let reason: String
+    public init(archive: String, reason: String) {
+        self.archive = archive
+        self.reason = reason
+    }
+    public var description: String { "\(archive): \(reason)" }
+}
+
+/// Toolchain environments as `.tar.zst` archives: the files of a compiler and everything it loads, at
+/// their paths, with the symlinks on the way. Archives are deterministic (sorted entries, no owners or
+/// times), and their id is the toolchain id: a hash of the platform, every path and every file's content.
+public enum EnvironmentArchive {
+    public static let manifestPath = ".swlaunch/environment"
+    /// Largest unpacked size accepted (a guard against decompression bombs).
+    public static let maximumUnpackedSize: Int64 = 8 << 30
+
+    /// The content id of a set of files and links running on `platform`.
+    public static func identity(files: [FileEntry], symlinks: [SymlinkEntry], platform: String) -> String {
+        var lines = ["platform \(platform)"]
+        lines += files.sorted { $0.path < $1.path }.map { "F \($0.path) \($0.hash) \($0.executable)" }
+        lines += symlinks.sorted { $0.path < $1.path }.map { "L \($0.path) \($0.target)" }
+        return FileResolver.digest(Array(lines.joined(separator: "\n").utf8))
+    }
+
+    /// Writes the toolchain's files (read from this machine) into a `.tar.zst` at `output`, atomically.
+    public static func write(_ toolchain: Toolchain, manifest: EnvironmentManifest, to output: String) throws {
+        let temporary = output + ".partial-" + UUID().uuidString.prefix(8)
+        guard let archive = archive_write_new() else { throw EnvironmentError(archive: output, reason: "libarchive failed") }
+        defer { archive_write_free(archive) }
+        func check(_ rc: Int32) throws {
+            guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else {
+                unlink(temporary)
+                throw EnvironmentError(archive: output, reason: String(cString: archive_error_string(archive)))
+            }
+        }
+        try check(archive_write_add_filter_zstd(archive))
+        try check(archive_write_set_format_pax_restricted(archive))
+        try check(archive_write_open_filename(archive, temporary))
+        func add(_ path: String, type: mode_t, permissions: mode_t, contents: [UInt8] = [], target: String? = nil) throws {
+            let entry = archive_entry_new()
+            defer { archive_entry_free(entry) }
+            archive_entry_set_pathname(entry, path)
+            archive_entry_set_filetype(entry, UInt32(type))
+            archive_entry_set_perm(entry, permissions)
+            archive_entry_set_mtime(entry, 0, 0)
+            archive_entry_set_size(entry, la_int64_t(contents.count))
+            if let target { archive_entry_set_symlink(entry, target) }
+            try check(archive_write_header(archive, entry))
+            if !contents.isEmpty {
+                let written = contents.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+                guard written == contents.count else { try check(ARCHIVE_FATAL); return }
+            }
+        }
+        try add(manifestPath, type: S_IFREG, permissions: 0o644, contents: Array(manifest.text.utf8))
+        var entries: [(String, () throws -> Void)] = []
+        for file in toolchain.files {
+            entries.append((file.path, {
+                guard let bytes = Posix.readFile(file.path), FileResolver.digest(bytes) == file.hash else {
+                    throw EnvironmentError(archive: output, reason: "\(file.path) changed or vanished while packing")
+                }
+                try add(String(file.path.dropFirst()), type: S_IFREG, permissions: file.executable ? 0o755 : 0o644, contents: bytes)
+            }))
+        }
+        for link in toolchain.symlinks {
+            entries.append((link.path, { try add(String(link.path.dropFirst()), type: S_IFLNK, permissions: 0o777, target: link.target) }))
+        }
+        for (_, write) in entries.sorted(by: { $0.0 < $1.0 }) { try write() }
+        try check(archive_write_close(archive))
+        guard rename(temporary, output) == 0 else {
+            unlink(temporary)
+            throw EnvironmentError(archive: output, reason: "cannot rename into place: \(Posix.errorText(errno))")
+        }
+    }
+
+    /// Unpacks an archive into `directory` (which must not exist), refusing anything that could reach outside
+    /// it: absolute paths, `..`, device files, hard links, links that point outside the environment, and
+    /// paths that go through a symlink. On any refusal nothing is left behind.
+    /// Returns the manifest and the toolchain as unpacked (paths as they will be inside a sandbox).
+    public static func unpack(_ path: String, into directory: String) throws -> (EnvironmentManifest, Toolchain) {
+        guard let archive = archive_read_new() else { throw EnvironmentError(archive: path, reason: "libarchive failed") }
+        defer { archive_read_free(archive) }
+        archive_read_support_filter_zstd(archive)
+        archive_read_support_format_tar(archive)
+        guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK else {
+            throw EnvironmentError(archive: path, reason: "not a readable .tar.zst: " + String(cString: archive_error_string(archive)))
+        }
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: directory) else { throw EnvironmentError(archive: path, reason: "\(directory) exists already") }
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            return try extract(archive, from: path, into: directory)
+        } catch {
+            try? fm.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    private static func extract(_ archive: OpaquePointer, from path: String, into directory: String) throws -> (EnvironmentManifest, Toolchain) {
+        func refuse(_ reason: String) -> EnvironmentError { EnvironmentError(archive: path, reason: reason) }
+        var manifest: EnvironmentManifest?
+        var files: [FileEntry] = []
+        var links: [SymlinkEntry] = []
+        var linkPaths = Set<String>()
+        var total: Int64 = 0
+        var entry: OpaquePointer?
+        while true {
+            let rc = archive_read_next_header(archive, &entry)
+            if rc == ARCHIVE_EOF { break }
+            guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
+                throw refuse("corrupt archive: " + String(cString: archive_error_string(archive)))
+            }
+            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            let components = name.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            guard !name.isEmpty, !components.isEmpty else { throw refuse("an entry has an empty name") }
+            guard !name.hasPrefix("/") else { throw refuse("absolute path '\(name)'") }
+            guard !components.contains(".."), !components.contains(".") else { throw refuse("'..' or '.' in '\(name)'") }
+            guard archive_entry_hardlink(entry) == nil else { throw refuse("hard link '\(name)'") }
+            for depth in 1..<max(components.count, 1) where linkPaths.contains(components[0..<depth].joined(separator: "/")) {
+                throw refuse("'\(name)' goes through the symbolic link '\(components[0..<depth].joined(separator: "/"))'")
+            }
+            let relative = components.joined(separator: "/")
+            let destination = directory + "/" + relative
+            let type = mode_t(archive_entry_filetype(entry))
+            switch type {
+            case S_IFDIR:
+                try SandboxTree.ensureDirectory(destination)
+            case S_IFLNK:
+                let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+                guard !target.isEmpty, linkStaysInside(link: components, target: target) else {
+                    throw refuse("link '\(name)' -> '\(target)' points outside the environment")
+                }
+                try SandboxTree.ensureDirectory(SandboxTree.parent(destination))
+                guard symlink(target, destination) == 0 else { throw refuse("cannot create '\(name)': \(Posix.errorText(errno))") }
+                linkPaths.insert(relative)
+                if relative != manifestPath { links.append(SymlinkEntry(path: "/" + relative, target: target)) }
+            case S_IFREG:
+                let size = archive_entry_size(entry)
+                total += size
+                guard size >= 0, total <= maximumUnpackedSize else { throw refuse("unpacks to more than \(maximumUnpackedSize) bytes") }
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(Int(size))
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = chunk.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
+                    if n == 0 { break }
+                    guard n > 0 else { throw refuse("corrupt data in '\(name)': " + String(cString: archive_error_string(archive))) }
+                    bytes.append(contentsOf: chunk[0..<n])
+                    guard bytes.count <= size else { throw refuse("'\(name)' is longer than its header says") }
+                }
+                let executable = (archive_entry_perm(entry) & 0o111) != 0
+                try SandboxTree.ensureDirectory(SandboxTree.parent(destination))
+                let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, executable ? 0o755 : 0o644)
+                guard fd >= 0 else { throw refuse("cannot create '\(name)': \(Posix.errorText(errno))") }
+                let ok = Posix.writeAll(fd, bytes)
+                close(fd)
+                guard ok else { throw refuse("cannot write '\(name)': \(Posix.errorText(errno))") }
+                if relative == manifestPath {
+                    manifest = EnvironmentManifest(text: String(decoding: bytes, as: UTF8.self))
+                } else {
+                    files.append(FileEntry(path: "/" + relative, hash: FileResolver.digest(bytes), executable: executable))
+                }
+            default:
+                throw refuse("'\(name)' is a device file, fifo or socket")
+            }
+        }
+        guard let manifest else { throw refuse("no \(manifestPath): not a swlaunch environment") }
+        let id = identity(files: files, symlinks: links, platform: manifest.platform)
+        return (manifest, Toolchain(id: id, compiler: manifest.compilers.first ?? "", files: files, symlinks: links))
+    }
+
+    /// Whether a symlink at `link` (components relative to the environment root) with `target` resolves,
+    /// lexically, to a place inside the root. Absolute targets count from the root, as in the sandbox.
+    static func linkStaysInside(link: [String], target: String) -> Bool {
+        var stack: [String] = target.hasPrefix("/") ? [] : Array(link.dropLast())
+        for part in target.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                guard !stack.isEmpty else { return false }
+                stack.removeLast()
+            } else {
+                stack.append(String(part))
+            }
+        }
+        return true
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Launch
+import Toolchain
+import Wire
+
+struct EnvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env",
+        abstract: "Create and list toolchain environments (a compiler and everything it loads, content-addressed).",
+        subcommands: [EnvCreate.self, EnvList.self])
+
+    static var defaultDirectory: String {
+        (getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch") + "/envs"
+    }
+}
+
+struct EnvCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Pack a compiler with every file it needs to run on another machine of this platform.",
+        discussion: """
+            Packs the C and C++ drivers, the programs they run (cc1, cc1plus, as), the GCC installation marker \\
+            clang needs, and every shared library they load (resolved recursively, as ldd does), with the \\
+            symlinks on the way, into a deterministic .tar.zst. Its id is a hash of the platform, every path and \\
+            every file's content: the same toolchain gives the same id on every machine and every run. Prints \\
+            the id, the archive's path and its size.
+            """)
+
+    @Option(help: "The C compiler (default: cc on PATH).") var cc: String?
+    @Option(help: "The C++ compiler (default: c++ on PATH).") var cxx: String?
+    @Option(help: "An extra file to include (repeatable), for example a specs file.") var add: [String] = []
+    @Option(name: .shortAndLong, help: "Where to write the archive (default: <state>/envs/<id>.tar.zst).") var output: String?
+
+    func run() throws {
+        let locator = CompilerLocator()
+        var compilers: [String] = []
+        for (given, fallback) in [(cc, "cc"), (cxx, "c++")] {
+            guard let path = locator.locate(given ?? fallback) else {
+                if given == nil { continue }
+                throw ValidationError("compiler '\(given!)' not found")
+            }
+            compilers.append(path)
+        }
+        guard !compilers.isEmpty else { throw ValidationError("no cc or c++ on PATH; name compilers with --cc/--cxx") }
+        let resolver = FileResolver()
+        let registry = ToolchainRegistry(stateDirectory: NSTemporaryDirectory(), resolver: resolver, platform: currentPlatform())
+        var files: [String: FileEntry] = [:]
+        var links: [String: SymlinkEntry] = [:]
+        for compiler in compilers {
+            let toolchain = try registry.native(compiler: compiler)
+            for f in toolchain.files { files[f.path] = f }
+            for l in toolchain.symlinks { links[l.path] = l }
+        }
+        let cwd = Posix.currentDirectory() ?? "/"
+        for extra in add {
+            guard Posix.fileExists(FileResolver.absolute(extra, in: cwd)) else { throw ValidationError("--add \(extra): no such file") }
+        }
+        let extras = try resolver.tree(files: add, directories: [], in: cwd)
+        for f in extras.files { files[f.path] = f }
+        for l in extras.symlinks { links[l.path] = l }
+        let platform = currentPlatform()
+        let id = EnvironmentArchive.identity(files: Array(files.values), symlinks: Array(links.values), platform: platform)
+        let toolchain = Toolchain(id: id, compiler: compilers[0], files: Array(files.values), symlinks: Array(links.values))
+        let path = output ?? EnvCommand.defaultDirectory + "/" + id + ".tar.zst"
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: compilers), to: path)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        print("\(id) \(path) \(size) bytes, \(files.count) files, \(links.count) links, for \(platform): \(compilers.joined(separator: " "))")
+    }
+}
+
+struct EnvList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Show the environments known here: archives created with `env create`, and the daemon's unpacked cache.")
+
+    @Option(help: "The daemon's state directory (its cache is <state>/environments).") var stateDir: String?
+
+    func run() throws {
+        let fm = FileManager.default
+        let archives = ((try? fm.contentsOfDirectory(atPath: EnvCommand.defaultDirectory)) ?? []).filter { $0.hasSuffix(".tar.zst") }.sorted()
+        print("archives in \(EnvCommand.defaultDirectory):")
+        if archives.isEmpty { print("  none (create one with `swlaunch env create`)") }
+        for name in archives {
+            let path = EnvCommand.defaultDirectory + "/" + name
+            let size = (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print("  \(name.dropLast(8))  \(size / 1024) KiB  \(path)")
+        }
+        let state = stateDir ?? (getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch")
+        let cacheDirectory = state + "/environments"
+        print("unpacked in \(cacheDirectory):")
+        guard fm.fileExists(atPath: cacheDirectory), let cache = try? EnvironmentCache(directory: cacheDirectory, limitBytes: .max) else {
+            print("  none")
+            return
+        }
+        let entries = cache.entries()
+        if entries.isEmpty { print("  none") }
+        for e in entries {
+            print("  \(e.id)  \(e.platform)  \(e.bytes / 1024) KiB  last used \(e.lastUsed)  \(e.compilers.joined(separator: " "))")
+        }
+    }
+}

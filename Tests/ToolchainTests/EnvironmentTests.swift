@@ -1,0 +1,177 @@
+import CArchive
+import Foundation
+import SystemSupport
+import Testing
+import Wire
+@testable import Toolchain
+
+func scratchDirectory() throws -> String {
+    let dir = NSTemporaryDirectory() + "env-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// One entry of a hand-made archive.
+enum RawEntry {
+    case file(String, String)
+    case directory(String)
+    case symlink(String, String)
+    case hardlink(String, String)
+    case device(String)
+}
+
+/// Writes a .tar.zst exactly as told, including what swlaunch would never write.
+func writeRawArchive(_ path: String, _ entries: [RawEntry], manifest: Bool = true) {
+    let a = archive_write_new()
+    archive_write_add_filter_zstd(a)
+    archive_write_set_format_pax_restricted(a)
+    archive_write_open_filename(a, path)
+    let all: [RawEntry] = (manifest ? [.file(EnvironmentArchive.manifestPath, "platform x86_64-linux\ncompiler /usr/bin/gcc\n")] : []) + entries
+    for raw in all {
+        let e = archive_entry_new()
+        switch raw {
+        case let .file(name, text):
+            archive_entry_set_pathname(e, name); archive_entry_set_filetype(e, 0o100000); archive_entry_set_perm(e, 0o644)
+            archive_entry_set_size(e, la_int64_t(text.utf8.count))
+            archive_write_header(a, e)
+            _ = Array(text.utf8).withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+        case let .directory(name):
+            archive_entry_set_pathname(e, name); archive_entry_set_filetype(e, 0o040000); archive_entry_set_perm(e, 0o755)
+            archive_write_header(a, e)
+        case let .symlink(name, target):
+            archive_entry_set_pathname(e, name); archive_entry_set_filetype(e, 0o120000); archive_entry_set_symlink(e, target)
+            archive_write_header(a, e)
+        case let .hardlink(name, target):
+            archive_entry_set_pathname(e, name); archive_entry_set_filetype(e, 0o100000); archive_entry_set_hardlink(e, target)
+            archive_write_header(a, e)
+        case let .device(name):
+            archive_entry_set_pathname(e, name); archive_entry_set_filetype(e, 0o020000); archive_entry_set_rdev(e, rawDevice(1, 3))
+            archive_write_header(a, e)
+        }
+        archive_entry_free(e)
+    }
+    archive_write_close(a)
+    archive_write_free(a)
+}
+
+func rawDevice(_ major: UInt32, _ minor: UInt32) -> dev_t { dev_t((major << 8) | minor) }
+
+func nativeEnvironment(_ compilers: [String], in dir: String) throws -> (String, Toolchain) {
+    let registry = ToolchainRegistry(stateDirectory: dir, resolver: FileResolver(), platform: currentPlatform())
+    var files: [String: FileEntry] = [:], links: [String: SymlinkEntry] = [:]
+    for c in compilers {
+        let t = try registry.native(compiler: c)
+        for f in t.files { files[f.path] = f }
+        for l in t.symlinks { links[l.path] = l }
+    }
+    let id = EnvironmentArchive.identity(files: Array(files.values), symlinks: Array(links.values), platform: currentPlatform())
+    let toolchain = Toolchain(id: id, compiler: compilers[0], files: Array(files.values), symlinks: Array(links.values))
+    let path = dir + "/\(id).tar.zst"
+    try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: currentPlatform(), compilers: compilers), to: path)
+    return (path, toolchain)
+}
+
+@Test func gccEnvironmentHasTheDriverItsProgramsAndLibrariesAndAStableID() throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (first, toolchain) = try nativeEnvironment(["/usr/bin/gcc", "/usr/bin/g++"], in: dir)
+    let paths = Set(toolchain.files.map(\.path))
+    #expect(paths.contains { $0.hasSuffix("/cc1") })
+    #expect(paths.contains { $0.hasSuffix("/cc1plus") })
+    #expect(paths.contains { $0.hasSuffix("-as") || $0.hasSuffix("/as") })
+    #expect(paths.contains { $0.contains("libc.so") })
+    #expect(paths.contains { $0.contains("ld-linux") })
+    let bytes = try #require(Posix.readFile(first))
+    let (again, same) = try nativeEnvironment(["/usr/bin/gcc", "/usr/bin/g++"], in: try scratchDirectory())
+    #expect(same.id == toolchain.id)
+    #expect(Posix.readFile(again) == bytes, "archives of the same toolchain should be byte-identical")
+    // Unpacking gives back the same id, computed from what was unpacked.
+    let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 1 << 34)
+    let (root, unpacked) = try cache.install(archive: first, expectedID: toolchain.id)
+    #expect(unpacked.id == toolchain.id)
+    #expect(Posix.isExecutableFile(root + "/usr/bin/gcc"))
+}
+
+@Test(.enabled(if: Posix.isExecutableFile("/opt/swift/usr/bin/clang"), "the toolchain's clang is not installed"))
+func clangEnvironmentCarriesTheGCCInstallationMarker() throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (_, toolchain) = try nativeEnvironment(["/opt/swift/usr/bin/clang", "/opt/swift/usr/bin/clang++"], in: dir)
+    let paths = Set(toolchain.files.map(\.path))
+    #expect(paths.contains { $0.hasSuffix("crtbegin.o") })
+    #expect(paths.contains { $0.contains("clang") })
+}
+
+@Test func cacheEvictsTheLeastRecentlyUsed() throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var ids: [String] = []
+    for i in 0..<3 {
+        let path = dir + "/e\(i).tar.zst"
+        writeRawArchive(path, [.file("usr/bin/tool\(i)", String(repeating: "x", count: 1000))])
+        let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 2500)
+        ids.append(try cache.install(archive: path).1.id)
+        Thread.sleep(forTimeInterval: 0.02)
+        if i == 1 { cache.touch(ids[0]) }  // e0 used after e1: e1 is now the oldest
+    }
+    let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 2500)
+    #expect(Set(cache.entries().map(\.id)) == [ids[0], ids[2]])
+    #expect(!FileManager.default.fileExists(atPath: cache.root(of: ids[1])))
+}
+
+@Test(arguments: [
+    ([RawEntry.file("/etc/passwd", "x")], "absolute path '/etc/passwd'"),
+    ([RawEntry.file("usr/../../escape", "x")], "'..' or '.' in 'usr/../../escape'"),
+    ([RawEntry.device("dev/null")], "'dev/null' is a device file, fifo or socket"),
+    ([RawEntry.file("a", "x"), .hardlink("b", "a")], "hard link 'b'"),
+    ([RawEntry.symlink("usr/lib/evil", "../../../etc")], "link 'usr/lib/evil' -> '../../../etc' points outside the environment"),
+    ([RawEntry.symlink("usr/lib", "/tmp"), .file("usr/lib/x", "x")], "'usr/lib/x' goes through the symbolic link 'usr/lib'"),
+])
+func hostileArchivesAreRefusedAndLeaveNothing(_ entries: [RawEntry], _ reason: String) throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let outside = dir + "/outside"
+    try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+    let path = dir + "/hostile.tar.zst"
+    writeRawArchive(path, entries)
+    let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 1 << 30)
+    #expect(throws: EnvironmentError(archive: path, reason: reason)) { try cache.install(archive: path) }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/cache") == [])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: outside) == [])
+}
+
+@Test func corruptTruncatedAndForeignArchivesAreRefused() throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 1 << 30)
+    let good = dir + "/good.tar.zst"
+    writeRawArchive(good, [.file("usr/bin/tool", String(repeating: "abc", count: 20000))])
+    let bytes = try #require(Posix.readFile(good))
+    let truncated = dir + "/truncated.tar.zst"
+    _ = Posix.writeFileAtomically(truncated, Array(bytes.prefix(bytes.count / 2)))
+    #expect(throws: EnvironmentError.self) { try cache.install(archive: truncated) }
+    var flipped = bytes
+    flipped[bytes.count / 2] ^= 0xff
+    let corrupt = dir + "/corrupt.tar.zst"
+    _ = Posix.writeFileAtomically(corrupt, flipped)
+    #expect(throws: EnvironmentError.self) { try cache.install(archive: corrupt) }
+    let noManifest = dir + "/plain.tar.zst"
+    writeRawArchive(noManifest, [.file("usr/bin/tool", "x")], manifest: false)
+    #expect(throws: EnvironmentError(archive: noManifest, reason: "no .swlaunch/environment: not a swlaunch environment")) {
+        try cache.install(archive: noManifest)
+    }
+    #expect(throws: EnvironmentError.self) { try cache.install(archive: good, expectedID: String(repeating: "0", count: 64)) }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/cache") == [])
+    #expect(try cache.install(archive: good).1.files.count == 1)
+}
+
+@Test(arguments: [
+    (["usr", "bin", "cc"], "/etc/alternatives/cc", true),
+    (["usr", "bin", "as"], "x86_64-linux-gnu-as", true),
+    (["lib64", "ld.so"], "../lib/x86_64-linux-gnu/ld.so", true),
+    (["lib64", "ld.so"], "../../etc/passwd", false),
+    (["a"], "..", false),
+])
+func linkTargetsStayInside(_ link: [String], _ target: String, _ inside: Bool) {
+    #expect(EnvironmentArchive.linkStaysInside(link: link, target: target) == inside)
+}
