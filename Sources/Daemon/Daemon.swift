@@ -17,6 +17,10 @@ public final class Daemon: Sendable {
     let resolver = FileResolver()
     let toolchains: ToolchainRegistry
     let blobs: BlobStore
+    /// Environments received from peers, unpacked, by id (helper side).
+    let environments: EnvironmentCache
+    /// Archives of this machine's own toolchains, by id (client side), sent to helpers that lack them.
+    let archiveDirectory: String
     let sandbox: SandboxRunner
     let scheduler: SchedulerLink?
     let sandboxProblem: String?
@@ -30,6 +34,9 @@ public final class Daemon: Sendable {
         try SandboxTree.ensureDirectory(config.stateDirectory)
         toolchains = ToolchainRegistry(stateDirectory: config.stateDirectory, resolver: resolver, platform: config.platform)
         blobs = try BlobStore(directory: config.stateDirectory + "/blobs")
+        environments = try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes)
+        archiveDirectory = config.stateDirectory + "/envs"
+        try SandboxTree.ensureDirectory(archiveDirectory)
         sandbox = SandboxRunner(hostName: config.name)
         sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
         scheduler = config.schedulerHost.map { SchedulerLink(host: $0, port: config.schedulerPort, logger: config.logger) }
@@ -84,7 +91,7 @@ public final class Daemon: Sendable {
     func hostInfo(port: Int) -> HostInfo {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
-                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: toolchains.knownIDs, note: note)
+                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: environments.entries().map(\.id), note: note)
     }
 
     // MARK: Launchers
@@ -189,6 +196,7 @@ public final class Daemon: Sendable {
     /// Resolves the job's inputs and toolchain on this machine (blocking file I/O).
     func prepare(_ job: JobRequest) throws -> (Toolchain, RemoteJob, UInt64) {
         let toolchain = try toolchains.native(compiler: job.compiler)
+        try ensureArchive(of: toolchain)
         var outputs: [String] = []
         var outputDirectories: [String] = []
         for output in job.outputs {
@@ -203,6 +211,16 @@ public final class Daemon: Sendable {
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
         return (toolchain, remote, tree.totalBytes)
+    }
+
+    /// The archive of a native toolchain, created on first use (the user does nothing).
+    func archivePath(of id: String) -> String { archiveDirectory + "/" + id + ".tar.zst" }
+
+    func ensureArchive(of toolchain: Toolchain) throws {
+        let path = archivePath(of: toolchain.id)
+        guard !Posix.fileExists(path) else { return }
+        logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
+        try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: config.platform, compilers: [toolchain.compiler]), to: path)
     }
 
     func runRemotely(_ job: RemoteJob, on grant: HostGrant) async throws -> JobResult {
@@ -224,6 +242,11 @@ public final class Daemon: Sendable {
                             }
                         }
                         try await outbound.write(.blobs(blobs))
+                    case let .needEnvironment(id):
+                        guard id == job.toolchain, let archive = Posix.readFile(self.archivePath(of: id)) else {
+                            throw FrameError.refused("helper asked for environment \(id), which this job does not use")
+                        }
+                        try await outbound.write(.environment(id: id, archive: archive))
                     case let .result(result):
                         return result
                     case let .error(text):
@@ -247,15 +270,36 @@ public final class Daemon: Sendable {
                 guard try await acceptHandshake(&iterator, outbound, name: config.name) != nil else { return }
                 guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
                 try await withKeepAlives(outbound) {
-                    let toolchain: Toolchain
-                    do {
-                        toolchain = try await NIOThreadPool.singleton.runIfActive { try self.toolchains.native(compiler: job.compiler) }
-                    } catch {
-                        try await outbound.write(.error("toolchain unavailable: \(error)"))
+                    guard job.toolchain.count == 64, job.toolchain.allSatisfy(\.isHexDigit), isCompilerName(job.compiler) else {
+                        try await outbound.write(.error("refused: not a toolchain id and a compiler driver"))
                         return
                     }
-                    guard toolchain.id == job.toolchain else {
-                        try await outbound.write(.error("toolchain \(job.toolchain) is not available on \(config.name)"))
+                    if !environments.contains(job.toolchain) {
+                        // Fetch the environment from the submitting daemon; its contents must hash to the id.
+                        try await outbound.write(.needEnvironment(id: job.toolchain))
+                        guard case let .environment(id, archive)? = try await nextMessage(&iterator), id == job.toolchain else {
+                            throw FrameError.unexpected(.error, expected: "the environment \(job.toolchain)")
+                        }
+                        do {
+                            try await NIOThreadPool.singleton.runIfActive {
+                                let temporary = self.config.stateDirectory + "/environments/.incoming-" + UUID().uuidString
+                                defer { unlink(temporary) }
+                                if let code = Posix.writeFileAtomically(temporary, archive) {
+                                    throw ResolveError(path: temporary, reason: Posix.errorText(code))
+                                }
+                                try self.environments.install(archive: temporary, expectedID: id)
+                            }
+                            logger.info("received toolchain environment", metadata: ["id": "\(id)", "bytes": "\(archive.count)", "from": "\(peer)"])
+                        } catch {
+                            try await outbound.write(.error("\(config.name): environment \(id) refused: \(error)"))
+                            return
+                        }
+                    }
+                    environments.touch(job.toolchain)
+                    let toolchainTree = environments.root(of: job.toolchain)
+                    var info = stat()
+                    guard lstat(toolchainTree + job.compiler, &info) == 0 else {
+                        try await outbound.write(.error("\(config.name): \(job.compiler) is not in environment \(job.toolchain)"))
                         return
                     }
                     let missing = Array(Set(job.files.map(\.hash).filter { !self.blobs.contains($0) }))
@@ -269,7 +313,7 @@ public final class Daemon: Sendable {
                     let waited = Posix.nowMicros() - waitStart
                     var result: JobResult
                     do {
-                        result = try await NIOThreadPool.singleton.runIfActive { try self.compile(job, toolchain: toolchain) }
+                        result = try await NIOThreadPool.singleton.runIfActive { try self.compile(job, toolchainTree: toolchainTree) }
                         result.timings.queue = waited
                     } catch {
                         await remoteSlots.release()
@@ -289,10 +333,10 @@ public final class Daemon: Sendable {
         }
     }
 
-    func compile(_ job: RemoteJob, toolchain: Toolchain) throws -> JobResult {
+    func compile(_ job: RemoteJob, toolchainTree: String) throws -> JobResult {
         let directory = config.stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try sandbox.run(job, toolchainTree: try toolchains.tree(of: toolchain), blobs: blobs, jobDirectory: directory)
+        let result = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory)
         if result.exitStatus != 0, result.stderr.starts(with: Array("bwrap: ".utf8)) {
             throw ResolveError(path: "sandbox", reason: String(decoding: result.stderr, as: UTF8.self))
         }

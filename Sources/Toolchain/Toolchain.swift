@@ -52,12 +52,6 @@ public final class ToolchainRegistry: @unchecked Sendable {
         self.platform = platform
     }
 
-    /// Ids of the toolchains prepared so far.
-    public var knownIDs: [String] {
-        lock.lock(); defer { lock.unlock() }
-        return cache.values.map(\.1.id)
-    }
-
     /// The toolchain of the compiler at `compiler` on this machine (blocking; cached by the driver's mtime).
     public func native(compiler: String) throws -> Toolchain {
         let mtime = (try? FileManager.default.attributesOfItem(atPath: compiler)[.modificationDate] as? Date) ?? Date.distantPast
@@ -104,29 +98,6 @@ public final class ToolchainRegistry: @unchecked Sendable {
         let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
         let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
         return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
-    }
-
-    /// The directory holding a copy of the toolchain's files at their paths (the base of sandboxes),
-    /// copied (or hard-linked) into `toolchains/<id>/root` on first use.
-    public func tree(of toolchain: Toolchain) throws -> String {
-        let id = toolchain.id
-        let fm = FileManager.default
-        let final = stateDirectory + "/toolchains/" + id
-        if fm.fileExists(atPath: final + "/root") { return final + "/root" }
-        let staging = stateDirectory + "/toolchains/.staging-" + UUID().uuidString
-        let root = staging + "/root"
-        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for file in toolchain.files {
-            try SandboxTree.place(file: file.path, from: file.path, under: root, executable: file.executable, copy: true)
-        }
-        for link in toolchain.symlinks { try SandboxTree.place(symlink: link, under: root) }
-        do {
-            try fm.moveItem(atPath: staging, toPath: final)
-        } catch {
-            try? fm.removeItem(atPath: staging)
-            guard fm.fileExists(atPath: final + "/root") else { throw error }
-        }
-        return final + "/root"
     }
 
     private func searchPath(_ name: String) -> String? {

@@ -67,6 +67,10 @@ extension Message {
             w.write(j.directories); w.write(j.outputs)
         case let .needBlobs(hashes):
             w.write(hashes)
+        case let .needEnvironment(id):
+            w.write(id)
+        case let .environment(id, archive):
+            w.write(id); w.write(archive)
         case let .blobs(blobs):
             w.write(UInt32(blobs.count))
             for b in blobs { w.write(b.hash); w.writeCompressed(b.contents) }
@@ -144,6 +148,8 @@ extension Message {
                                       environment: environment, files: files, symlinks: links,
                                       directories: try r.readStrings(), outputs: try r.readStrings()))
         case .needBlobs: return .needBlobs(try r.readStrings())
+        case .needEnvironment: return .needEnvironment(id: try r.readString())
+        case .environment: return .environment(id: try r.readString(), archive: try r.readBytes())
         case .blobs:
             var blobs: [Blob] = []
             for _ in 0..<(try r.readCount("blob", minimumItemSize: 9)) {

@@ -7,7 +7,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
     case statusRequest = 26, status = 27
     // daemon <-> helper daemon
-    case compile = 30, needBlobs = 31, blobs = 32
+    case compile = 30, needBlobs = 31, blobs = 32, needEnvironment = 33, environment = 34
 }
 
 /// Who opens a connection; sent in the handshake.
@@ -266,6 +266,10 @@ public enum Message: Sendable, Equatable {
     case compile(RemoteJob)
     case needBlobs([String])
     case blobs([Blob])
+    /// A helper lacks the job's toolchain environment (by id) and asks the submitting daemon for it.
+    case needEnvironment(id: String)
+    /// A toolchain environment archive (`.tar.zst`, sent as it is: already compressed).
+    case environment(id: String, archive: [UInt8])
 
     public var kind: MessageKind {
         switch self {
@@ -291,6 +295,8 @@ public enum Message: Sendable, Equatable {
         case .compile: .compile
         case .needBlobs: .needBlobs
         case .blobs: .blobs
+        case .needEnvironment: .needEnvironment
+        case .environment: .environment
         }
     }
 }

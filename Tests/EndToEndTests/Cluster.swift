@@ -41,7 +41,9 @@ final class TestCluster: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    init(helpers: Int) throws {
+    /// `helperPrefix` runs each helper daemon through another command (for example one that hides the
+    /// helper's own compilers), which must end by exec'ing the arguments that follow it.
+    init(helpers: Int, helperPrefix: [String] = []) throws {
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -52,7 +54,8 @@ final class TestCluster: @unchecked Sendable {
         for i in 1...helpers {
             let port = Self.freePort()
             helperPorts.append(port)
-            try start("helper\(i)", binaries + "/swlaunchd", [
+            let program = helperPrefix.first ?? binaries + "/swlaunchd"
+            try start("helper\(i)", program, Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
                 "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", "127.0.0.1:\(schedulerPort)",
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
             ])

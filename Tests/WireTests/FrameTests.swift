@@ -23,6 +23,8 @@ let samples: [Message] = [
                        symlinks: [SymlinkEntry(path: "/lib", target: "usr/lib")], directories: ["/w"], outputs: ["/w/a.o"])),
     .needBlobs(["abc"]),
     .blobs([Blob(hash: "abc", contents: Array("int main(){}".utf8))]),
+    .needEnvironment(id: "e"),
+    .environment(id: "e", archive: [0x28, 0xb5, 0x2f, 0xfd]),
 ]
 
 @Test func everyKindHasASample() {
