@@ -5,6 +5,11 @@
 # of compiles that ran remote. With --kill-after S, helper h2's daemon gets SIGKILL S seconds into the build.
 #
 #   scripts/cluster-build.sh [--project DIR] [--cmake-args "..."] [--jobs N] [--client-cpu F] [--kill-after S] [--lab TOOL]
+# --work DIR is the scratch folder (default /tmp/swlaunch-cluster); --run CMD runs CMD (on the client) after ctest.
+# Cross compiling for a Pi from x86_64 helpers, for example:
+#   scripts/cluster-build.sh --work /tmp/swlaunch-cross --cmake-args "-Dgtest_build_samples=ON -DCMAKE_SYSTEM_NAME=Linux
+#     -DCMAKE_SYSTEM_PROCESSOR=arm -DCMAKE_C_COMPILER=arm-linux-gnueabihf-gcc -DCMAKE_CXX_COMPILER=arm-linux-gnueabihf-g++
+#     -DCMAKE_CROSSCOMPILING_EMULATOR=qemu-arm;-L;/usr/arm-linux-gnueabihf"
 # --reuse-reference keeps the plain build's objects from the previous run of the same project.
 # --lab names another host tool with the same commands as scripts/lab.sh (up, down, ip, run --cpu --hide).
 # Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
@@ -17,6 +22,8 @@ jobs=8
 client_cpu=0.25
 kill_after=""
 reuse=0
+work=/tmp/swlaunch-cluster
+run_after=""
 lab=$repo/scripts/lab.sh
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -26,6 +33,8 @@ while [[ $# -gt 0 ]]; do
     --client-cpu) client_cpu=$2; shift 2 ;;
     --kill-after) kill_after=$2; shift 2 ;;
     --reuse-reference) reuse=1; shift ;;
+    --work) work=$2; shift 2 ;;
+    --run) run_after=$2; shift 2 ;;
     --lab) lab=$(readlink -f "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -33,7 +42,6 @@ done
 [[ -d $project ]] || { echo "no project at $project (apt-get install googletest)" >&2; exit 2; }
 bin=$repo/.build/release
 [[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
-work=/tmp/swlaunch-cluster
 if [[ $reuse == 1 && -f $work/reference.done && $(cat "$work/reference.done") == "$project $cmake_args" ]]; then
   rm -rf "$work/build" "$work"/state-* "$work"/*.log; mkdir -p "$work/build"
 else
@@ -105,4 +113,8 @@ remote=$(python3 -c 'import json; print(json.load(open("'"$work/stats.json"'"))[
 echo "remote compiles: $remote of $built ($(python3 -c "print(round(100*$remote/$built, 1))")%)"
 echo "== ctest"
 on_client ctest --test-dir "$build" -j2 --output-on-failure | tail -n 3
+if [[ -n $run_after ]]; then
+  echo "== $run_after"
+  (cd "$build" && on_client sh -c "$run_after")
+fi
 [[ $differ == 0 && $built == "$objects" ]]
