@@ -21,6 +21,8 @@ public final class Daemon: Sendable {
     let environments: EnvironmentCache
     /// Archives of this machine's own toolchains, by id (client side), sent to helpers that lack them.
     let archiveDirectory: String
+    let fetches = EnvironmentFetches()
+    private let packing = NSLock()
     let sandbox: SandboxRunner
     let scheduler: SchedulerLink?
     let sandboxProblem: String?
@@ -219,6 +221,9 @@ public final class Daemon: Sendable {
     func ensureArchive(of toolchain: Toolchain) throws {
         let path = archivePath(of: toolchain.id)
         guard !Posix.fileExists(path) else { return }
+        packing.lock()
+        defer { packing.unlock() }
+        guard !Posix.fileExists(path) else { return }
         logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
         try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: config.platform, compilers: [toolchain.compiler]), to: path)
     }
@@ -274,26 +279,21 @@ public final class Daemon: Sendable {
                         try await outbound.write(.error("refused: not a toolchain id and a compiler driver"))
                         return
                     }
+                    var mustFetch = false
                     if !environments.contains(job.toolchain) {
-                        // Fetch the environment from the submitting daemon; its contents must hash to the id.
-                        try await outbound.write(.needEnvironment(id: job.toolchain))
-                        guard case let .environment(id, archive)? = try await nextMessage(&iterator), id == job.toolchain else {
-                            throw FrameError.unexpected(.error, expected: "the environment \(job.toolchain)")
-                        }
+                        mustFetch = await fetches.claim(job.toolchain)
+                        mustFetch = mustFetch || !environments.contains(job.toolchain)
+                    }
+                    if mustFetch {
+                        let installed: Bool
                         do {
-                            try await NIOThreadPool.singleton.runIfActive {
-                                let temporary = self.config.stateDirectory + "/environments/.incoming-" + UUID().uuidString
-                                defer { unlink(temporary) }
-                                if let code = Posix.writeFileAtomically(temporary, archive) {
-                                    throw ResolveError(path: temporary, reason: Posix.errorText(code))
-                                }
-                                try self.environments.install(archive: temporary, expectedID: id)
-                            }
-                            logger.info("received toolchain environment", metadata: ["id": "\(id)", "bytes": "\(archive.count)", "from": "\(peer)"])
+                            installed = try await fetchEnvironment(job.toolchain, &iterator, outbound, peer: peer)
                         } catch {
-                            try await outbound.write(.error("\(config.name): environment \(id) refused: \(error)"))
-                            return
+                            await fetches.finish(job.toolchain, installed: false)
+                            throw error
                         }
+                        await fetches.finish(job.toolchain, installed: installed)
+                        guard installed else { return }
                     }
                     environments.touch(job.toolchain)
                     let toolchainTree = environments.root(of: job.toolchain)
@@ -331,6 +331,31 @@ public final class Daemon: Sendable {
         } catch {
             logger.warning("peer connection closed on error", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
+    }
+
+    /// Asks the submitting daemon for an environment and installs it; false (after telling the peer why)
+    /// when it is refused.
+    func fetchEnvironment(_ id: String, _ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
+                          _ outbound: NIOAsyncChannelOutboundWriter<Message>, peer: String) async throws -> Bool {
+        try await outbound.write(.needEnvironment(id: id))
+        guard case let .environment(received, archive)? = try await nextMessage(&iterator), received == id else {
+            throw FrameError.unexpected(.error, expected: "the environment \(id)")
+        }
+        do {
+            try await NIOThreadPool.singleton.runIfActive {
+                let temporary = self.config.stateDirectory + "/environments/.incoming-" + UUID().uuidString
+                defer { unlink(temporary) }
+                if let code = Posix.writeFileAtomically(temporary, archive) {
+                    throw ResolveError(path: temporary, reason: Posix.errorText(code))
+                }
+                try self.environments.install(archive: temporary, expectedID: id)
+            }
+        } catch {
+            try await outbound.write(.error("\(config.name): environment \(id) refused: \(error)"))
+            return false
+        }
+        logger.info("received toolchain environment", metadata: ["id": "\(id)", "bytes": "\(archive.count)", "from": "\(peer)"])
+        return true
     }
 
     func compile(_ job: RemoteJob, toolchainTree: String) throws -> JobResult {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -30,5 +31,32 @@ struct ShippedEnvironmentTests {
         #expect(launched == plain)
         #expect(try cluster.stats()["remote"] as? Int == before + 1, "\(cluster.log("helper1"))")
         #expect(cluster.log("helper1").contains("received toolchain environment"))
+    }
+}
+
+/// Jobs that need the same missing environment at once fetch it once.
+@Suite(.serialized)
+struct EnvironmentTransferTests {
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster(helpers: 1) }
+
+    @Test func concurrentJobsFetchTheEnvironmentOnce() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/project"
+        try makeProject(in: project)
+        var env = ProcessInfo.processInfo.environment
+        env["SWLAUNCH_SOCKET"] = cluster.clientSocket
+        let pids = try (0..<4).map { i -> pid_t in
+            let argv = [cluster.binaries + "/swlaunch", "gcc", "-Iinclude", "-DN=\(i)", "-c", "src/hello.c", "-o", "build/p\(i).o"]
+            guard let pid = Spawn.start(argv[0], argv, stdoutPath: "/dev/null", stderrPath: cluster.directory + "/p\(i).err",
+                                        environment: env.map { "\($0.key)=\($0.value)" }, workingDirectory: project) else {
+                throw TestClusterError("cannot start the launcher")
+            }
+            return pid
+        }
+        for pid in pids { #expect(Spawn.wait(pid) == 0) }
+        #expect(try cluster.stats()["remote"] as? Int == 4)
+        let log = cluster.log("helper1")
+        #expect(log.components(separatedBy: "received toolchain environment").count - 1 == 1, "\(log)")
+        #expect(cluster.log("client").components(separatedBy: "packing toolchain environment").count - 1 == 1)
     }
 }
