@@ -67,7 +67,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: [
-            "Daemon", "WireNIO", "SystemSupport", "Config",
+            "Daemon", "Wire", "WireNIO", "SystemSupport", "Config",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunch-scheduler", dependencies: [

@@ -5,7 +5,11 @@ public enum Zstd {
     /// Largest decompressed payload accepted, as a guard against decompression bombs.
     public static let maximumDecompressedSize = 1 << 30
 
-    public static func compress(_ input: [UInt8], level: Int32 = 1) -> [UInt8] {
+    /// The level used for message payloads (`jobs.compression_level`). Set once at start-up, before any
+    /// connection exists, and only read afterwards.
+    nonisolated(unsafe) public static var payloadLevel: Int32 = 1
+
+    public static func compress(_ input: [UInt8], level: Int32 = payloadLevel) -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         var output = [UInt8](repeating: 0, count: bound)
         let written = input.withUnsafeBytes { src in

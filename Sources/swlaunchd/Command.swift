@@ -3,6 +3,7 @@ import Config
 import Daemon
 import Logging
 import SystemSupport
+import Wire
 import WireNIO
 #if canImport(Glibc)
 import Glibc
@@ -64,6 +65,7 @@ struct DaemonCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        Zstd.payloadLevel = Int32(config.integer("jobs.compression_level") ?? 1)
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         var logger = Logger(label: "swlaunchd")
         logger.logLevel = Logger.Level(rawValue: logLevel ?? config.string("log.level") ?? "info") ?? .info
