@@ -44,7 +44,8 @@ public struct SandboxRunner: Sendable {
     /// Why this host cannot sandbox, or nil when it can.
     public func unavailableReason() -> String? {
         guard Posix.isExecutableFile(bwrap) else { return "bubblewrap (\(bwrap)) is not installed" }
-        let status = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "/bin/true"],
+        let status = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+                                       "--cap-drop", "ALL", "--die-with-parent", "/bin/true"],
                                stdoutPath: "/dev/null", stderrPath: "/dev/null")
         return status == 0 ? nil : "bubblewrap cannot create namespaces here"
     }
@@ -94,7 +95,8 @@ public struct SandboxRunner: Sendable {
         let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr"
         let arguments = [bwrap, "--ro-bind", root, "/", "--dev", "/dev", "--proc", "/proc",
                          "--bind", scratch, Self.scratchDirectory] + writable + localeBinds + [
-                         "--unshare-all", "--die-with-parent", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
+                         "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+                         "--die-with-parent", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
         let environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=" + Self.scratchDirectory]
             + job.environment.filter { !$0.hasPrefix("PATH=") && !$0.hasPrefix("TMPDIR=") }
         let start = Posix.nowMicros()
