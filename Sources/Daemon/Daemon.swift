@@ -70,7 +70,8 @@ public final class Daemon: Sendable {
             if let scheduler {
                 group.addTask {
                     await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },
-                                        running: { await self.remoteSlots.inUse })
+                                        running: { await self.remoteSlots.inUse },
+                                        toolchains: { self.environments.entries().map(\.id) })
                 }
             }
             if let peer {

@@ -25,7 +25,8 @@ public actor SchedulerLink {
     public var isConnected: Bool { outbound != nil }
 
     /// Keeps the connection up until cancelled. `info` and `running` are read on every (re)connect and heartbeat.
-    public func run(name: String, info: @escaping @Sendable () async -> HostInfo, running: @escaping @Sendable () async -> Int) async {
+    public func run(name: String, info: @escaping @Sendable () async -> HostInfo, running: @escaping @Sendable () async -> Int,
+                    toolchains: @escaping @Sendable () async -> [String]) async {
         var delay: Duration = .milliseconds(200)
         while !Task.isCancelled {
             do {
@@ -39,7 +40,8 @@ public actor SchedulerLink {
                     delay = .milliseconds(200)
                     let beat = Task {
                         while !Task.isCancelled {
-                            try await outbound.write(.heartbeat(running: UInt32(await running()), load: Self.loadAverage()))
+                            try await outbound.write(.heartbeat(running: UInt32(await running()), load: Self.loadAverage(),
+                                                                toolchains: await toolchains()))
                             try await Task.sleep(for: .seconds(2))
                         }
                     }

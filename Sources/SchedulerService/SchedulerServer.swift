@@ -20,7 +20,9 @@ actor ClusterState {
 
     func join(_ info: HostInfo) { cluster.join(info, now: now) }
     func leave(_ name: String) { cluster.leave(name) }
-    func heartbeat(_ name: String, running: Int, load: Double) { cluster.heartbeat(name, running: running, load: load, now: now) }
+    func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
+        cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
+    }
     func record(_ report: JobReport) { cluster.record(report, now: now) }
     func grant(_ request: HostRequest) -> HostState? { cluster.grant(request, now: now) }
     func expire() -> [String] { cluster.expire(now: now) }
@@ -115,8 +117,8 @@ public struct SchedulerServer: Sendable {
                         hostName = info.name
                         await state.join(info)
                         logger.info("host joined", metadata: ["host": "\(info.name)", "address": "\(info.address):\(info.port)", "slots": "\(info.maxJobs)"])
-                    case let .heartbeat(running, load):
-                        if let hostName { await state.heartbeat(hostName, running: Int(running), load: load) }
+                    case let .heartbeat(running, load, toolchains):
+                        if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
                     case let .hostRequest(request):
                         if let granted = await state.grant(request) {
                             try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name,

@@ -34,6 +34,8 @@ public struct Cluster: Sendable {
     /// Base of the back-off after a failure, doubled per consecutive failure, capped at ``maximumAvoidance``.
     public var avoidance: Double = 10
     public var maximumAvoidance: Double = 300
+    /// Extra expected time, in average jobs, for a host that must first fetch the job's environment.
+    public var environmentTransferCost: Double = 0.5
 
     public init(heartbeatTimeout: Double = 15) {
         self.heartbeatTimeout = heartbeatTimeout
@@ -48,8 +50,9 @@ public struct Cluster: Sendable {
 
     public mutating func leave(_ name: String) { hosts[name] = nil }
 
-    public mutating func heartbeat(_ name: String, running: Int, load: Double, now: Double) {
+    public mutating func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]? = nil, now: Double) {
         guard var state = hosts[name] else { return }
+        if let toolchains { state.info.toolchains = toolchains }
         state.running = running
         state.load = load
         state.lastSeen = now
@@ -92,8 +95,9 @@ public struct Cluster: Sendable {
         return (1 + waitingRounds + state.load * 0.1) / speed
     }
 
-    /// Picks the host expected to finish the job first, and counts the job as running there.
-    /// Candidates accept remote jobs, run the job's platform, are not excluded and not backing off.
+    /// Picks the host expected to finish the job first, and counts the job as running there; a host that
+    /// already holds the job's environment saves its transfer. Candidates accept remote jobs, run the
+    /// job's platform, are not excluded and not backing off.
     public mutating func grant(_ request: HostRequest, now: Double) -> HostState? {
         let candidates = hosts.values.filter { state in
             state.info.acceptsRemote
@@ -101,8 +105,11 @@ public struct Cluster: Sendable {
                 && !request.exclude.contains(state.info.name)
                 && state.avoidUntil <= now
         }
+        func cost(_ state: HostState) -> Double {
+            expectedFinish(state) + (state.info.toolchains.contains(request.toolchain) ? 0 : environmentTransferCost)
+        }
         guard let best = candidates.min(by: { a, b in
-            let fa = expectedFinish(a), fb = expectedFinish(b)
+            let fa = cost(a), fb = cost(b)
             if fa != fb { return fa < fb }
             return a.info.name < b.info.name
         }) else { return nil }

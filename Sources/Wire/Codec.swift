@@ -47,8 +47,8 @@ extension Message {
         case let .register(h):
             w.write(h.name); w.write(h.address); w.write(h.port); w.write(h.maxJobs); w.write(h.platform)
             w.write(h.acceptsRemote); w.write(h.toolchains); w.write(h.note)
-        case let .heartbeat(running, load):
-            w.write(running); w.write(load)
+        case let .heartbeat(running, load, toolchains):
+            w.write(running); w.write(load); w.write(toolchains)
         case let .hostRequest(r):
             w.write(r.id); w.write(r.toolchain); w.write(r.platform); w.write(r.exclude)
         case let .hostGrant(g):
@@ -122,7 +122,7 @@ extension Message {
                 name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
                 maxJobs: try r.readUInt32(), platform: try r.readString(), acceptsRemote: try r.readBool(),
                 toolchains: try r.readStrings(), note: try r.readString()))
-        case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble())
+        case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble(), toolchains: try r.readStrings())
         case .hostRequest:
             return .hostRequest(HostRequest(id: try r.readUInt64(), toolchain: try r.readString(),
                                             platform: try r.readString(), exclude: try r.readStrings()))

@@ -256,7 +256,8 @@ public enum Message: Sendable, Equatable {
     case statsRequest(reset: Bool)
     case stats(json: String)
     case register(HostInfo)
-    case heartbeat(running: UInt32, load: Double)
+    /// Every 2 s: jobs running for peers, load average, and the environments held (for placement).
+    case heartbeat(running: UInt32, load: Double, toolchains: [String])
     case hostRequest(HostRequest)
     case hostGrant(HostGrant)
     case noHost(id: UInt64, reason: String)

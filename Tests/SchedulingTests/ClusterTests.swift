@@ -62,3 +62,14 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(cluster.expire(now: 12) == ["a"])
     #expect(cluster.hosts.keys.sorted() == ["b"])
 }
+
+@Test func prefersHostsThatHoldTheEnvironment() {
+    var cluster = Cluster()
+    cluster.join(host("aaa"), now: 0)
+    cluster.join(host("zzz"), now: 0)
+    cluster.heartbeat("zzz", running: 0, load: 0, toolchains: ["t"], now: 0)
+    #expect(cluster.grant(request(), now: 0)?.info.name == "zzz")
+    // ... but not at any price: a busy holder loses to an idle host without it.
+    cluster.heartbeat("zzz", running: 4, load: 0, toolchains: ["t"], now: 0)
+    #expect(cluster.grant(request(), now: 0)?.info.name == "aaa")
+}

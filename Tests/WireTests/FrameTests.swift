@@ -12,7 +12,7 @@ let samples: [Message] = [
                       timings: JobTimings(queue: 1, preprocess: 2, transfer: 3, compile: 4))),
     .runLocally(reason: "no-helper"), .statsRequest(reset: true), .stats(json: "{}"),
     .register(HostInfo(name: "h", address: "10.0.0.1", port: 8766, maxJobs: 8, platform: "x86_64-linux", acceptsRemote: true, toolchains: ["t"], note: "n")),
-    .heartbeat(running: 3, load: 1.5),
+    .heartbeat(running: 3, load: 1.5, toolchains: ["t"]),
     .hostRequest(HostRequest(id: 9, toolchain: "t", platform: "x86_64-linux", exclude: ["a"])),
     .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766)),
     .noHost(id: 9, reason: "busy"),
