@@ -24,7 +24,7 @@ let package = Package(
         // Pure logic: no Foundation, no I/O beyond what the launcher's hot path needs.
         .target(name: "SystemSupport"),
         .target(name: "CompilerArgs"),
-        .target(name: "Config"),
+        .target(name: "Config", dependencies: ["SystemSupport"]),
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
 

@@ -1,3 +1,4 @@
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -91,7 +92,7 @@ public struct Configuration: Sendable {
                 errors.append(ConfigError(location: path, key: nil, message: problem))
                 continue
             }
-            guard let bytes = readFile(path) else {
+            guard let bytes = Posix.readFile(path) else {
                 errors.append(ConfigError(location: path, key: nil, message: "cannot read: \(String(cString: strerror(errno)))"))
                 continue
             }
@@ -177,7 +178,7 @@ public struct Configuration: Sendable {
         case let .path(mustExist):
             guard case let .string(path) = value, !path.isEmpty else { throw fail("must be a path (a string), not \(value.typeName)") }
             let absolute = path.hasPrefix("/") ? path : directory + "/" + path
-            if mustExist, !exists(absolute) { throw fail("'\(path)' does not exist") }
+            if mustExist, !Posix.fileExists(absolute) { throw fail("'\(path)' does not exist") }
             return .string(absolute)
         case .address:
             guard case let .string(text) = value else { throw fail("must be \"HOST:PORT\", not \(value.typeName)") }
@@ -206,29 +207,10 @@ public struct Configuration: Sendable {
             for (platform, entry) in fields {
                 guard case let .string(path) = entry else { throw fail("\(platform) must be a path (a string), not \(entry.typeName)") }
                 let absolute = path.hasPrefix("/") ? path : directory + "/" + path
-                guard exists(absolute) else { throw fail("\(platform): '\(path)' does not exist") }
+                guard Posix.fileExists(absolute) else { throw fail("\(platform): '\(path)' does not exist") }
                 checked.append((platform, .string(absolute)))
             }
             return .table(checked)
-        }
-    }
-
-    static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0
-    }
-
-    static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
         }
     }
 
