@@ -33,14 +33,38 @@ public enum Discovery {
     }
 
     /// Broadcasts until a scheduler of `netname` answers; returns its address and TCP port.
-    public static func find(netname: String, udpPort: Int = defaultPort, broadcastAddress: String = "255.255.255.255",
-                            logger: Logger) async throws -> (String, Int) {
+    /// The broadcast address of every interface that has one (loopback has none), as icecream does it:
+    /// a limited broadcast to 255.255.255.255 needs a route that test namespaces do not have.
+    static func broadcastTargets(port: Int) -> [SocketAddress] {
+        let devices = (try? System.enumerateDevices()) ?? []
+        var targets: [SocketAddress] = []
+        for device in devices {
+            // Derive the broadcast address from the IPv4 address and netmask: an interface configured without
+            // one reports its own address as its broadcast address.
+            var ip: String?
+            if case let .v4(address)? = device.address, case let .v4(mask)? = device.netmask {
+                let host = UInt32(bigEndian: address.address.sin_addr.s_addr)
+                let bits = UInt32(bigEndian: mask.address.sin_addr.s_addr)
+                if bits != 0xffff_ffff, (host >> 24) != 127 {
+                    let broadcast = host | ~bits
+                    ip = "\(broadcast >> 24).\((broadcast >> 16) & 255).\((broadcast >> 8) & 255).\(broadcast & 255)"
+                }
+            }
+            guard let ip, let target = try? SocketAddress(ipAddress: ip, port: port),
+                  !targets.contains(where: { $0.ipAddress == ip }) else { continue }
+            targets.append(target)
+        }
+        return targets
+    }
+
+    public static func find(netname: String, udpPort: Int = defaultPort, logger: Logger) async throws -> (String, Int) {
         while true {
             try Task.checkCancellation()
             let channel = try await bind(host: "0.0.0.0", port: 0, broadcast: true)
             let found: (String, Int)? = try await channel.executeThenClose { inbound, outbound in
-                let target = try SocketAddress(ipAddress: broadcastAddress, port: udpPort)
-                try await outbound.write(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(string: "SWLAUNCH-DISCOVER 1 \(netname)")))
+                for target in broadcastTargets(port: udpPort) {
+                    try await outbound.write(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(string: "SWLAUNCH-DISCOVER 1 \(netname)")))
+                }
                 return try await withThrowingTaskGroup(of: (String, Int)?.self) { group in
                     group.addTask {
                         for try await envelope in inbound {
@@ -62,7 +86,8 @@ public enum Discovery {
                 }
             }
             if let found { return found }
-            logger.debug("no scheduler answered discovery yet", metadata: ["netname": "\(netname)"])
+            logger.debug("no scheduler answered discovery yet", metadata: [
+                "netname": "\(netname)", "sent_to": "\(broadcastTargets(port: udpPort).compactMap(\.ipAddress))"])
             try await Task.sleep(for: .seconds(1))
         }
     }
