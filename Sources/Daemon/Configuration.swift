@@ -22,6 +22,8 @@ public struct DaemonConfiguration: Sendable {
     public var maximumAttempts: Int = 3
     /// Size limit of the unpacked environments received from peers (least recently used go first).
     public var environmentCacheBytes: Int64 = 10 << 30
+    /// Size limit of the file contents received from peers (least recently used go first).
+    public var blobCacheBytes: Int64 = 2 << 30
     public var logger: Logger
 
     public init(name: String, socketPath: String, listenHost: String?, listenPort: Int, advertisedAddress: String,

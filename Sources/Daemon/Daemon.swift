@@ -35,7 +35,7 @@ public final class Daemon: Sendable {
         remoteSlots = SlotPool(capacity: config.maxJobs)
         try SandboxTree.ensureDirectory(config.stateDirectory)
         toolchains = ToolchainRegistry(stateDirectory: config.stateDirectory, resolver: resolver, platform: config.platform)
-        blobs = try BlobStore(directory: config.stateDirectory + "/blobs")
+        blobs = try BlobStore(directory: config.stateDirectory + "/blobs", limitBytes: config.blobCacheBytes)
         environments = try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes)
         archiveDirectory = config.stateDirectory + "/envs"
         try SandboxTree.ensureDirectory(archiveDirectory)
@@ -303,7 +303,11 @@ public final class Daemon: Sendable {
                         try await outbound.write(.error("\(config.name): \(job.compiler) is not in environment \(job.toolchain)"))
                         return
                     }
-                    let missing = Array(Set(job.files.map(\.hash).filter { !self.blobs.contains($0) }))
+                    let (present, absent) = job.files.map(\.hash).reduce(into: ([String](), [String]())) { sets, hash in
+                        if self.blobs.contains(hash) { sets.0.append(hash) } else { sets.1.append(hash) }
+                    }
+                    self.blobs.touch(present)
+                    let missing = Array(Set(absent))
                     if !missing.isEmpty {
                         try await outbound.write(.needBlobs(missing))
                         guard case let .blobs(received)? = try await nextMessage(&iterator) else { throw FrameError.closed }

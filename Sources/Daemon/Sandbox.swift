@@ -4,12 +4,44 @@ import Toolchain
 import Wire
 
 /// Stores file contents by SHA-256 under the state directory.
-public final class BlobStore: Sendable {
+/// Kept to a size limit: the least recently used contents go first (use is the file's mtime).
+public final class BlobStore: @unchecked Sendable {
     public let directory: String
+    public let limitBytes: Int64
+    private let lock = NSLock()
+    private var storedSinceTrim: Int64 = 0
 
-    public init(directory: String) throws {
+    public init(directory: String, limitBytes: Int64 = 2 << 30) throws {
         self.directory = directory
+        self.limitBytes = limitBytes
         try SandboxTree.ensureDirectory(directory)
+    }
+
+    /// Marks contents as used now, so that eviction keeps them longest.
+    public func touch(_ hashes: [String]) {
+        for hash in hashes { utimes(path(hash), nil) }
+    }
+
+    /// Removes the least recently used contents until the store is 90% of its limit; returns the bytes freed.
+    /// Jobs already running keep their hard links, so eviction never breaks a compile in progress.
+    @discardableResult
+    public func trim() -> Int64 {
+        let fm = FileManager.default
+        var entries: [(String, Int64, Int)] = []
+        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where !name.hasPrefix(".") {
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            entries.append((name, Int64(info.st_size), info.st_mtim.tv_sec))
+        }
+        var total = entries.reduce(0) { $0 + $1.1 }
+        guard total > limitBytes else { return 0 }
+        var freed: Int64 = 0
+        for (name, size, _) in entries.sorted(by: { $0.2 < $1.2 }) where total > limitBytes * 9 / 10 {
+            unlink(directory + "/" + name)
+            total -= size
+            freed += size
+        }
+        return freed
     }
 
     public func path(_ hash: String) -> String { directory + "/" + hash }
@@ -27,6 +59,12 @@ public final class BlobStore: Sendable {
         if let code = Posix.writeFileAtomically(path(blob.hash), blob.contents, mode: 0o444) {
             throw ResolveError(path: path(blob.hash), reason: Posix.errorText(code))
         }
+        lock.lock()
+        storedSinceTrim += Int64(blob.contents.count)
+        let due = storedSinceTrim > max(limitBytes / 16, 64 << 20)
+        if due { storedSinceTrim = 0 }
+        lock.unlock()
+        if due { trim() }
     }
 }
 

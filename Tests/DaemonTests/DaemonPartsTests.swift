@@ -56,3 +56,22 @@ func peerPathsMustBeNormalizedAndAbsolute(_ path: String) {
     #expect(await waiter.value)
     #expect(await pool.inUse == 1)
 }
+
+@Test func blobStoreEvictsTheLeastRecentlyUsed() throws {
+    let store = try BlobStore(directory: NSTemporaryDirectory() + "blobs-" + UUID().uuidString, limitBytes: 2500)
+    defer { try? FileManager.default.removeItem(atPath: store.directory) }
+    var hashes: [String] = []
+    for i in 0..<3 {
+        let contents = Array(String(repeating: Character(String(i)), count: 1000).utf8)
+        let hash = FileResolver.digest(contents)
+        try store.store(Blob(hash: hash, contents: contents))
+        var times = [timeval(tv_sec: 1000 * (i + 1), tv_usec: 0), timeval(tv_sec: 1000 * (i + 1), tv_usec: 0)]
+        utimes(store.path(hash), &times)
+        hashes.append(hash)
+    }
+    store.touch([hashes[0]])  // used just now: the oldest is now the second
+    #expect(store.trim() == 1000)
+    #expect(store.contains(hashes[0]))
+    #expect(!store.contains(hashes[1]))
+    #expect(store.contains(hashes[2]))
+}
