@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "SystemSupport"),
         .target(name: "CompilerArgs"),
         .target(name: "Config", dependencies: ["SystemSupport"]),
+        .target(name: "NinjaLog"),
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
 
@@ -63,7 +64,7 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config", "Toolchain",
+            "Wire", "Launch", "Config", "Toolchain", "NinjaLog",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: [
@@ -79,6 +80,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),

@@ -1,0 +1,94 @@
+import Foundation
+import SystemSupport
+import Testing
+@testable import NinjaLog
+
+let handMade = """
+# ninja log v5
+0\t50\t0\tb.o\th2
+0\t100\t0\ta.o\th1
+60\t200\t0\tlib.a\th3
+250\t300\t0\tapp\th4
+250\t300\t0\tapp.map\th4
+0\t10\t0\ta.o\th1
+5\t40\t0\tb.o\th2
+garbage line
+
+"""
+
+@Test func splitsBuildsMergesOutputsAndSkipsBadLines() throws {
+    let log = try NinjaLogParser.parse(Array(handMade.utf8), file: "x")
+    #expect(log.version == 5)
+    #expect(log.builds.count == 2)
+    #expect(log.builds[0].map(\.outputs) == [["b.o"], ["a.o"], ["lib.a"], ["app", "app.map"]])
+    #expect(log.builds[1].map(\.outputs) == [["a.o"], ["b.o"]])
+    #expect(log.warnings == ["x:9: skipped a malformed line"])
+    #expect(!log.recompacted)
+}
+
+/// The answers below were worked out by hand from the log above (ninja writes lines as steps finish).
+@Test func reportOfTheFirstBuild() throws {
+    let report = BuildReport(steps: try NinjaLogParser.parse(Array(handMade.utf8), file: "x").builds[0])
+    #expect(report.wallMs == 300)
+    #expect(report.totalMs == 340)
+    #expect(abs(report.parallelism - 340.0 / 300.0) < 1e-9)
+    #expect(report.criticalPathMs == 140)
+    #expect(report.idle.map { [$0.0, $0.1] } == [[200, 250]])
+    let weighted = Dictionary(uniqueKeysWithValues: zip(report.steps.map { $0.outputs[0] }, report.weightedMs))
+    #expect(weighted == ["a.o": 55, "b.o": 25, "lib.a": 120, "app": 50])
+    #expect(report.kinds[.compile]! == (2, 150))
+    #expect(report.kinds[.archive]! == (1, 140))
+    #expect(report.kinds[.link]! == (1, 50))
+    #expect(Dictionary(uniqueKeysWithValues: zip(report.steps.map { $0.outputs[0] }, report.lanes)) == ["b.o": 0, "a.o": 1, "lib.a": 0, "app": 0])
+    #expect(report.slowest(2).map { $0.outputs[0] } == ["lib.a", "a.o"])
+}
+
+@Test(arguments: [6, 7])
+func laterVersionsHaveTheSameLines(_ version: Int) throws {
+    let text = handMade.replacingOccurrences(of: "# ninja log v5", with: "# ninja log v\(version)")
+    let log = try NinjaLogParser.parse(Array(text.utf8), file: "x")
+    #expect(log.version == version)
+    #expect(log.builds.count == 2)
+}
+
+@Test(arguments: [("", "x: not a ninja log (no '# ninja log vN' header)"),
+                  ("# ninja log v4\n", "x: ninja log version 4 is not supported (5 to 7 are)")])
+func badHeaders(_ text: String, _ message: String) {
+    #expect(throws: NinjaLogError(file: "x", message: String(message.dropFirst(3)))) {
+        try NinjaLogParser.parse(Array(text.utf8), file: "x")
+    }
+}
+
+@Test func recompactedLogsAreRecognised() throws {
+    // A recompacted log lists each output's latest entry in no time order.
+    var text = "# ninja log v5\n"
+    for i in 0..<40 { text += "\((i * 7919) % 97)\t\((i * 7919) % 97 + 5)\t0\tf\(i).o\th\(i)\n" }
+    #expect(try NinjaLogParser.parse(Array(text.utf8), file: "x").recompacted)
+}
+
+@Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/ninja"), "ninja is not installed"))
+func logWrittenByRealNinja() throws {
+    let dir = NSTemporaryDirectory() + "ninjalog-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try """
+    rule slow
+      command = sleep 0.2 && touch $out
+    build x.o: slow
+    build y.o: slow
+    build app: slow x.o y.o
+
+    """.write(toFile: dir + "/build.ninja", atomically: true, encoding: .utf8)
+    let status = Spawn.run("/usr/bin/ninja", ["ninja", "-j2"], stdoutPath: dir + "/out", stderrPath: dir + "/err", workingDirectory: dir)
+    #expect(status == 0, "\(String(decoding: (Posix.readFile(dir + "/out") ?? []) + (Posix.readFile(dir + "/err") ?? []), as: UTF8.self))")
+    let log = try NinjaLogParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/.ninja_log"))), file: "log")
+    #expect(log.version == 5)
+    #expect(log.builds.count == 1)
+    let report = BuildReport(steps: log.builds[0])
+    #expect(report.steps.count == 3)
+    let app = try #require(report.steps.first { $0.outputs == ["app"] })
+    #expect(report.steps.filter { $0.outputs != ["app"] }.allSatisfy { $0.end <= app.start })
+    #expect(report.kinds[.compile]?.count == 2)
+    #expect(report.kinds[.link]?.count == 1)
+    #expect(report.parallelism > 1.2 && report.parallelism < 2.0)
+}
