@@ -1,6 +1,9 @@
 import ArgumentParser
+import Config
 import Foundation
+import Launch
 import NinjaLog
+import Wire
 
 struct NinjaLogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +22,9 @@ struct NinjaLogCommand: ParsableCommand {
     @Flag(help: "Print JSON (steps, wall_ms, total_ms, parallelism, critical_path_ms, recommended_jobs, ...).") var json = false
     @Option(help: "Write a Chrome trace-event JSON file (opens in Perfetto and chrome://tracing).") var trace: String?
     @Option(help: "How many of the slowest steps to list.") var top: Int = 10
+    @Option(help: "Remote slots for compiles (default: the cluster's, from the scheduler; 0 when it cannot be asked).") var slots: Int?
+    @Option(help: "The client's own slots for links and everything else (default: cores).") var localSlots: Int?
+    @Flag(help: "Store the recommended -j as jobs.count in the project's swlaunch.toml.") var write = false
 
     func run() throws {
         var isDirectory: ObjCBool = false
@@ -37,13 +43,23 @@ struct NinjaLogCommand: ParsableCommand {
         }
         let report = BuildReport(steps: log.builds[index])
         if let trace { try writeTrace(report, to: trace) }
+        let directory = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+        let graph = loadGraph(directory).map { StepGraph(steps: report.steps, graph: $0) }
+        let critical = graph?.criticalPath()
+        let remote = slots ?? clusterSlots() ?? 0
+        let local = localSlots ?? ProcessInfo.processInfo.activeProcessorCount
+        let recommendation = graph?.recommendJobs(remoteSlots: remote, localSlots: local, upTo: max(16, 2 * (remote + local)))
+        if write, let recommendation { try store(jobs: recommendation.recommended, near: directory) }
         if json {
             let object: [String: Any] = [
                 "log": file, "version": log.version, "build": index + 1, "builds": log.builds.count, "recompacted": log.recompacted,
                 "steps": report.steps.count, "wall_ms": report.wallMs, "total_ms": report.totalMs,
                 "parallelism": (report.parallelism * 1000).rounded() / 1000,
-                "critical_path_ms": report.criticalPathMs, "critical_path_is_lower_bound": report.criticalPathIsLowerBound,
-                "recommended_jobs": NSNull(),
+                "critical_path_ms": critical?.ms ?? report.criticalPathMs, "critical_path_is_lower_bound": critical == nil,
+                "critical_path": critical.map { $0.chain.map { report.steps[$0].outputs[0] } } ?? [],
+                "recommended_jobs": recommendation.map { $0.recommended as Any } ?? NSNull(),
+                "remote_slots": remote, "local_slots": local,
+                "predicted_wall_ms": recommendation.map { Dictionary(uniqueKeysWithValues: $0.predictions.map { (String($0.jobs), $0.ms) }) as Any } ?? NSNull(),
                 "kinds": Dictionary(uniqueKeysWithValues: report.kinds.map { ($0.key.rawValue, ["count": $0.value.count, "ms": $0.value.ms]) }),
                 "idle": report.idle.map { ["start_ms": $0.0, "end_ms": $0.1] },
                 "slowest": report.slowest(top).map { ["output": $0.outputs[0], "ms": $0.duration, "kind": $0.kind.rawValue] },
@@ -53,8 +69,21 @@ struct NinjaLogCommand: ParsableCommand {
             return
         }
         print("\(file): ninja log v\(log.version), build \(index + 1) of \(log.builds.count)\(log.recompacted ? " (the log was recompacted by ninja: builds may be mixed)" : "")")
-        print(String(format: "steps %d   wall %.1f s   summed %.1f s   parallelism %.2f   critical path >= %.1f s (longest step; the log alone gives a lower bound)",
-                     report.steps.count, Double(report.wallMs) / 1000, Double(report.totalMs) / 1000, report.parallelism, Double(report.criticalPathMs) / 1000))
+        print(String(format: "steps %d   wall %.1f s   summed %.1f s   parallelism %.2f",
+                     report.steps.count, Double(report.wallMs) / 1000, Double(report.totalMs) / 1000, report.parallelism))
+        if let critical {
+            print(String(format: "critical path %.1f s (from ninja's graph): ", Double(critical.ms) / 1000)
+                  + critical.chain.map { report.steps[$0].outputs[0] }.joined(separator: " -> "))
+        } else {
+            print(String(format: "critical path >= %.1f s (the longest step: without the build directory the log alone gives a lower bound)",
+                         Double(report.criticalPathMs) / 1000))
+        }
+        if let recommendation {
+            let shown = recommendation.predictions.filter { [1, 2, 4, 8, 16, 24, 32, 48, 64].contains($0.jobs) || $0.jobs == recommendation.recommended }
+            print("predicted wall time with \(remote) remote and \(local) local slots: "
+                  + shown.map { String(format: "-j%d %.1f s", $0.jobs, Double($0.ms) / 1000) }.joined(separator: ", "))
+            print("recommended: -j\(recommendation.recommended)" + (write ? " (stored as jobs.count)" : ""))
+        }
         print("\nby kind:")
         for kind in StepKind.allCases {
             guard let k = report.kinds[kind] else { continue }
@@ -70,6 +99,55 @@ struct NinjaLogCommand: ParsableCommand {
             print("\nidle stretches (nothing running):")
             for (start, end) in idle { print(String(format: "  %.1f s to %.1f s", Double(start - report.start) / 1000, Double(end - report.start) / 1000)) }
         }
+    }
+
+    /// ninja's graph of the build directory, or nil without one.
+    func loadGraph(_ directory: String) -> BuildGraph? {
+        guard FileManager.default.fileExists(atPath: directory + "/build.ninja"),
+              let ninja = CompilerLocator().locate("ninja") else { return nil }
+        let out = NSTemporaryDirectory() + "swlaunch-graph-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        guard Spawn.run(ninja, [ninja, "-C", directory, "-t", "graph"], stdoutPath: out, stderrPath: "/dev/null") == 0,
+              let bytes = Posix.readFile(out) else { return nil }
+        return BuildGraph(dot: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Remote slots of the hosts that take jobs, as the scheduler sees them.
+    func clusterSlots() -> Int? {
+        guard let json = try? askDaemon(.statusRequest),
+              let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let hosts = object["hosts"] as? [[String: Any]] else { return nil }
+        return hosts.filter { $0["accepts_remote"] as? Bool == true }.reduce(0) { $0 + ($1["max_jobs"] as? Int ?? 0) }
+    }
+
+    /// Sets `jobs.count` in the closest swlaunch.toml (or a new one in the build's parent directory).
+    func store(jobs: Int, near directory: String) throws {
+        let absolute = (directory as NSString).standardizingPath.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
+        let file = Configuration.projectFile(from: (absolute as NSString).standardizingPath)
+            ?? ((absolute as NSString).deletingLastPathComponent + "/" + Configuration.projectFileName)
+        var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        var table = ""
+        var replaced = false
+        for (i, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("[") { table = trimmed }
+            if (table == "[jobs]" && trimmed.hasPrefix("count ")) || trimmed.hasPrefix("jobs.count ") || trimmed.hasPrefix("count=") {
+                if table == "[jobs]" || trimmed.hasPrefix("jobs.count") {
+                    lines[i] = (table == "[jobs]" ? "count" : "jobs.count") + " = \(jobs)"
+                    replaced = true
+                }
+            }
+        }
+        if !replaced {
+            if let at = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "[jobs]" }) {
+                lines.insert("count = \(jobs)", at: at + 1)
+            } else {
+                lines += (lines.isEmpty ? [] : [""]) + ["[jobs]", "count = \(jobs)"]
+            }
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
     }
 
     func writeTrace(_ report: BuildReport, to path: String) throws {

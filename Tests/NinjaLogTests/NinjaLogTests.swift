@@ -92,3 +92,39 @@ func logWrittenByRealNinja() throws {
     #expect(report.kinds[.link]?.count == 1)
     #expect(report.parallelism > 1.2 && report.parallelism < 2.0)
 }
+
+let handMadeGraph = """
+digraph ninja {
+rankdir="LR"
+"1" [label="app"]
+"2" -> "1" [label=" link"]
+"2" [label="lib.a"]
+"e" [label="ar", shape=ellipse]
+"e" -> "2"
+"3" -> "e" [arrowhead=none]
+"4" -> "e" [arrowhead=none]
+"3" [label="a.o"]
+"5" -> "3" [label=" cc"]
+"5" [label="a.c"]
+"4" [label="b.o"]
+"6" -> "4" [label=" cc"]
+"6" [label="b.c"]
+}
+"""
+
+/// Worked by hand: a.o (100) and b.o (50) feed lib.a (140), which feeds app (50).
+@Test func criticalPathAndReplayFromTheGraph() throws {
+    let steps = try NinjaLogParser.parse(Array(handMade.utf8), file: "x").builds[0]
+    let graph = StepGraph(steps: steps, graph: BuildGraph(dot: handMadeGraph))
+    let (ms, chain) = graph.criticalPath()
+    #expect(ms == 290)
+    #expect(chain.map { steps[$0].outputs[0] } == ["a.o", "lib.a", "app"])
+    #expect(graph.replay(jobs: 1, remoteSlots: 0, localSlots: 1) == 340)
+    #expect(graph.replay(jobs: 2, remoteSlots: 0, localSlots: 2) == 290)
+    #expect(graph.replay(jobs: 8, remoteSlots: 2, localSlots: 1) == 290)
+    // One remote slot: the two compiles run one after the other (b.o first, as in the log), then the rest.
+    #expect(graph.replay(jobs: 8, remoteSlots: 1, localSlots: 1) == 50 + 100 + 140 + 50)
+    let (predictions, recommended) = graph.recommendJobs(remoteSlots: 0, localSlots: 2, upTo: 4)
+    #expect(predictions.map(\.ms) == [340, 290, 290, 290])
+    #expect(recommended == 2)
+}
