@@ -16,8 +16,6 @@ public struct BuildReport: Sendable {
     public var kinds: [StepKind: (count: Int, ms: Int)]
     /// Stretches (start, end) inside the build when no step ran.
     public var idle: [(Int, Int)]
-    /// Lane (job slot) for each step, the lowest free one when it started.
-    public var lanes: [Int]
 
     public init(steps input: [Step]) {
         let steps = input.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
@@ -34,7 +32,8 @@ public struct BuildReport: Sendable {
         }
         self.kinds = kinds
 
-        // Sweep over start and end events: share each slice among the steps running in it.
+        // Sweep over start and end events, keeping W(t) = the integral of 1 / (steps running) over time;
+        // a step's weighted time is W(end) - W(start). Ends sort before starts at the same time.
         var events: [(time: Int, isStart: Bool, index: Int)] = []
         events.reserveCapacity(steps.count * 2)
         for (i, step) in steps.enumerated() {
@@ -42,40 +41,67 @@ public struct BuildReport: Sendable {
             events.append((step.end, false, i))
         }
         events.sort { ($0.time, $0.isStart ? 1 : 0) < ($1.time, $1.isStart ? 1 : 0) }
+        var startW = [Double](repeating: 0, count: steps.count)
         var weighted = [Double](repeating: 0, count: steps.count)
-        var running = Set<Int>()
+        var running = 0
+        var w = 0.0
         var idle: [(Int, Int)] = []
-        var lanes = [Int](repeating: 0, count: steps.count)
-        var freeLanes: [Int] = []
-        var nextLane = 0
         var previous = start
         for event in events {
             if event.time > previous {
-                if running.isEmpty {
-                    idle.append((previous, event.time))
-                } else {
-                    let share = Double(event.time - previous) / Double(running.count)
-                    for i in running { weighted[i] += share }
-                }
+                if running == 0 { idle.append((previous, event.time)) } else { w += Double(event.time - previous) / Double(running) }
                 previous = event.time
             }
             if event.isStart {
-                running.insert(event.index)
-                if let lane = freeLanes.min() {
-                    freeLanes.removeAll { $0 == lane }
-                    lanes[event.index] = lane
-                } else {
-                    lanes[event.index] = nextLane
-                    nextLane += 1
-                }
+                running += 1
+                startW[event.index] = w
             } else {
-                running.remove(event.index)
-                freeLanes.append(lanes[event.index])
+                running -= 1
+                weighted[event.index] = w - startW[event.index]
             }
         }
         self.weightedMs = weighted
         self.idle = idle
-        self.lanes = lanes
+    }
+
+    /// Lane (job slot) for each step: the lowest one free when it started.
+    public var lanes: [Int] {
+        var order = Array(steps.indices)
+        order.sort { (steps[$0].start, steps[$0].end) < (steps[$1].start, steps[$1].end) }
+        var lanes = [Int](repeating: 0, count: steps.count)
+        var busy: [(end: Int, lane: Int)] = []   // min-heap by end
+        var free: [Int] = []                       // min-heap of lane numbers
+        var next = 0
+        func push<T>(_ heap: inout [T], _ item: T, _ less: (T, T) -> Bool) {
+            heap.append(item)
+            var i = heap.count - 1
+            while i > 0, less(heap[i], heap[(i - 1) / 2]) { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+        }
+        func pop<T>(_ heap: inout [T], _ less: (T, T) -> Bool) -> T {
+            let top = heap[0]
+            heap[0] = heap[heap.count - 1]
+            heap.removeLast()
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count, less(heap[l], heap[m]) { m = l }
+                if r < heap.count, less(heap[r], heap[m]) { m = r }
+                if m == i { return top }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in order {
+            while let first = busy.first, first.end <= steps[i].start {
+                push(&free, pop(&busy, { $0.end < $1.end }).lane, <)
+            }
+            let lane: Int
+            if free.isEmpty { lane = next; next += 1 } else { lane = pop(&free, <) }
+            lanes[i] = lane
+            push(&busy, (steps[i].end, lane), { $0.end < $1.end })
+        }
+        return lanes
     }
 
     /// The slowest steps, longest first.
