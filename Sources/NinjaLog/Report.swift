@@ -18,7 +18,10 @@ public struct BuildReport: Sendable {
     public var idle: [(Int, Int)]
 
     public init(steps input: [Step]) {
-        let steps = input.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+        // Sort indices, not the steps themselves: moving a step retains its outputs array.
+        let starts = input.map(\.start), stops = input.map(\.end)
+        let order = input.indices.sorted { a, b in starts[a] != starts[b] ? starts[a] < starts[b] : stops[a] < stops[b] }
+        let steps = order.map { input[$0] }
         self.steps = steps
         start = steps.map(\.start).min() ?? 0
         end = steps.map(\.end).max() ?? 0
@@ -34,30 +37,35 @@ public struct BuildReport: Sendable {
 
         // Sweep over start and end events, keeping W(t) = the integral of 1 / (steps running) over time;
         // a step's weighted time is W(end) - W(start). Ends sort before starts at the same time.
-        var events: [(time: Int, isStart: Bool, index: Int)] = []
-        events.reserveCapacity(steps.count * 2)
-        for (i, step) in steps.enumerated() {
-            events.append((step.start, true, i))
-            events.append((step.end, false, i))
-        }
-        events.sort { ($0.time, $0.isStart ? 1 : 0) < ($1.time, $1.isStart ? 1 : 0) }
+        // Steps are sorted by start; merge them with the steps sorted by end (ends first on ties).
+        let ends = steps.map(\.end)
+        let byEnd = steps.indices.sorted { ends[$0] < ends[$1] }
         var startW = [Double](repeating: 0, count: steps.count)
         var weighted = [Double](repeating: 0, count: steps.count)
         var running = 0
         var w = 0.0
         var idle: [(Int, Int)] = []
         var previous = start
-        for event in events {
-            if event.time > previous {
-                if running == 0 { idle.append((previous, event.time)) } else { w += Double(event.time - previous) / Double(running) }
-                previous = event.time
+        var nextStart = 0, nextEnd = 0
+        while nextEnd < steps.count {
+            // A start goes first when it is earlier, or when the end due is of a step not started yet
+            // (a step that took 0 ms).
+            let isStart = nextStart < steps.count
+                && (steps[nextStart].start < steps[byEnd[nextEnd]].end || byEnd[nextEnd] >= nextStart)
+            let index = isStart ? nextStart : byEnd[nextEnd]
+            let time = isStart ? steps[index].start : steps[index].end
+            if time > previous {
+                if running == 0 { idle.append((previous, time)) } else { w += Double(time - previous) / Double(running) }
+                previous = time
             }
-            if event.isStart {
+            if isStart {
                 running += 1
-                startW[event.index] = w
+                startW[index] = w
+                nextStart += 1
             } else {
                 running -= 1
-                weighted[event.index] = w - startW[event.index]
+                weighted[index] = w - startW[index]
+                nextEnd += 1
             }
         }
         self.weightedMs = weighted
@@ -105,7 +113,17 @@ public struct BuildReport: Sendable {
     }
 
     /// The slowest steps, longest first.
-    public func slowest(_ count: Int) -> [Step] {
-        Array(steps.sorted { $0.duration > $1.duration }.prefix(count))
+    public func slowest(_ count: Int) -> [Step] { slowestIndices(count).map { steps[$0] } }
+
+    /// Indices (into ``steps``) of the slowest steps, longest first.
+    public func slowestIndices(_ count: Int) -> [Int] {
+        var top: [Int] = []
+        for i in steps.indices {
+            if top.count == count, let last = top.last, steps[last].duration >= steps[i].duration { continue }
+            let at = top.firstIndex { steps[$0].duration < steps[i].duration } ?? top.count
+            top.insert(i, at: at)
+            if top.count > count { top.removeLast() }
+        }
+        return top
     }
 }

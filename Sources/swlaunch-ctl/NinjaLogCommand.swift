@@ -90,9 +90,9 @@ struct NinjaLogCommand: ParsableCommand {
             print("  " + kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %5d steps %9.1f s", k.count, Double(k.ms) / 1000))
         }
         print("\nslowest steps (duration, weighted by parallel steps):")
-        let weights = Dictionary(uniqueKeysWithValues: zip(report.steps.map { $0.outputs[0] }, report.weightedMs))
-        for step in report.slowest(top) {
-            print(String(format: "  %8.1f s %8.1f s  %@", Double(step.duration) / 1000, (weights[step.outputs[0]] ?? 0) / 1000, step.outputs[0] as NSString))
+        for i in report.slowestIndices(top) {
+            let step = report.steps[i]
+            print(String(format: "  %8.1f s %8.1f s  ", Double(step.duration) / 1000, report.weightedMs[i] / 1000) + step.outputs[0])
         }
         let idle = report.idle.filter { $0.1 - $0.0 >= 100 }
         if !idle.isEmpty {

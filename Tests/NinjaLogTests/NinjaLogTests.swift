@@ -128,3 +128,12 @@ rankdir="LR"
     #expect(predictions.map(\.ms) == [340, 290, 290, 290])
     #expect(recommended == 2)
 }
+
+@Test func zeroLengthStepsAndTies() throws {
+    let text = "# ninja log v5\n0\t0\t0\tstamp\t1\n0\t10\t0\ta.o\t2\n10\t20\t0\tb.o\t3\n20\t20\t0\tc.stamp\t4\n"
+    let report = BuildReport(steps: try NinjaLogParser.parse(Array(text.utf8), file: "x").builds[0])
+    #expect(report.wallMs == 20)
+    #expect(report.totalMs == 20)
+    #expect(report.weightedMs == [0, 10, 10, 0])
+    #expect(report.idle.isEmpty)
+}
