@@ -34,7 +34,7 @@ public final class Daemon: Sendable {
         localSlots = SlotPool(capacity: config.localSlots)
         remoteSlots = SlotPool(capacity: config.maxJobs)
         try SandboxTree.ensureDirectory(config.stateDirectory)
-        toolchains = ToolchainRegistry(stateDirectory: config.stateDirectory, resolver: resolver, platform: config.platform)
+        toolchains = ToolchainRegistry(resolver: resolver, platform: config.platform)
         blobs = try BlobStore(directory: config.stateDirectory + "/blobs", limitBytes: config.blobCacheBytes)
         environments = try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes)
         archiveDirectory = config.stateDirectory + "/envs"

@@ -10,6 +10,7 @@ public struct ResolvedTree: Sendable {
     public var symlinks: [SymlinkEntry] = []
     public var directories: [String] = []
     public var totalBytes: UInt64 = 0
+    public init() {}
 }
 
 /// Why an input could not be resolved.

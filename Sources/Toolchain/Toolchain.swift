@@ -40,14 +40,12 @@ public struct ToolchainError: Error, CustomStringConvertible {
 
 /// Finds the files of native compilers, computes their ids and keeps a copy of each under the state directory.
 public final class ToolchainRegistry: @unchecked Sendable {
-    private let stateDirectory: String
     private let resolver: FileResolver
     private let platform: String
     private let lock = NSLock()
     private var cache: [String: (Date, Toolchain)] = [:]
 
-    public init(stateDirectory: String, resolver: FileResolver, platform: String) {
-        self.stateDirectory = stateDirectory
+    public init(resolver: FileResolver, platform: String) {
         self.resolver = resolver
         self.platform = platform
     }
@@ -66,6 +64,21 @@ public final class ToolchainRegistry: @unchecked Sendable {
         cache[compiler] = (mtime, toolchain)
         lock.unlock()
         return toolchain
+    }
+
+    /// One environment holding several compilers (a C and a C++ driver, say) and extra files.
+    public func environment(compilers: [String], extra: ResolvedTree = ResolvedTree()) throws -> Toolchain {
+        var files: [String: FileEntry] = [:]
+        var links: [String: SymlinkEntry] = [:]
+        for compiler in compilers {
+            let toolchain = try native(compiler: compiler)
+            for f in toolchain.files { files[f.path] = f }
+            for l in toolchain.symlinks { links[l.path] = l }
+        }
+        for f in extra.files { files[f.path] = f }
+        for l in extra.symlinks { links[l.path] = l }
+        let id = EnvironmentArchive.identity(files: Array(files.values), symlinks: Array(links.values), platform: platform)
+        return Toolchain(id: id, compiler: compilers.first ?? "", files: Array(files.values), symlinks: Array(links.values))
     }
 
     private func discover(_ compiler: String) throws -> Toolchain {

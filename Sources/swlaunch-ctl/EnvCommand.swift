@@ -44,29 +44,18 @@ struct EnvCreate: ParsableCommand {
         }
         guard !compilers.isEmpty else { throw ValidationError("no cc or c++ on PATH; name compilers with --cc/--cxx") }
         let resolver = FileResolver()
-        let registry = ToolchainRegistry(stateDirectory: NSTemporaryDirectory(), resolver: resolver, platform: currentPlatform())
-        var files: [String: FileEntry] = [:]
-        var links: [String: SymlinkEntry] = [:]
-        for compiler in compilers {
-            let toolchain = try registry.native(compiler: compiler)
-            for f in toolchain.files { files[f.path] = f }
-            for l in toolchain.symlinks { links[l.path] = l }
-        }
+        let registry = ToolchainRegistry(resolver: resolver, platform: currentPlatform())
         let cwd = Posix.currentDirectory() ?? "/"
         for extra in add {
             guard Posix.fileExists(FileResolver.absolute(extra, in: cwd)) else { throw ValidationError("--add \(extra): no such file") }
         }
-        let extras = try resolver.tree(files: add, directories: [], in: cwd)
-        for f in extras.files { files[f.path] = f }
-        for l in extras.symlinks { links[l.path] = l }
-        let platform = currentPlatform()
-        let id = EnvironmentArchive.identity(files: Array(files.values), symlinks: Array(links.values), platform: platform)
-        let toolchain = Toolchain(id: id, compiler: compilers[0], files: Array(files.values), symlinks: Array(links.values))
+        let toolchain = try registry.environment(compilers: compilers, extra: try resolver.tree(files: add, directories: [], in: cwd))
+        let (id, platform) = (toolchain.id, currentPlatform())
         let path = output ?? EnvCommand.defaultDirectory + "/" + id + ".tar.zst"
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: compilers), to: path)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        print("\(id) \(path) \(size) bytes, \(files.count) files, \(links.count) links, for \(platform): \(compilers.joined(separator: " "))")
+        print("\(id) \(path) \(size) bytes, \(toolchain.files.count) files, \(toolchain.symlinks.count) links, for \(platform): \(compilers.joined(separator: " "))")
     }
 }
 

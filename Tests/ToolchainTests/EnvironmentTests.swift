@@ -57,15 +57,8 @@ func writeRawArchive(_ path: String, _ entries: [RawEntry], manifest: Bool = tru
 func rawDevice(_ major: UInt32, _ minor: UInt32) -> dev_t { dev_t((major << 8) | minor) }
 
 func nativeEnvironment(_ compilers: [String], in dir: String) throws -> (String, Toolchain) {
-    let registry = ToolchainRegistry(stateDirectory: dir, resolver: FileResolver(), platform: currentPlatform())
-    var files: [String: FileEntry] = [:], links: [String: SymlinkEntry] = [:]
-    for c in compilers {
-        let t = try registry.native(compiler: c)
-        for f in t.files { files[f.path] = f }
-        for l in t.symlinks { links[l.path] = l }
-    }
-    let id = EnvironmentArchive.identity(files: Array(files.values), symlinks: Array(links.values), platform: currentPlatform())
-    let toolchain = Toolchain(id: id, compiler: compilers[0], files: Array(files.values), symlinks: Array(links.values))
+    let toolchain = try ToolchainRegistry(resolver: FileResolver(), platform: currentPlatform()).environment(compilers: compilers)
+    let id = toolchain.id
     let path = dir + "/\(id).tar.zst"
     try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: currentPlatform(), compilers: compilers), to: path)
     return (path, toolchain)
