@@ -12,6 +12,11 @@ public func currentPlatform() -> String {
     return machine + "-linux"
 }
 
+/// The daemon's default state directory: `/var/lib/swlaunch` for root, `~/.cache/swlaunch` otherwise.
+public func defaultStateDirectory() -> String {
+    getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch"
+}
+
 /// The daemon's default socket path, shared by the launcher and the daemon.
 public enum DaemonSocket {
     public static func defaultPath() -> String {

@@ -11,7 +11,7 @@ struct EnvCommand: ParsableCommand {
         subcommands: [EnvCreate.self, EnvList.self])
 
     static var defaultDirectory: String {
-        (getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch") + "/envs"
+        defaultStateDirectory() + "/envs"
     }
 }
 
@@ -76,7 +76,7 @@ struct EnvList: ParsableCommand {
             let size = (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             print("  \(name.dropLast(8))  \(size / 1024) KiB  \(path)")
         }
-        let state = stateDir ?? (getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch")
+        let state = stateDir ?? defaultStateDirectory()
         let cacheDirectory = state + "/environments"
         print("unpacked in \(cacheDirectory):")
         guard fm.fileExists(atPath: cacheDirectory), let cache = try? EnvironmentCache(directory: cacheDirectory, limitBytes: .max) else {

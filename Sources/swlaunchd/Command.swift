@@ -85,13 +85,12 @@ struct DaemonCommand: AsyncParsableCommand {
         var hostBuffer = [CChar](repeating: 0, count: 256)
         gethostname(&hostBuffer, 255)
         let hostName = hostBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        let runtime = getuid() == 0 ? "/var/lib/swlaunch" : (Posix.environment("HOME") ?? "/tmp") + "/.cache/swlaunch"
         let socketPath = socket ?? DaemonSocket.defaultPath()
         let daemonConfig = DaemonConfiguration(
             name: name ?? hostName, socketPath: socketPath, listenHost: noRemote ? nil : listenHost, listenPort: listenPort,
             advertisedAddress: advertise, schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
             maxJobs: maxJobs ?? cores, localSlots: localJobs ?? cores, acceptsRemote: !noRemote,
-            stateDirectory: stateDir ?? runtime, platform: currentPlatform(), logger: logger)
+            stateDirectory: stateDir ?? defaultStateDirectory(), platform: currentPlatform(), logger: logger)
         let daemon = try Daemon(daemonConfig)
         try await runUntilTerminated { try await daemon.run() }
     }
