@@ -71,7 +71,7 @@ public final class Daemon: Sendable {
                 group.addTask {
                     await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },
                                         running: { await self.remoteSlots.inUse },
-                                        toolchains: { self.environments.entries().map(\.id) })
+                                        toolchains: { self.environments.ids() })
                 }
             }
             if let peer {
@@ -94,7 +94,7 @@ public final class Daemon: Sendable {
     func hostInfo(port: Int) -> HostInfo {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
-                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: environments.entries().map(\.id), note: note)
+                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: environments.ids(), note: note)
     }
 
     // MARK: Launchers

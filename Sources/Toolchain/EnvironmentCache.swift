@@ -58,6 +58,11 @@ public final class EnvironmentCache: @unchecked Sendable {
 
     public func contains(_ id: String) -> Bool { FileManager.default.fileExists(atPath: root(of: id) + ".meta") }
 
+    /// Ids of the environments held, from the directory listing alone (cheap enough for every heartbeat).
+    public func ids() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".meta") }.map { String($0.dropLast(5)) }
+    }
+
     public func entries() -> [Entry] {
         let fm = FileManager.default
         let names = (try? fm.contentsOfDirectory(atPath: directory)) ?? []

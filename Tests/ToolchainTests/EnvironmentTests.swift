@@ -109,6 +109,7 @@ func clangEnvironmentCarriesTheGCCInstallationMarker() throws {
     }
     let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 2500)
     #expect(Set(cache.entries().map(\.id)) == [ids[0], ids[2]])
+    #expect(Set(cache.ids()) == [ids[0], ids[2]])
     #expect(!FileManager.default.fileExists(atPath: cache.root(of: ids[1])))
 }
 
