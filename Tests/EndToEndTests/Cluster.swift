@@ -11,7 +11,7 @@ import Glibc
 final class TestCluster: @unchecked Sendable {
     let directory: String
     let binaries: String
-    let schedulerPort: Int
+    private(set) var schedulerPort = 0
     var pids: [String: pid_t] = [:]
     var helperPorts: [Int] = []
     /// The client daemon's socket (a `--no-remote` daemon, so every distributed job runs on a helper).
@@ -49,6 +49,24 @@ final class TestCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         scratchDirectories.withLock { $0.append(directory) }
         binaries = Self.builtBinaries()
+        // Free ports are picked, released and then bound by the daemons, so a concurrent suite can take
+        // one in between: start again on fresh ports when the cluster does not come up.
+        var failures: [String] = []
+        for _ in 1...3 {
+            do {
+                try startAll(helpers: helpers, helperPrefix: helperPrefix)
+                try waitForHosts(helpers + 1)
+                return
+            } catch {
+                failures.append("\(error)\n" + ["scheduler", "helper1", "client"].map { "--- \($0):\n" + String(log($0).suffix(1500)) }.joined(separator: "\n"))
+                for name in Array(pids.keys) { stop(name) }
+                helperPorts = []
+            }
+        }
+        throw TestClusterError(failures.joined(separator: "\n\n"))
+    }
+
+    private func startAll(helpers: Int, helperPrefix: [String]) throws {
         schedulerPort = Self.freePort()
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
         for i in 1...helpers {
@@ -64,7 +82,6 @@ final class TestCluster: @unchecked Sendable {
             "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
             "--socket", clientSocket, "--state-dir", directory + "/state-client",
         ])
-        try waitForHosts(helpers + 1)
     }
 
     func start(_ name: String, _ program: String, _ arguments: [String]) throws {
@@ -81,6 +98,8 @@ final class TestCluster: @unchecked Sendable {
         guard let pid = pids.removeValue(forKey: name) else { return }
         kill(pid, signal)
         _ = Spawn.wait(pid)
+        // Reaped: its pid may be reused, so the exit handler must not signal it again.
+        startedProcesses.withLock { $0.removeAll { $0 == pid } }
     }
 
     func ask(_ message: Message) throws -> String {
@@ -96,8 +115,8 @@ final class TestCluster: @unchecked Sendable {
         try JSONSerialization.jsonObject(with: Data(try ask(.statsRequest(reset: false)).utf8)) as? [String: Any] ?? [:]
     }
 
-    func waitForHosts(_ count: Int) throws {
-        for _ in 0..<200 {
+    func waitForHosts(_ count: Int, seconds: Int = 30) throws {
+        for _ in 0..<(seconds * 20) {
             if let json = try? ask(.statusRequest),
                let hosts = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["hosts"] as? [Any],
                hosts.count == count {
