@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "SystemSupport"),
         .target(name: "CompilerArgs"),
         .target(name: "Config", dependencies: ["SystemSupport"]),
-        .target(name: "NinjaLog"),
+        .target(name: "NinjaLog", dependencies: ["SystemSupport"]),
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
 
@@ -77,10 +77,10 @@ let package = Package(
         ]),
 
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "SystemSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"]),
+        .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),

@@ -14,6 +14,8 @@ public final class Daemon: Sendable {
     let localSlots: SlotPool
     let remoteSlots: SlotPool
     let stats = JobStats()
+    let journal: JobJournal
+    let mapped: MappedEnvironments
     let resolver = FileResolver()
     let toolchains: ToolchainRegistry
     let blobs: BlobStore
@@ -38,6 +40,8 @@ public final class Daemon: Sendable {
         blobs = try BlobStore(directory: config.stateDirectory + "/blobs", limitBytes: config.blobCacheBytes)
         environments = try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes)
         archiveDirectory = config.stateDirectory + "/envs"
+        journal = JobJournal(path: config.stateDirectory + "/jobs.jsonl")
+        mapped = MappedEnvironments(scratch: config.stateDirectory)
         try SandboxTree.ensureDirectory(archiveDirectory)
         sandbox = SandboxRunner(hostName: config.name)
         sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
@@ -150,23 +154,30 @@ public final class Daemon: Sendable {
             await stats.countFallback(reason: "no-scheduler")
             return .runLocally(reason: "no-scheduler")
         }
-        let prepared: (Toolchain, RemoteJob, UInt64)
+        let prepared: (choices: [ToolchainChoice], compilers: [String: String], job: RemoteJob, inputBytes: UInt64)
         do {
             prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job) }
+        } catch let error as MappedEnvironmentError {
+            logger.warning("cannot use a [toolchains] environment", metadata: ["error": "\(error)"])
+            await stats.countFallback(reason: "bad-environment")
+            return .runLocally(reason: "bad-environment: \(error)")
         } catch {
             logger.warning("cannot prepare job", metadata: ["error": "\(error)"])
             await stats.countFallback(reason: "unshippable-input")
             return .runLocally(reason: "unshippable-input")
         }
-        let (toolchain, remoteJob, inputBytes) = prepared
+        var remoteJob = prepared.job
         var tried: [String] = []
         var lastReason = "no-helper"
         for _ in 0..<config.maximumAttempts {
-            guard case let .hostGrant(grant)? = await scheduler.requestHost(toolchain: toolchain.id, platform: config.platform, exclude: tried) else {
+            guard case let .hostGrant(grant)? = await scheduler.requestHost(choices: prepared.choices, exclude: tried),
+                  let compiler = prepared.compilers[grant.choice.toolchain] else {
                 if tried.isEmpty { lastReason = await scheduler.isConnected ? "no-helper" : "scheduler-unreachable" }
                 break
             }
             tried.append(grant.name)
+            remoteJob.toolchain = grant.choice.toolchain
+            remoteJob.compiler = compiler
             let sent = Posix.nowMicros()
             do {
                 var result = try await runRemotely(remoteJob, on: grant)
@@ -182,8 +193,10 @@ public final class Daemon: Sendable {
                     guard let index = remoteJob.outputs.firstIndex(of: file.path) else { return nil }
                     return OutputFile(path: job.outputs[index], contents: file.contents)
                 }
-                await scheduler.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: inputBytes))
+                await scheduler.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: prepared.inputBytes))
                 await stats.countRemote(host: grant.name, timings: result.timings)
+                await journal.record(host: grant.name, outputs: job.outputs.map { FileResolver.absolute($0, in: job.workingDirectory) },
+                                     timings: result.timings)
                 return .result(result)
             } catch {
                 lastReason = "helper-failed"
@@ -196,10 +209,26 @@ public final class Daemon: Sendable {
         return .runLocally(reason: lastReason)
     }
 
-    /// Resolves the job's inputs and toolchain on this machine (blocking file I/O).
-    func prepare(_ job: JobRequest) throws -> (Toolchain, RemoteJob, UInt64) {
-        let toolchain = try toolchains.native(compiler: job.compiler)
-        try ensureArchive(of: toolchain)
+    /// Resolves the job's inputs and toolchains on this machine (blocking file I/O): the environments from the
+    /// project's `[toolchains]` for the platforms it names, the native compiler (packed on first use) for this
+    /// machine's platform unless `[toolchains]` names one for it. Returns the choices for the scheduler and,
+    /// per environment id, the compiler to run in it.
+    func prepare(_ job: JobRequest) throws -> (choices: [ToolchainChoice], compilers: [String: String], job: RemoteJob, inputBytes: UInt64) {
+        var choices: [ToolchainChoice] = []
+        var compilers: [String: String] = [:]
+        for entry in job.environments {
+            guard let equals = entry.firstIndex(of: "=") else { throw MappedEnvironmentError(path: entry, reason: "not platform=path") }
+            let platform = String(entry[..<equals]), path = String(entry[entry.index(after: equals)...])
+            let environment = try mapped.environment(at: path, for: platform)
+            compilers[environment.id] = try MappedEnvironments.compiler(in: environment, for: job.compiler)
+            choices.append(ToolchainChoice(platform: platform, toolchain: environment.id))
+        }
+        if !choices.contains(where: { $0.platform == config.platform }) {
+            let toolchain = try toolchains.native(compiler: job.compiler)
+            try ensureArchive(of: toolchain)
+            compilers[toolchain.id] = job.compiler
+            choices.insert(ToolchainChoice(platform: config.platform, toolchain: toolchain.id), at: 0)
+        }
         var outputs: [String] = []
         var outputDirectories: [String] = []
         for output in job.outputs {
@@ -210,10 +239,10 @@ public final class Daemon: Sendable {
         }
         let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory], in: job.workingDirectory)
         let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory)
-        let remote = RemoteJob(toolchain: toolchain.id, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
+        let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
-        return (toolchain, remote, tree.totalBytes)
+        return (choices, compilers, remote, tree.totalBytes)
     }
 
     /// The archive of a native toolchain, created on first use (the user does nothing).
@@ -249,7 +278,7 @@ public final class Daemon: Sendable {
                         }
                         try await outbound.write(.blobs(blobs))
                     case let .needEnvironment(id):
-                        guard id == job.toolchain, let archive = Posix.readFile(self.archivePath(of: id)) else {
+                        guard id == job.toolchain, let archive = Posix.readFile(self.mapped.archivePath(of: id) ?? self.archivePath(of: id)) else {
                             throw FrameError.refused("helper asked for environment \(id), which this job does not use")
                         }
                         try await outbound.write(.environment(id: id, archive: archive))

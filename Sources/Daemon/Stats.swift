@@ -1,3 +1,4 @@
+import SystemSupport
 import Wire
 
 /// This machine's jobs by where they ran, with reasons for local runs and fallbacks.

@@ -29,6 +29,8 @@ public struct Launcher {
     public var failurePolicy: FailurePolicy = .compileLocally
     /// Where fallback reasons are appended, one line each (`log.file`).
     public var logFile: String?
+    /// `platform=archive` pairs from the project's `[toolchains]` for this compiler.
+    public var environments: [String] = []
 
     public enum FailurePolicy: Equatable {
         case compileLocally
@@ -116,7 +118,7 @@ public struct Launcher {
         let request = JobRequest(
             compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
             inputs: inputs, directories: compile.includeDirectories, outputs: outputs,
-            preprocessMicros: Posix.nowMicros() - start)
+            preprocessMicros: Posix.nowMicros() - start, environments: environments)
         let reply: Message
         do {
             try connection.send(.submit(request))

@@ -1,3 +1,4 @@
+import SystemSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -24,7 +25,7 @@ actor ClusterState {
         cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
     }
     func record(_ report: JobReport) { cluster.record(report, now: now) }
-    func grant(_ request: HostRequest) -> HostState? { cluster.grant(request, now: now) }
+    func grant(_ request: HostRequest) -> (host: HostState, choice: ToolchainChoice)? { cluster.grant(request, now: now) }
     func expire() -> [String] { cluster.expire(now: now) }
 
     func statusJSON() -> String {
@@ -120,9 +121,9 @@ public struct SchedulerServer: Sendable {
                     case let .heartbeat(running, load, toolchains):
                         if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
                     case let .hostRequest(request):
-                        if let granted = await state.grant(request) {
-                            try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name,
-                                                                          address: granted.info.address, port: granted.info.port)))
+                        if let (granted, choice) = await state.grant(request) {
+                            try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
+                                                                          port: granted.info.port, choice: choice)))
                         } else {
                             try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
                         }

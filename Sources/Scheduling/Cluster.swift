@@ -98,22 +98,25 @@ public struct Cluster: Sendable {
     /// Picks the host expected to finish the job first, and counts the job as running there; a host that
     /// already holds the job's environment saves its transfer. Candidates accept remote jobs, run the
     /// job's platform, are not excluded and not backing off.
-    public mutating func grant(_ request: HostRequest, now: Double) -> HostState? {
-        let candidates = hosts.values.filter { state in
-            state.info.acceptsRemote
-                && (request.platform.isEmpty || state.info.platform == request.platform)
-                && !request.exclude.contains(state.info.name)
-                && state.avoidUntil <= now
+    public mutating func grant(_ request: HostRequest, now: Double) -> (host: HostState, choice: ToolchainChoice)? {
+        // A host can run the job when one of the choices is for its platform (an empty platform: any).
+        func choice(for state: HostState) -> ToolchainChoice? {
+            request.choices.first { $0.platform == state.info.platform } ?? request.choices.first { $0.platform.isEmpty }
         }
-        func cost(_ state: HostState) -> Double {
-            expectedFinish(state) + (state.info.toolchains.contains(request.toolchain) ? 0 : environmentTransferCost)
+        let candidates = hosts.values.compactMap { state -> (HostState, ToolchainChoice)? in
+            guard state.info.acceptsRemote, !request.exclude.contains(state.info.name), state.avoidUntil <= now,
+                  let choice = choice(for: state) else { return nil }
+            return (state, choice)
+        }
+        func cost(_ candidate: (HostState, ToolchainChoice)) -> Double {
+            expectedFinish(candidate.0) + (candidate.0.info.toolchains.contains(candidate.1.toolchain) ? 0 : environmentTransferCost)
         }
         guard let best = candidates.min(by: { a, b in
             let fa = cost(a), fb = cost(b)
             if fa != fb { return fa < fb }
-            return a.info.name < b.info.name
+            return a.0.info.name < b.0.info.name
         }) else { return nil }
-        hosts[best.info.name]?.running += 1
-        return hosts[best.info.name]
+        hosts[best.0.info.name]?.running += 1
+        return (hosts[best.0.info.name]!, best.1)
     }
 }

@@ -35,7 +35,7 @@ extension Message {
             break
         case let .submit(j):
             w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory); w.write(j.environment)
-            w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros)
+            w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros); w.write(j.environments)
         case let .result(r):
             w.write(r.exitStatus); w.writeCompressed(r.stdout); w.writeCompressed(r.stderr)
             w.write(UInt32(r.outputs.count))
@@ -50,9 +50,9 @@ extension Message {
         case let .heartbeat(running, load, toolchains):
             w.write(running); w.write(load); w.write(toolchains)
         case let .hostRequest(r):
-            w.write(r.id); w.write(r.toolchain); w.write(r.platform); w.write(r.exclude)
+            w.write(r.id); w.write(r.choices.map(\.platform)); w.write(r.choices.map(\.toolchain)); w.write(r.exclude)
         case let .hostGrant(g):
-            w.write(g.id); w.write(g.name); w.write(g.address); w.write(g.port)
+            w.write(g.id); w.write(g.name); w.write(g.address); w.write(g.port); w.write(g.choice.platform); w.write(g.choice.toolchain)
         case let .noHost(id, reason):
             w.write(id); w.write(reason)
         case let .jobDone(r):
@@ -103,7 +103,7 @@ extension Message {
             return .submit(JobRequest(
                 compiler: try r.readString(), arguments: try r.readStrings(), workingDirectory: try r.readString(),
                 environment: try r.readStrings(), inputs: try r.readStrings(), directories: try r.readStrings(),
-                outputs: try r.readStrings(), preprocessMicros: try r.readUInt64()))
+                outputs: try r.readStrings(), preprocessMicros: try r.readUInt64(), environments: try r.readStrings()))
         case .result:
             let status = try r.readInt32()
             let stdout = try r.readCompressed()
@@ -124,11 +124,13 @@ extension Message {
                 toolchains: try r.readStrings(), note: try r.readString()))
         case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble(), toolchains: try r.readStrings())
         case .hostRequest:
-            return .hostRequest(HostRequest(id: try r.readUInt64(), toolchain: try r.readString(),
-                                            platform: try r.readString(), exclude: try r.readStrings()))
+            let id = try r.readUInt64(), platforms = try r.readStrings(), toolchains = try r.readStrings()
+            guard platforms.count == toolchains.count else { throw DecodeError.badValue("host request: \(platforms.count) platforms, \(toolchains.count) toolchains") }
+            return .hostRequest(HostRequest(id: id, choices: zip(platforms, toolchains).map { ToolchainChoice(platform: $0, toolchain: $1) },
+                                            exclude: try r.readStrings()))
         case .hostGrant:
-            return .hostGrant(HostGrant(id: try r.readUInt64(), name: try r.readString(),
-                                        address: try r.readString(), port: try r.readUInt32()))
+            return .hostGrant(HostGrant(id: try r.readUInt64(), name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
+                                        choice: ToolchainChoice(platform: try r.readString(), toolchain: try r.readString())))
         case .noHost: return .noHost(id: try r.readUInt64(), reason: try r.readString())
         case .jobDone:
             return .jobDone(JobReport(host: try r.readString(), succeeded: try r.readBool(),

@@ -73,9 +73,14 @@ public struct JobRequest: Sendable, Equatable {
     /// Files the compile writes (object first, then dependency file).
     public var outputs: [String]
     public var preprocessMicros: UInt64
+    /// `platform=/path/to/environment.tar.zst` pairs from the project's `[toolchains]` for this compiler: the
+    /// environment helpers of that platform run instead of the client's own compiler.
+    public var environments: [String]
 
     public init(compiler: String, arguments: [String], workingDirectory: String, environment: [String],
-                inputs: [String], directories: [String], outputs: [String], preprocessMicros: UInt64) {
+                inputs: [String], directories: [String], outputs: [String], preprocessMicros: UInt64,
+                environments: [String] = []) {
+        self.environments = environments
         self.compiler = compiler
         self.arguments = arguments
         self.workingDirectory = workingDirectory
@@ -144,16 +149,27 @@ public struct HostInfo: Sendable, Equatable {
     }
 }
 
+/// A toolchain environment a job can run in, and the platform of helpers that can run it.
+public struct ToolchainChoice: Sendable, Equatable {
+    public var platform: String
+    /// The environment's id (SHA-256 of its contents).
+    public var toolchain: String
+    public init(platform: String, toolchain: String) {
+        self.platform = platform
+        self.toolchain = toolchain
+    }
+}
+
 public struct HostRequest: Sendable, Equatable {
     public var id: UInt64
-    public var toolchain: String
-    public var platform: String
+    /// The environments the job can run in, one per helper platform (the client's own compiler for its own
+    /// platform, and what `[toolchains]` maps the compiler to for others).
+    public var choices: [ToolchainChoice]
     /// Hosts already tried for this job.
     public var exclude: [String]
-    public init(id: UInt64, toolchain: String, platform: String, exclude: [String]) {
+    public init(id: UInt64, choices: [ToolchainChoice], exclude: [String]) {
         self.id = id
-        self.toolchain = toolchain
-        self.platform = platform
+        self.choices = choices
         self.exclude = exclude
     }
 }
@@ -163,11 +179,14 @@ public struct HostGrant: Sendable, Equatable {
     public var name: String
     public var address: String
     public var port: UInt32
-    public init(id: UInt64, name: String, address: String, port: UInt32) {
+    /// Which of the request's choices the host runs (its platform's).
+    public var choice: ToolchainChoice
+    public init(id: UInt64, name: String, address: String, port: UInt32, choice: ToolchainChoice) {
         self.id = id
         self.name = name
         self.address = address
         self.port = port
+        self.choice = choice
     }
 }
 

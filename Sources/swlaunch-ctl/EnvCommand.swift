@@ -30,6 +30,8 @@ struct EnvCreate: ParsableCommand {
     @Option(help: "The C compiler (default: cc on PATH).") var cc: String?
     @Option(help: "The C++ compiler (default: c++ on PATH).") var cxx: String?
     @Option(help: "An extra file to include (repeatable), for example a specs file.") var add: [String] = []
+    @Option(help: ArgumentHelp("The platform the toolchain runs on, as helpers announce it (default: this machine's).", valueName: "arch-os"))
+    var platform: String?
     @Option(name: .shortAndLong, help: "Where to write the archive (default: <state>/envs/<id>.tar.zst).") var output: String?
 
     func run() throws {
@@ -44,13 +46,14 @@ struct EnvCreate: ParsableCommand {
         }
         guard !compilers.isEmpty else { throw ValidationError("no cc or c++ on PATH; name compilers with --cc/--cxx") }
         let resolver = FileResolver()
-        let registry = ToolchainRegistry(resolver: resolver, platform: currentPlatform())
+        let platform = self.platform ?? currentPlatform()
+        let registry = ToolchainRegistry(resolver: resolver, platform: platform)
         let cwd = Posix.currentDirectory() ?? "/"
         for extra in add {
             guard Posix.fileExists(FileResolver.absolute(extra, in: cwd)) else { throw ValidationError("--add \(extra): no such file") }
         }
         let toolchain = try registry.environment(compilers: compilers, extra: try resolver.tree(files: add, directories: [], in: cwd))
-        let (id, platform) = (toolchain.id, currentPlatform())
+        let id = toolchain.id
         let path = output ?? EnvCommand.defaultDirectory + "/" + id + ".tar.zst"
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: compilers), to: path)

@@ -48,6 +48,8 @@ struct DaemonCommand: AsyncParsableCommand {
     var name: String?
     @Option(help: "Directory for caches and job sandboxes.")
     var stateDir: String?
+    @Option(help: ArgumentHelp("Platform announced to the scheduler instead of this machine's (labs and tests that model other machines).", valueName: "arch-os"))
+    var platform: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -90,7 +92,7 @@ struct DaemonCommand: AsyncParsableCommand {
             name: name ?? hostName, socketPath: socketPath, listenHost: noRemote ? nil : listenHost, listenPort: listenPort,
             advertisedAddress: advertise, schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
             maxJobs: maxJobs ?? cores, localSlots: localJobs ?? cores, acceptsRemote: !noRemote,
-            stateDirectory: stateDir ?? defaultStateDirectory(), platform: currentPlatform(), logger: logger)
+            stateDirectory: stateDir ?? defaultStateDirectory(), platform: platform ?? currentPlatform(), logger: logger)
         let daemon = try Daemon(daemonConfig)
         try await runUntilTerminated { try await daemon.run() }
     }

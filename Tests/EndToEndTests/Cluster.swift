@@ -43,7 +43,8 @@ final class TestCluster: @unchecked Sendable {
 
     /// `helperPrefix` runs each helper daemon through another command (for example one that hides the
     /// helper's own compilers), which must end by exec'ing the arguments that follow it.
-    init(helpers: Int, helperPrefix: [String] = []) throws {
+    /// `helperArguments` are added to every helper's command line.
+    init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = []) throws {
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -54,7 +55,7 @@ final class TestCluster: @unchecked Sendable {
         var failures: [String] = []
         for _ in 1...3 {
             do {
-                try startAll(helpers: helpers, helperPrefix: helperPrefix)
+                try startAll(helpers: helpers, helperPrefix: helperPrefix, helperArguments: helperArguments)
                 try waitForHosts(helpers + 1)
                 return
             } catch {
@@ -66,7 +67,7 @@ final class TestCluster: @unchecked Sendable {
         throw TestClusterError(failures.joined(separator: "\n\n"))
     }
 
-    private func startAll(helpers: Int, helperPrefix: [String]) throws {
+    private func startAll(helpers: Int, helperPrefix: [String], helperArguments: [String]) throws {
         schedulerPort = Self.freePort()
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
         for i in 1...helpers {
@@ -76,7 +77,7 @@ final class TestCluster: @unchecked Sendable {
             try start("helper\(i)", program, Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
                 "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", "127.0.0.1:\(schedulerPort)",
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
-            ])
+            ] + helperArguments)
         }
         try start("client", binaries + "/swlaunchd", [
             "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
@@ -188,8 +189,11 @@ func runCompile(_ argv: [String], in directory: String, outputs: [String], envir
         if let bytes = Posix.readFile(path) { files[output] = bytes }
         unlink(path)
     }
-    return CompileOutcome(status: status, stdout: String(decoding: Posix.readFile(out) ?? [], as: UTF8.self),
-                          stderr: String(decoding: Posix.readFile(err) ?? [], as: UTF8.self), files: files)
+    let outcome = CompileOutcome(status: status, stdout: String(decoding: Posix.readFile(out) ?? [], as: UTF8.self),
+                                 stderr: String(decoding: Posix.readFile(err) ?? [], as: UTF8.self), files: files)
+    unlink(out)
+    unlink(err)
+    return outcome
 }
 
 /// Sends raw bytes to a TCP port on loopback (or a Unix socket) and reports whether the peer closed the connection.

@@ -60,3 +60,50 @@ struct EnvironmentTransferTests {
         #expect(cluster.log("client").components(separatedBy: "packing toolchain environment").count - 1 == 1)
     }
 }
+
+/// `[toolchains]` in the project's swlaunch.toml: the only helper announces another platform (aarch64-linux),
+/// so the client's own compiler can never go there; with g++ mapped to an environment for that platform the
+/// job runs remote in that environment (the helper's /usr/lib/gcc is hidden, as above), and an archive made
+/// for another platform than the one it is listed for is refused with a reason.
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root for a mount namespace"))
+struct MappedEnvironmentTests {
+    static let cluster: Result<TestCluster, any Error> = Result {
+        try TestCluster(helpers: 1, helperPrefix: ShippedEnvironmentTests.hide, helperArguments: ["--platform", "aarch64-linux"])
+    }
+
+    @Test func jobsGoWhereAMappedEnvironmentRuns() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/mapped"
+        try makeProject(in: project)
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        let created = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cc", "/usr/bin/gcc", "--cxx", "/usr/bin/g++",
+                                      "--platform", "aarch64-linux", "-o", "envs/gnu.tar.zst"], in: project, outputs: [])
+        #expect(created.status == 0, "\(created.stderr)")
+        let id = String(created.stdout.prefix(64))
+        #expect(created.stdout.contains("for aarch64-linux"))
+
+        let argv = ["g++", "-g", "-O1", "-Iinclude", "-c", "src/app.cpp", "-o", "build/app.o"]
+        let plain = try runCompile(argv, in: project, outputs: ["build/app.o"])
+        // No mapping: no helper of this platform, so it compiles here.
+        let unmapped = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/app.o"], environment: environment)
+        #expect(unmapped == plain)
+        var stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 0)
+        #expect((stats["fallback_reasons"] as? [String: Int])?["no-helper"] == 1)
+
+        try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/gnu.tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let mapped = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/app.o"], environment: environment)
+        #expect(mapped == plain)
+        stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 1, "\(cluster.log("client"))\n\(cluster.log("helper1"))")
+        #expect(FileManager.default.fileExists(atPath: cluster.directory + "/state-helper1/environments/" + id))
+
+        // Listed for the wrong platform: refused with the reason, compiled here.
+        try "[toolchains]\n\"g++\" = { x86_64-linux = \"envs/gnu.tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let wrong = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/app.o"], environment: environment)
+        #expect(wrong == plain)
+        stats = try cluster.stats()
+        #expect((stats["fallback_reasons"] as? [String: Int])?["bad-environment"] == 1)
+        #expect(cluster.log("client").contains("runs on aarch64-linux, but [toolchains] lists it for x86_64-linux"))
+    }
+}

@@ -7,15 +7,15 @@ func host(_ name: String, jobs: UInt32 = 2, remote: Bool = true, platform: Strin
 }
 
 func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> HostRequest {
-    HostRequest(id: 1, toolchain: "t", platform: platform, exclude: exclude)
+    HostRequest(id: 1, choices: [ToolchainChoice(platform: platform, toolchain: "t")], exclude: exclude)
 }
 
 @Test func grantsFreeSlotsBeforeQueueing() {
     var cluster = Cluster()
     cluster.join(host("a", jobs: 1), now: 0)
     cluster.join(host("b", jobs: 1), now: 0)
-    let first = cluster.grant(request(), now: 0)?.info.name
-    let second = cluster.grant(request(), now: 0)?.info.name
+    let first = cluster.grant(request(), now: 0)?.host.info.name
+    let second = cluster.grant(request(), now: 0)?.host.info.name
     #expect(Set([first, second]) == ["a", "b"])
 }
 
@@ -26,7 +26,7 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.join(host("tried"), now: 0)
     #expect(cluster.grant(request(["tried"]), now: 0) == nil)
     cluster.join(host("good"), now: 0)
-    #expect(cluster.grant(request(["tried"]), now: 0)?.info.name == "good")
+    #expect(cluster.grant(request(["tried"]), now: 0)?.host.info.name == "good")
 }
 
 @Test func prefersFasterHosts() {
@@ -35,10 +35,10 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.join(host("fast", jobs: 4), now: 0)
     cluster.record(JobReport(host: "slow", succeeded: true, compileMicros: 4000, inputBytes: 1000), now: 0)
     cluster.record(JobReport(host: "fast", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 0)
-    #expect(cluster.grant(request(), now: 0)?.info.name == "fast")
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "fast")
     // Once the fast host is saturated well beyond its slots, the slow one wins.
     for _ in 0..<20 { _ = cluster.grant(request(["slow"]), now: 0) }
-    #expect(cluster.grant(request(), now: 0)?.info.name == "slow")
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "slow")
 }
 
 @Test func avoidsFailingHostsForAWhile() {
@@ -48,10 +48,10 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     _ = cluster.grant(request(), now: 0)
     cluster.record(JobReport(host: "flaky", succeeded: false, compileMicros: 0, inputBytes: 0), now: 0)
     cluster.heartbeat("steady", running: 5, load: 0, now: 1)
-    #expect(cluster.grant(request(), now: 1)?.info.name == "steady")
+    #expect(cluster.grant(request(), now: 1)?.host.info.name == "steady")
     cluster.heartbeat("steady", running: 5, load: 0, now: 20)
     cluster.heartbeat("flaky", running: 0, load: 0, now: 20)
-    #expect(cluster.grant(request(), now: 20)?.info.name == "flaky")
+    #expect(cluster.grant(request(), now: 20)?.host.info.name == "flaky")
 }
 
 @Test func expiresSilentHosts() {
@@ -68,8 +68,27 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.join(host("aaa"), now: 0)
     cluster.join(host("zzz"), now: 0)
     cluster.heartbeat("zzz", running: 0, load: 0, toolchains: ["t"], now: 0)
-    #expect(cluster.grant(request(), now: 0)?.info.name == "zzz")
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "zzz")
     // ... but not at any price: a busy holder loses to an idle host without it.
     cluster.heartbeat("zzz", running: 4, load: 0, toolchains: ["t"], now: 0)
-    #expect(cluster.grant(request(), now: 0)?.info.name == "aaa")
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "aaa")
+}
+
+/// Mixed x86_64 and aarch64 helpers: a job goes only where one of its environments runs, and the grant names it.
+@Test func mixedPlatformsGetTheirOwnEnvironment() {
+    var cluster = Cluster()
+    cluster.join(host("x86", jobs: 1), now: 0)
+    cluster.join(host("arm", jobs: 4, platform: "aarch64-linux"), now: 0)
+    let native = HostRequest(id: 1, choices: [ToolchainChoice(platform: "x86_64-linux", toolchain: "native")], exclude: [])
+    let mapped = HostRequest(id: 2, choices: [ToolchainChoice(platform: "x86_64-linux", toolchain: "native"),
+                                              ToolchainChoice(platform: "aarch64-linux", toolchain: "arm-env")], exclude: [])
+    // Only x86 can run the native environment, however busy it gets.
+    for _ in 0..<3 { #expect(cluster.grant(native, now: 0)?.host.info.name == "x86") }
+    // With an aarch64 environment as well, the idle arm host takes it, with the aarch64 environment.
+    let granted = cluster.grant(mapped, now: 0)
+    #expect(granted?.host.info.name == "arm")
+    #expect(granted?.choice == ToolchainChoice(platform: "aarch64-linux", toolchain: "arm-env"))
+    // Excluding arm leaves x86 with the native environment.
+    let retry = HostRequest(id: 3, choices: mapped.choices, exclude: ["arm"])
+    #expect(cluster.grant(retry, now: 0)?.choice.toolchain == "native")
 }

@@ -1,3 +1,4 @@
+import SystemSupport
 import Testing
 @testable import Wire
 
@@ -6,15 +7,16 @@ let samples: [Message] = [
     .helloAck(HelloAck(name: "helper")),
     .error("nope"), .keepAlive, .acquireLocal(reason: "link"), .granted,
     .submit(JobRequest(compiler: "/usr/bin/gcc", arguments: ["-c", "a b.c"], workingDirectory: "/w", environment: ["LANG=C"],
-                       inputs: ["a b.c", "/usr/include/stdio.h"], directories: ["inc"], outputs: ["a.o", "a.d"], preprocessMicros: 42)),
+                       inputs: ["a b.c", "/usr/include/stdio.h"], directories: ["inc"], outputs: ["a.o", "a.d"], preprocessMicros: 42,
+                       environments: ["aarch64-linux=/p/envs/arm.tar.zst"])),
     .result(JobResult(exitStatus: 1, stdout: [], stderr: Array(String(repeating: "warning: x\n", count: 50).utf8),
                       outputs: [OutputFile(path: "a.o", contents: [UInt8](repeating: 7, count: 5000))], host: "h",
                       timings: JobTimings(queue: 1, preprocess: 2, transfer: 3, compile: 4))),
     .runLocally(reason: "no-helper"), .statsRequest(reset: true), .stats(json: "{}"),
     .register(HostInfo(name: "h", address: "10.0.0.1", port: 8766, maxJobs: 8, platform: "x86_64-linux", acceptsRemote: true, toolchains: ["t"], note: "n")),
     .heartbeat(running: 3, load: 1.5, toolchains: ["t"]),
-    .hostRequest(HostRequest(id: 9, toolchain: "t", platform: "x86_64-linux", exclude: ["a"])),
-    .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766)),
+    .hostRequest(HostRequest(id: 9, choices: [ToolchainChoice(platform: "x86_64-linux", toolchain: "t"), ToolchainChoice(platform: "aarch64-linux", toolchain: "u")], exclude: ["a"])),
+    .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766, choice: ToolchainChoice(platform: "aarch64-linux", toolchain: "u"))),
     .noHost(id: 9, reason: "busy"),
     .jobDone(JobReport(host: "h", succeeded: false, compileMicros: 5, inputBytes: 6)),
     .statusRequest, .status(json: "{\"hosts\":[]}"),

@@ -1,4 +1,4 @@
-/// Minimal JSON writing for status and stats replies (the launcher side stays free of Foundation).
+/// Minimal JSON writing for status, stats and reports (no Foundation, so the launcher and the log reader can use it).
 public enum JSON {
     public static func quote(_ text: String) -> String {
         var out = "\""

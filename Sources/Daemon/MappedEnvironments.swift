@@ -1,0 +1,73 @@
+import Foundation
+import SystemSupport
+import Toolchain
+import Wire
+
+/// An environment archive the project's `[toolchains]` names for a platform, as the client daemon offers it.
+struct MappedEnvironment: Sendable {
+    let path: String
+    let id: String
+    let manifest: EnvironmentManifest
+}
+
+/// Why a `[toolchains]` environment cannot be used.
+struct MappedEnvironmentError: Error, CustomStringConvertible {
+    let path: String
+    let reason: String
+    var description: String { "\(path): \(reason)" }
+}
+
+/// Environment archives from `[toolchains]`: their ids (worked out by unpacking them once into a scratch
+/// directory, which also checks them the way a helper will) and where each id's archive lies, to send it to
+/// helpers that ask. Cached by path, size and modification time.
+final class MappedEnvironments: @unchecked Sendable {
+    private let scratch: String
+    private let lock = NSLock()
+    private var byPath: [String: (size: Int64, mtime: Int, environment: MappedEnvironment)] = [:]
+    private var pathsByID: [String: String] = [:]
+
+    init(scratch: String) { self.scratch = scratch }
+
+    /// The environment at `path`, which must be for `platform` (blocking I/O on first use).
+    func environment(at path: String, for platform: String) throws -> MappedEnvironment {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw MappedEnvironmentError(path: path, reason: Posix.errorText(errno)) }
+        let size = Int64(info.st_size), mtime = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
+        let cached: MappedEnvironment? = lock.withLock {
+            guard let entry = byPath[path], entry.size == size, entry.mtime == mtime else { return nil }
+            return entry.environment
+        }
+        let environment: MappedEnvironment
+        if let cached {
+            environment = cached
+        } else {
+            let directory = scratch + "/.inspect-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let (manifest, toolchain) = try EnvironmentArchive.unpack(path, into: directory)
+            environment = MappedEnvironment(path: path, id: toolchain.id, manifest: manifest)
+            lock.withLock {
+                byPath[path] = (size, mtime, environment)
+                pathsByID[toolchain.id] = path
+            }
+        }
+        guard environment.manifest.platform == platform else {
+            throw MappedEnvironmentError(path: path, reason: "runs on \(environment.manifest.platform), but [toolchains] lists it for \(platform)")
+        }
+        return environment
+    }
+
+    /// The archive of an environment offered before, by id.
+    func archivePath(of id: String) -> String? { lock.withLock { pathsByID[id] } }
+
+    /// The environment's compiler that stands for the client's `compiler`: the same base name, else a cross
+    /// compiler for it (`arm-linux-gnueabihf-g++` for `g++`).
+    static func compiler(in environment: MappedEnvironment, for compiler: String) throws -> String {
+        let name = String(compiler.split(separator: "/").last ?? "")
+        let compilers = environment.manifest.compilers
+        func base(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
+        if let same = compilers.first(where: { base($0) == name }) { return same }
+        let bare = name.split(separator: "-").last.map(String.init) ?? name
+        if let cross = compilers.first(where: { base($0).hasSuffix("-" + bare) || base($0) == bare }) { return cross }
+        throw MappedEnvironmentError(path: environment.path, reason: "has no compiler for \(name) (it has \(compilers.joined(separator: ", ")))")
+    }
+}
