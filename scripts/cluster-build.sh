@@ -11,6 +11,8 @@
 #     -DCMAKE_SYSTEM_PROCESSOR=arm -DCMAKE_C_COMPILER=arm-linux-gnueabihf-gcc -DCMAKE_CXX_COMPILER=arm-linux-gnueabihf-g++
 #     -DCMAKE_CROSSCOMPILING_EMULATOR=qemu-arm;-L;/usr/arm-linux-gnueabihf"
 # --reuse-reference keeps the plain build's objects from the previous run of the same project.
+# --tune checks `swlaunch ninjalog` on the build: its critical path against scripts/critical-path.py, then a
+# second build (after `ninja -t clean`) at the recommended -j, whose wall time it compares with the prediction.
 # --lab names another host tool with the same commands as scripts/lab.sh (up, down, ip, run --cpu --hide).
 # Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
 set -euo pipefail
@@ -24,6 +26,7 @@ kill_after=""
 reuse=0
 work=/tmp/swlaunch-cluster
 run_after=""
+tune=0
 lab=$repo/scripts/lab.sh
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -33,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --client-cpu) client_cpu=$2; shift 2 ;;
     --kill-after) kill_after=$2; shift 2 ;;
     --reuse-reference) reuse=1; shift ;;
+    --tune) tune=1; shift ;;
     --work) work=$2; shift 2 ;;
     --run) run_after=$2; shift 2 ;;
     --lab) lab=$(readlink -f "$2"); shift 2 ;;
@@ -117,4 +121,34 @@ if [[ -n $run_after ]]; then
   echo "== $run_after"
   (cd "$build" && on_client sh -c "$run_after")
 fi
-[[ $differ == 0 && $built == "$objects" ]]
+ok=0; [[ $differ == 0 && $built == "$objects" ]] || ok=1
+if [[ $tune == 1 ]]; then
+  echo "== swlaunch ninjalog (remote slots from the scheduler, 1 local slot: the client has $client_cpu cores)"
+  ninjalog() { on_client "$bin/swlaunch" ninjalog "$build" --local-slots 1 --journal "$work/state-client/jobs.jsonl" "$@"; }
+  ninjalog | head -n 6
+  ninjalog --json > "$work/ninjalog-1.json"
+  python3 scripts/critical-path.py "$build" > "$work/critical-path.json"
+  python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+ours, theirs = json.load(open(f"{w}/ninjalog-1.json")), json.load(open(f"{w}/critical-path.json"))
+print(f"critical path: swlaunch ninjalog {ours['critical_path_ms']} ms {' -> '.join(ours['critical_path'])}")
+print(f"critical path: critical-path.py  {theirs['critical_path_ms']} ms {' -> '.join(theirs['chain'])}")
+print("critical paths", "agree" if ours["critical_path_ms"] == theirs["critical_path_ms"] and ours["critical_path"] == theirs["chain"] else "DIFFER")
+PY
+  recommended=$(python3 -c 'import json; print(json.load(open("'"$work/ninjalog-1.json"'"))["recommended_jobs"])')
+  predicted=$(python3 -c 'import json; d=json.load(open("'"$work/ninjalog-1.json"'")); print(d["predicted_wall_ms"][str(d["recommended_jobs"])])')
+  on_client ninja -C "$build" -t clean >/dev/null
+  echo "== second build at the recommended -j$recommended"
+  "$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$recommended" >"$work/build-2.log"
+  ninjalog --json > "$work/ninjalog-2.json"
+  python3 - "$work" "$recommended" "$predicted" "$jobs" <<'PY'
+import json, sys
+w, j, predicted, j1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+first, second = json.load(open(f"{w}/ninjalog-1.json")), json.load(open(f"{w}/ninjalog-2.json"))
+measured = second["wall_ms"]
+print(f"first build: -j{j1} wall {first['wall_ms']} ms (the replay of it at -j{j1}: {first['predicted_wall_ms'].get(j1)} ms); predicted at -j{j}: {predicted} ms; measured at -j{j}: {measured} ms; "
+      f"error {100 * (predicted - measured) / measured:+.1f}%")
+PY
+fi
+exit $ok

@@ -56,14 +56,18 @@ extension Substring {
 
 /// Steps of one build with the dependencies between them, from the graph.
 public struct StepGraph: Sendable {
-    public let steps: [Step]
+    public let steps: StepTable
     /// For each step, the steps it waits for.
     public let predecessors: [[Int]]
+    /// How long each step takes in the model: the measured duration, less any time swlaunch recorded the job
+    /// waiting for a helper (see ``JobJournal``), which the replay works out again for each -j.
+    public var durations: [Int]
 
-    public init(steps: [Step], graph: BuildGraph) {
+    public init(steps: StepTable, graph: BuildGraph) {
         self.steps = steps
+        durations = steps.indices.map { steps.duration($0) }
         var producer: [String: Int] = [:]
-        for (i, step) in steps.enumerated() { for output in step.outputs { producer[output] = i } }
+        for i in steps.indices { for output in steps.outputs(i) { producer[output] = i } }
         var memo: [String: Set<Int>] = [:]
         var visiting = Set<String>()
         // Steps that produce `file` or, through files not in the log (phony targets), what it depends on.
@@ -77,9 +81,9 @@ public struct StepGraph: Sendable {
             memo[file] = result
             return result
         }
-        predecessors = steps.enumerated().map { i, step in
+        predecessors = steps.indices.map { i in
             var preds = Set<Int>()
-            for output in step.outputs {
+            for output in steps.outputs(i) {
                 for input in graph.inputs[output] ?? [] { preds.formUnion(producers(of: input)) }
             }
             preds.remove(i)
@@ -100,7 +104,7 @@ public struct StepGraph: Sendable {
                     if l > best { best = l; via[i] = p }
                 }
             }
-            finish[i] = best + steps[i].duration
+            finish[i] = best + steps.duration(i)
             return finish[i]!
         }
         var end = 0, last: Int?
@@ -114,14 +118,15 @@ public struct StepGraph: Sendable {
         return (end, chain.reversed())
     }
 
-    /// Replays the build with measured durations: at most `jobs` steps at once, compiles on `remoteSlots`
-    /// helper slots (on local slots when there are none), everything else on `localSlots`. Returns the
-    /// predicted wall time in milliseconds.
+    /// Replays the build with ``durations``: at most `jobs` steps at once, compiles on `remoteSlots`
+    /// helper slots (on local slots when there are none), everything else on `localSlots`. Ready steps start
+    /// in the order the measured build started them. Returns the predicted wall time in milliseconds.
     public func replay(jobs: Int, remoteSlots: Int, localSlots: Int) -> Int {
+        let starts = steps.starts
         var remaining = predecessors.map(\.count)
         var dependents = [[Int]](repeating: [], count: steps.count)
         for (i, preds) in predecessors.enumerated() { for p in preds { dependents[p].append(i) } }
-        var ready = steps.indices.filter { remaining[$0] == 0 }.sorted { steps[$0].start < steps[$1].start }
+        var ready = steps.indices.filter { remaining[$0] == 0 }.sorted { starts[$0] < starts[$1] }
         var running: [(end: Int, index: Int, remote: Bool)] = []
         var now = 0, usedRemote = 0, usedLocal = 0, done = 0
         while done < steps.count {
@@ -129,10 +134,10 @@ public struct StepGraph: Sendable {
             while started {
                 started = false
                 for (position, i) in ready.enumerated() where running.count < jobs {
-                    let remote = steps[i].kind == .compile && remoteSlots > 0
+                    let remote = steps.kinds[i] == .compile && remoteSlots > 0
                     if remote ? usedRemote < remoteSlots : usedLocal < localSlots {
                         if remote { usedRemote += 1 } else { usedLocal += 1 }
-                        running.append((now + steps[i].duration, i, remote))
+                        running.append((now + durations[i], i, remote))
                         ready.remove(at: position)
                         started = true
                         break
@@ -148,7 +153,7 @@ public struct StepGraph: Sendable {
                 remaining[d] -= 1
                 if remaining[d] == 0 { ready.append(d) }
             }
-            ready.sort { steps[$0].start < steps[$1].start }
+            ready.sort { starts[$0] < starts[$1] }
         }
         return now
     }
@@ -159,5 +164,21 @@ public struct StepGraph: Sendable {
         let best = predictions.map(\.ms).min() ?? 0
         let recommended = predictions.first { Double($0.ms) <= Double(best) * 1.02 }?.jobs ?? 1
         return (predictions, recommended)
+    }
+}
+
+extension StepGraph {
+    /// Takes out of each step's model duration the time swlaunch recorded it waiting for a helper (queue time,
+    /// keyed by the output's absolute path, which `absolutePath` gives for a step's name).
+    /// Returns how many steps had a record.
+    @discardableResult
+    public mutating func subtractWaits(_ waitsMs: [String: Int], absolutePath: (String) -> String) -> Int {
+        var matched = 0
+        for i in steps.indices {
+            guard let wait = waitsMs[absolutePath(steps.name(i))] else { continue }
+            matched += 1
+            durations[i] = max(0, durations[i] - wait)
+        }
+        return matched
     }
 }

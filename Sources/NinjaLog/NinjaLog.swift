@@ -16,6 +16,14 @@ public struct Step: Equatable, Sendable {
         self.hash = hash
         kind = StepKind(output: outputs[0])
     }
+
+    public init(start: Int, end: Int, outputs: [String], hash: UInt64, kind: StepKind) {
+        self.start = start
+        self.end = end
+        self.outputs = outputs
+        self.hash = hash
+        self.kind = kind
+    }
 }
 
 /// What a step built, judged from its first output's name.
@@ -25,27 +33,163 @@ public enum StepKind: String, Sendable, CaseIterable {
     public init(output: String) {
         var utf8 = Array(output.utf8)
         if let slash = utf8.lastIndex(of: UInt8(ascii: "/")) { utf8 = Array(utf8[(slash + 1)...]) }
-        self.init(name: utf8[...])
+        self = utf8.withUnsafeBufferPointer { StepKind(name: $0, 0, $0.count) }
     }
 
-    /// Classifies by the base name's bytes (no allocation on the parsing path).
-    init(name: ArraySlice<UInt8>) {
+    /// Classifies by the base name's bytes `b[from..<to]` (no allocation on the parsing path).
+    init(name b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) {
         func ends(_ suffix: StaticString) -> Bool {
             let n = suffix.utf8CodeUnitCount
-            guard name.count >= n else { return false }
-            return suffix.withUTF8Buffer { name.suffix(n).elementsEqual($0) }
+            guard to - from >= n else { return false }
+            return suffix.withUTF8Buffer { s in
+                for k in 0..<n where b[to - n + k] != s[k] { return false }
+                return true
+            }
         }
         if ends(".o") || ends(".obj") { self = .compile; return }
         if ends(".a") || ends(".lib") { self = .archive; return }
         if ends(".so") || ends(".dylib") || ends(".dll") || ends(".exe") { self = .link; return }
-        if let dot = name.firstIndex(of: UInt8(ascii: ".")) {
+        var dot = from
+        while dot < to, b[dot] != UInt8(ascii: ".") { dot += 1 }
+        if dot < to {
             // libfoo.so.1.2
-            let rest = name[dot...]
-            if rest.starts(with: Array(".so.".utf8)) { self = .link; return }
+            let so: [UInt8] = Array(".so.".utf8)
+            if to - dot >= 4, (0..<4).allSatisfy({ b[dot + $0] == so[$0] }) { self = .link; return }
             self = .other
             return
         }
         self = ends("stamp") ? .other : .link
+    }
+}
+
+/// The steps of one build, stored column by column so that a million-line log parses without an allocation
+/// per line; a ``Step`` (with its output names as strings) is made only when one is read.
+public struct StepTable: RandomAccessCollection, Sendable {
+    public private(set) var starts: [Int] = []
+    public private(set) var ends: [Int] = []
+    public private(set) var hashes: [UInt64] = []
+    public private(set) var kinds: [StepKind] = []
+    /// Step i's outputs are `spans[firstSpan[i] ..< firstSpan[i + 1]]`, byte ranges of `text`.
+    private var firstSpan: [Int] = [0]
+    private var spans: [(start: Int, end: Int)] = []
+    private let text: [UInt8]
+
+    public init() { text = [] }
+
+    /// A table of steps given as values (tests, and builds put together from several logs).
+    public init(_ steps: some Sequence<Step>) {
+        var text: [UInt8] = []
+        var table = StepTable(text: [])
+        for step in steps {
+            var spans: [(Int, Int)] = []
+            for output in step.outputs {
+                spans.append((text.count, text.count + output.utf8.count))
+                text += output.utf8
+            }
+            table.append(start: step.start, end: step.end, hash: step.hash, kind: step.kind, spans: spans)
+        }
+        self = table.rebased(on: text)
+    }
+
+    init(text: [UInt8]) { self.text = text }
+
+    private func rebased(on text: [UInt8]) -> StepTable {
+        var copy = StepTable(text: text)
+        copy.starts = starts; copy.ends = ends; copy.hashes = hashes; copy.kinds = kinds
+        copy.firstSpan = firstSpan; copy.spans = spans
+        return copy
+    }
+
+    mutating func append(start: Int, end: Int, hash: UInt64, kind: StepKind, spans new: [(Int, Int)]) {
+        starts.append(start); ends.append(end); hashes.append(hash); kinds.append(kind)
+        for span in new { spans.append(span) }
+        firstSpan.append(spans.count)
+    }
+
+    mutating func append(start: Int, end: Int, hash: UInt64, kind: StepKind, span: (Int, Int)) {
+        starts.append(start); ends.append(end); hashes.append(hash); kinds.append(kind)
+        spans.append(span)
+        firstSpan.append(spans.count)
+    }
+
+    /// Every output's byte range in the log.
+    var allSpans: [(start: Int, end: Int)] { spans }
+
+    /// Appends the steps of a table parsed from the same log.
+    mutating func append(contentsOf other: StepTable) {
+        let base = spans.count
+        starts += other.starts; ends += other.ends; hashes += other.hashes; kinds += other.kinds
+        spans += other.spans
+        firstSpan += other.firstSpan.dropFirst().map { $0 + base }
+    }
+
+    /// Adds another output to the last step.
+    mutating func appendOutputToLast(span: (Int, Int)) {
+        spans.append(span)
+        firstSpan[firstSpan.count - 1] = spans.count
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { starts.count }
+
+    public subscript(i: Int) -> Step {
+        Step(start: starts[i], end: ends[i], outputs: outputs(i), hash: hashes[i], kind: kinds[i])
+    }
+
+    public func duration(_ i: Int) -> Int { ends[i] - starts[i] }
+
+    /// The first output's name: how reports name a step.
+    public func name(_ i: Int) -> String { string(spans[firstSpan[i]]) }
+
+    /// Calls `body` with the bytes of each of step i's outputs (no String made).
+    public func forEachOutput(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        text.withUnsafeBufferPointer { buffer in
+            for s in firstSpan[i]..<firstSpan[i + 1] {
+                body(UnsafeBufferPointer(rebasing: buffer[spans[s].start..<spans[s].end]))
+            }
+        }
+    }
+
+    public func outputs(_ i: Int) -> [String] { (firstSpan[i]..<firstSpan[i + 1]).map { string(spans[$0]) } }
+
+    private func string(_ span: (start: Int, end: Int)) -> String {
+        text.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[span.start..<span.end]), as: UTF8.self) }
+    }
+
+    /// The same steps in the given order.
+    public func reordered(_ order: [Int]) -> StepTable {
+        var table = StepTable(text: text)
+        table.firstSpan.reserveCapacity(order.count + 1); table.spans.reserveCapacity(spans.count)
+        if order.elementsEqual(indices) { return self }
+        table.starts = order.map { starts[$0] }
+        table.ends = order.map { ends[$0] }
+        table.hashes = order.map { hashes[$0] }
+        table.kinds = order.map { kinds[$0] }
+        if spans.count == count {
+            // One output per step (the common case).
+            table.spans = order.map { spans[$0] }
+            table.firstSpan = Array(0...count)
+            return table
+        }
+        for i in order {
+            for s in firstSpan[i]..<firstSpan[i + 1] { table.spans.append(spans[s]) }
+            table.firstSpan.append(table.spans.count)
+        }
+        return table
+    }
+
+    /// The steps with their times moved by `offset` milliseconds (to lay several logs on one time line).
+    public func shifted(by offset: Int) -> StepTable {
+        var copy = self
+        copy.starts = starts.map { $0 + offset }
+        copy.ends = ends.map { $0 + offset }
+        return copy
+    }
+
+    /// This table's steps followed by `other`'s.
+    public func concatenated(with other: StepTable) -> StepTable {
+        if isEmpty { return other }
+        return StepTable(Array(self) + Array(other))
     }
 }
 
@@ -54,7 +198,7 @@ public struct ParsedLog: Sendable {
     /// 5 (ninja 1.11), 6 (1.12) or 7 (1.13).
     public var version: Int
     /// Oldest first.
-    public var builds: [[Step]]
+    public var builds: [StepTable]
     /// Lines skipped, each naming the line and why.
     public var warnings: [String]
     /// Whether ninja rewrote the log (`ninja -t recompact` or automatic), which mixes builds.
@@ -81,38 +225,39 @@ public enum NinjaLogParser {
             throw NinjaLogError(file: file, message: "ninja log version \(version) is not supported (5 to 7 are)")
         }
         var warnings: [String] = []
-        var builds: [[Step]] = []
-        var current: [Step] = []
+        var builds: [StepTable] = []
+        var current = StepTable(text: bytes)
         var lastEnd = Int.min
         var backwards = 0
         var entries = 0
         var lineNumber = 1
         var position = min(headerEnd + 1, bytes.count)
+        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
         bytes.withUnsafeBufferPointer { buffer in
             let n = buffer.count
             while position < n {
                 lineNumber += 1
-                var lineEnd = position
-                while lineEnd < n, buffer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-                defer { position = lineEnd + 1 }
-                if lineEnd == position || buffer[position] == UInt8(ascii: "#") { continue }
                 // start \t end \t mtime \t output \t hash
                 var tabs = (0, 0, 0, 0)
                 var found = 0
-                var i = position
-                while i < lineEnd, found < 5 {
-                    if buffer[i] == UInt8(ascii: "\t") {
+                var lineEnd = position
+                while lineEnd < n {
+                    let c = buffer[lineEnd]
+                    if c == newline { break }
+                    if c == tab {
                         switch found {
-                        case 0: tabs.0 = i
-                        case 1: tabs.1 = i
-                        case 2: tabs.2 = i
-                        case 3: tabs.3 = i
+                        case 0: tabs.0 = lineEnd
+                        case 1: tabs.1 = lineEnd
+                        case 2: tabs.2 = lineEnd
+                        case 3: tabs.3 = lineEnd
                         default: break
                         }
                         found += 1
                     }
-                    i += 1
+                    lineEnd += 1
                 }
+                defer { position = lineEnd + 1 }
+                if lineEnd == position || buffer[position] == UInt8(ascii: "#") { continue }
                 guard found == 4, let start = number(buffer, position, tabs.0), let end = number(buffer, tabs.0 + 1, tabs.1),
                       end >= start, tabs.3 > tabs.2 + 1 else {
                     warnings.append("\(file):\(lineNumber): skipped a malformed line")
@@ -122,26 +267,51 @@ public enum NinjaLogParser {
                 if end < lastEnd {
                     backwards += 1
                     builds.append(current)
-                    current = []
+                    current = StepTable(text: bytes)
                 }
                 lastEnd = end
                 var hashEnd = lineEnd
                 if hashEnd > tabs.3 + 1, buffer[hashEnd - 1] == UInt8(ascii: "\r") { hashEnd -= 1 }
                 let hash = hexadecimal(buffer, tabs.3 + 1, hashEnd)
-                let output = String(decoding: UnsafeBufferPointer(rebasing: buffer[(tabs.2 + 1)..<tabs.3]), as: UTF8.self)
+                let span = (tabs.2 + 1, tabs.3)
                 // ninja writes the outputs of one command on consecutive lines.
                 let count = current.count
-                if count > 0, current[count - 1].start == start, current[count - 1].end == end, current[count - 1].hash == hash {
-                    current[count - 1].outputs.append(output)
+                if count > 0, current.starts[count - 1] == start, current.ends[count - 1] == end, current.hashes[count - 1] == hash {
+                    current.appendOutputToLast(span: span)
                 } else {
-                    current.append(Step(start: start, end: end, outputs: [output], hash: hash))
+                    var base = tabs.3
+                    while base > tabs.2 + 1, buffer[base - 1] != UInt8(ascii: "/") { base -= 1 }
+                    current.append(start: start, end: end, hash: hash, kind: StepKind(name: buffer, base, tabs.3), span: span)
                 }
             }
         }
         if !current.isEmpty || builds.isEmpty { builds.append(current) }
         builds.removeAll { $0.isEmpty }
+        // ninja's recompaction keeps one line per output, in no particular time order (1.11 writes them in hash
+        // order): end times go backwards although no output was built twice. That is one build's worth of
+        // steps (each output's latest), not many builds.
+        if backwards > 0, outputsAreUnique(builds, bytes) {
+            var merged = builds[0]
+            for build in builds.dropFirst() { merged.append(contentsOf: build) }
+            return ParsedLog(version: version, builds: [merged], warnings: warnings, recompacted: true)
+        }
         let recompacted = backwards > 5 && backwards * 10 > entries
         return ParsedLog(version: version, builds: builds, warnings: warnings, recompacted: recompacted)
+    }
+
+    /// Whether no output appears twice in the log (compared by a 64-bit hash of the name).
+    static func outputsAreUnique(_ builds: [StepTable], _ bytes: [UInt8]) -> Bool {
+        var seen = Set<UInt64>()
+        return bytes.withUnsafeBufferPointer { buffer in
+            for build in builds {
+                for span in build.allSpans {
+                    var fnv: UInt64 = 0xcbf2_9ce4_8422_2325
+                    for i in span.start..<span.end { fnv = (fnv ^ UInt64(buffer[i])) &* 0x100_0000_01b3 }
+                    if !seen.insert(fnv).inserted { return false }
+                }
+            }
+            return true
+        }
     }
 
     static func number(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Int? {
@@ -172,8 +342,6 @@ public enum NinjaLogParser {
         }
         return hex ? value : fnv
     }
-
-
 }
 
 extension String {

@@ -1,6 +1,7 @@
 /// Where one build's time went.
 public struct BuildReport: Sendable {
-    public var steps: [Step]
+    /// The build's steps ordered by start time (then by the order ninja logged them).
+    public var steps: StepTable
     public var start: Int
     public var end: Int
     public var wallMs: Int { end - start }
@@ -17,43 +18,49 @@ public struct BuildReport: Sendable {
     /// Stretches (start, end) inside the build when no step ran.
     public var idle: [(Int, Int)]
 
-    public init(steps input: [Step]) {
-        // Sort indices, not the steps themselves: moving a step retains its outputs array.
-        let starts = input.map(\.start), stops = input.map(\.end)
-        let order = input.indices.sorted { a, b in starts[a] != starts[b] ? starts[a] < starts[b] : stops[a] < stops[b] }
-        let steps = order.map { input[$0] }
+    public init(steps: [Step]) { self.init(steps: StepTable(steps)) }
+
+    public init(steps input: StepTable) {
+        let steps = input.reordered(Self.order(by: input.starts))
         self.steps = steps
-        start = steps.map(\.start).min() ?? 0
-        end = steps.map(\.end).max() ?? 0
-        totalMs = steps.reduce(0) { $0 + $1.duration }
-        criticalPathMs = steps.map(\.duration).max() ?? 0
+        let starts = steps.starts, ends = steps.ends
+        start = starts.min() ?? 0
+        end = ends.max() ?? 0
+        var total = 0, longest = 0
+        var counts = [Int](repeating: 0, count: 4), sums = [Int](repeating: 0, count: 4)
+        for i in 0..<starts.count {
+            let d = ends[i] - starts[i]
+            total += d
+            longest = max(longest, d)
+            let k = steps.kinds[i].index
+            counts[k] += 1
+            sums[k] += d
+        }
+        totalMs = total
+        criticalPathMs = longest
         criticalPathIsLowerBound = true
         var kinds: [StepKind: (count: Int, ms: Int)] = [:]
-        for step in steps {
-            let k = kinds[step.kind] ?? (0, 0)
-            kinds[step.kind] = (k.count + 1, k.ms + step.duration)
-        }
+        for kind in StepKind.allCases where counts[kind.index] > 0 { kinds[kind] = (counts[kind.index], sums[kind.index]) }
         self.kinds = kinds
 
         // Sweep over start and end events, keeping W(t) = the integral of 1 / (steps running) over time;
         // a step's weighted time is W(end) - W(start). Ends sort before starts at the same time.
         // Steps are sorted by start; merge them with the steps sorted by end (ends first on ties).
-        let ends = steps.map(\.end)
-        let byEnd = steps.indices.sorted { ends[$0] < ends[$1] }
-        var startW = [Double](repeating: 0, count: steps.count)
-        var weighted = [Double](repeating: 0, count: steps.count)
+        let byEnd = Self.order(by: ends)
+        var startW = [Double](repeating: 0, count: starts.count)
+        var weighted = [Double](repeating: 0, count: starts.count)
         var running = 0
         var w = 0.0
         var idle: [(Int, Int)] = []
         var previous = start
         var nextStart = 0, nextEnd = 0
-        while nextEnd < steps.count {
+        while nextEnd < starts.count {
             // A start goes first when it is earlier, or when the end due is of a step not started yet
             // (a step that took 0 ms).
-            let isStart = nextStart < steps.count
-                && (steps[nextStart].start < steps[byEnd[nextEnd]].end || byEnd[nextEnd] >= nextStart)
+            let isStart = nextStart < starts.count
+                && (starts[nextStart] < ends[byEnd[nextEnd]] || byEnd[nextEnd] >= nextStart)
             let index = isStart ? nextStart : byEnd[nextEnd]
-            let time = isStart ? steps[index].start : steps[index].end
+            let time = isStart ? starts[index] : ends[index]
             if time > previous {
                 if running == 0 { idle.append((previous, time)) } else { w += Double(time - previous) / Double(running) }
                 previous = time
@@ -72,11 +79,24 @@ public struct BuildReport: Sendable {
         self.idle = idle
     }
 
+    /// Indices ordered by `keys`, ties kept in index order (a stable sort of packed integers: no closure calls).
+    static func order(by keys: [Int]) -> [Int] {
+        let count = keys.count
+        let low = keys.min() ?? 0, high = keys.max() ?? 0
+        guard count < 1 << 24, low >= 0, high < 1 << 39 else {
+            return keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }
+        }
+        var packed = [UInt64](repeating: 0, count: count)
+        for i in 0..<count { packed[i] = UInt64(keys[i]) << 24 | UInt64(i) }
+        packed.sort()
+        return packed.map { Int($0 & 0xFF_FFFF) }
+    }
+
     /// Lane (job slot) for each step: the lowest one free when it started.
     public var lanes: [Int] {
-        var order = Array(steps.indices)
-        order.sort { (steps[$0].start, steps[$0].end) < (steps[$1].start, steps[$1].end) }
-        var lanes = [Int](repeating: 0, count: steps.count)
+        // Steps are in start order already.
+        let starts = steps.starts, ends = steps.ends
+        var lanes = [Int](repeating: 0, count: starts.count)
         var busy: [(end: Int, lane: Int)] = []   // min-heap by end
         var free: [Int] = []                       // min-heap of lane numbers
         var next = 0
@@ -100,14 +120,14 @@ public struct BuildReport: Sendable {
                 i = m
             }
         }
-        for i in order {
-            while let first = busy.first, first.end <= steps[i].start {
+        for i in 0..<starts.count {
+            while let first = busy.first, first.end <= starts[i] {
                 push(&free, pop(&busy, { $0.end < $1.end }).lane, <)
             }
             let lane: Int
             if free.isEmpty { lane = next; next += 1 } else { lane = pop(&free, <) }
             lanes[i] = lane
-            push(&busy, (steps[i].end, lane), { $0.end < $1.end })
+            push(&busy, (ends[i], lane), { $0.end < $1.end })
         }
         return lanes
     }
@@ -119,11 +139,23 @@ public struct BuildReport: Sendable {
     public func slowestIndices(_ count: Int) -> [Int] {
         var top: [Int] = []
         for i in steps.indices {
-            if top.count == count, let last = top.last, steps[last].duration >= steps[i].duration { continue }
-            let at = top.firstIndex { steps[$0].duration < steps[i].duration } ?? top.count
+            let d = steps.duration(i)
+            if top.count == count, let last = top.last, steps.duration(last) >= d { continue }
+            let at = top.firstIndex { steps.duration($0) < d } ?? top.count
             top.insert(i, at: at)
             if top.count > count { top.removeLast() }
         }
         return top
+    }
+}
+
+extension StepKind {
+    var index: Int {
+        switch self {
+        case .compile: 0
+        case .link: 1
+        case .archive: 2
+        case .other: 3
+        }
     }
 }

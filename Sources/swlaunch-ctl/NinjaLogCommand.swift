@@ -3,6 +3,7 @@ import Config
 import Foundation
 import Launch
 import NinjaLog
+import SystemSupport
 import Wire
 
 struct NinjaLogCommand: ParsableCommand {
@@ -21,95 +22,111 @@ struct NinjaLogCommand: ParsableCommand {
     @Option(help: "Which build of the log to report (1 is the oldest; default: the last).") var build: Int?
     @Flag(help: "Print JSON (steps, wall_ms, total_ms, parallelism, critical_path_ms, recommended_jobs, ...).") var json = false
     @Option(help: "Write a Chrome trace-event JSON file (opens in Perfetto and chrome://tracing).") var trace: String?
+    @Option(help: "Write an SVG timeline with one lane per job slot.") var svg: String?
     @Option(help: "How many of the slowest steps to list.") var top: Int = 10
     @Option(help: "Remote slots for compiles (default: the cluster's, from the scheduler; 0 when it cannot be asked).") var slots: Int?
     @Option(help: "The client's own slots for links and everything else (default: cores).") var localSlots: Int?
     @Flag(help: "Store the recommended -j as jobs.count in the project's swlaunch.toml.") var write = false
+    @Option(help: ArgumentHelp("swlaunchd's job journal, whose queue times the replay takes out of compile steps.", valueName: "file"))
+    var journal: String = SystemSupport.defaultStateDirectory() + "/jobs.jsonl"
 
     func run() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ValidationError("\(path): no such file or directory")
         }
+        if isDirectory.boolValue, !FileManager.default.fileExists(atPath: path + "/.ninja_log"),
+           let workspace = try ColconWorkspaceReport.load(path, top: top) {
+            try runWorkspace(workspace)
+            return
+        }
         let file = isDirectory.boolValue ? path + "/.ninja_log" : path
-        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): cannot read") }
-        let log: ParsedLog
-        do { log = try NinjaLogParser.parse(Array(data), file: file) } catch { throw ValidationError(error.description) }
-        for warning in log.warnings { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
+        let log = try readLog(file)
         guard !log.builds.isEmpty else { throw ValidationError("\(file): the log has no build steps") }
         let index = (build ?? log.builds.count) - 1
         guard log.builds.indices.contains(index) else {
             throw ValidationError("--build \(build!): the log has \(log.builds.count) build(s)")
         }
         let report = BuildReport(steps: log.builds[index])
-        if let trace { try writeTrace(report, to: trace) }
         let directory = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-        let graph = loadGraph(directory).map { StepGraph(steps: report.steps, graph: $0) }
-        let critical = graph?.criticalPath()
-        let remote = slots ?? clusterSlots() ?? 0
-        let local = localSlots ?? ProcessInfo.processInfo.activeProcessorCount
-        let recommendation = graph?.recommendJobs(remoteSlots: remote, localSlots: local, upTo: max(16, 2 * (remote + local)))
-        if write, let recommendation { try store(jobs: recommendation.recommended, near: directory) }
+        let absoluteDirectory = Posix.realPath(directory) ?? directory
+        var graph = NinjaGraph.load(directory).map { StepGraph(steps: report.steps, graph: $0) }
+        let waits = readWaits()
+        let journaled = graph?.subtractWaits(waits) { name in name.hasPrefix("/") ? name : absoluteDirectory + "/" + name } ?? 0
+        let analysis = analyse(report, graph: graph, journaled: journaled, directory: directory,
+                               title: "\(file), build \(index + 1) of \(log.builds.count)")
         if json {
-            let object: [String: Any] = [
-                "log": file, "version": log.version, "build": index + 1, "builds": log.builds.count, "recompacted": log.recompacted,
-                "steps": report.steps.count, "wall_ms": report.wallMs, "total_ms": report.totalMs,
-                "parallelism": (report.parallelism * 1000).rounded() / 1000,
-                "critical_path_ms": critical?.ms ?? report.criticalPathMs, "critical_path_is_lower_bound": critical == nil,
-                "critical_path": critical.map { $0.chain.map { report.steps[$0].outputs[0] } } ?? [],
-                "recommended_jobs": recommendation.map { $0.recommended as Any } ?? NSNull(),
-                "remote_slots": remote, "local_slots": local,
-                "predicted_wall_ms": recommendation.map { Dictionary(uniqueKeysWithValues: $0.predictions.map { (String($0.jobs), $0.ms) }) as Any } ?? NSNull(),
-                "kinds": Dictionary(uniqueKeysWithValues: report.kinds.map { ($0.key.rawValue, ["count": $0.value.count, "ms": $0.value.ms]) }),
-                "idle": report.idle.map { ["start_ms": $0.0, "end_ms": $0.1] },
-                "slowest": report.slowest(top).map { ["output": $0.outputs[0], "ms": $0.duration, "kind": $0.kind.rawValue] },
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            var object = analysis.json
+            object.merge(["log": file, "version": log.version, "build": index + 1, "builds": log.builds.count,
+                          "recompacted": log.recompacted]) { $1 }
+            try printJSON(object)
             return
         }
         print("\(file): ninja log v\(log.version), build \(index + 1) of \(log.builds.count)\(log.recompacted ? " (the log was recompacted by ninja: builds may be mixed)" : "")")
-        print(String(format: "steps %d   wall %.1f s   summed %.1f s   parallelism %.2f",
-                     report.steps.count, Double(report.wallMs) / 1000, Double(report.totalMs) / 1000, report.parallelism))
-        if let critical {
-            print(String(format: "critical path %.1f s (from ninja's graph): ", Double(critical.ms) / 1000)
-                  + critical.chain.map { report.steps[$0].outputs[0] }.joined(separator: " -> "))
-        } else {
-            print(String(format: "critical path >= %.1f s (the longest step: without the build directory the log alone gives a lower bound)",
-                         Double(report.criticalPathMs) / 1000))
-        }
-        if let recommendation {
-            let shown = recommendation.predictions.filter { [1, 2, 4, 8, 16, 24, 32, 48, 64].contains($0.jobs) || $0.jobs == recommendation.recommended }
-            print("predicted wall time with \(remote) remote and \(local) local slots: "
-                  + shown.map { String(format: "-j%d %.1f s", $0.jobs, Double($0.ms) / 1000) }.joined(separator: ", "))
-            print("recommended: -j\(recommendation.recommended)" + (write ? " (stored as jobs.count)" : ""))
-        }
-        print("\nby kind:")
-        for kind in StepKind.allCases {
-            guard let k = report.kinds[kind] else { continue }
-            print("  " + kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %5d steps %9.1f s", k.count, Double(k.ms) / 1000))
-        }
-        print("\nslowest steps (duration, weighted by parallel steps):")
-        for i in report.slowestIndices(top) {
-            let step = report.steps[i]
-            print(String(format: "  %8.1f s %8.1f s  ", Double(step.duration) / 1000, report.weightedMs[i] / 1000) + step.outputs[0])
-        }
-        let idle = report.idle.filter { $0.1 - $0.0 >= 100 }
-        if !idle.isEmpty {
-            print("\nidle stretches (nothing running):")
-            for (start, end) in idle { print(String(format: "  %.1f s to %.1f s", Double(start - report.start) / 1000, Double(end - report.start) / 1000)) }
-        }
+        analysis.printText()
     }
 
-    /// ninja's graph of the build directory, or nil without one.
-    func loadGraph(_ directory: String) -> BuildGraph? {
-        guard FileManager.default.fileExists(atPath: directory + "/build.ninja"),
-              let ninja = CompilerLocator().locate("ninja") else { return nil }
-        let out = NSTemporaryDirectory() + "swlaunch-graph-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        guard Spawn.run(ninja, [ninja, "-C", directory, "-t", "graph"], stdoutPath: out, stderrPath: "/dev/null") == 0,
-              let bytes = Posix.readFile(out) else { return nil }
-        return BuildGraph(dot: String(decoding: bytes, as: UTF8.self))
+    func readLog(_ file: String) throws -> ParsedLog {
+        guard let bytes = Posix.readFile(file) else { throw ValidationError("\(file): cannot read") }
+        let log: ParsedLog
+        do { log = try NinjaLogParser.parse(bytes, file: file) } catch { throw ValidationError(error.description) }
+        for warning in log.warnings { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
+        return log
+    }
+
+    /// The figures and text shared by one build and a colcon workspace: writes the trace, SVG and jobs.count.
+    func analyse(_ report: BuildReport, graph: StepGraph?, journaled: Int, directory: String, title: String) -> Analysis {
+        if let trace { do { try writeTrace(report, to: trace) } catch { FileHandle.standardError.write(Data("error: \(trace): \(error)\n".utf8)) } }
+        if let svg, let code = Posix.writeFileAtomically(svg, Array(TimelineSVG(title: title).render(report).utf8)) {
+            FileHandle.standardError.write(Data("error: \(svg): cannot write: \(Posix.errorText(code))\n".utf8))
+        }
+        let remote = slots ?? clusterSlots() ?? 0
+        let local = localSlots ?? ProcessInfo.processInfo.activeProcessorCount
+        let recommendation = graph?.recommendJobs(remoteSlots: remote, localSlots: local, upTo: max(16, 2 * (remote + local)))
+        if write, let recommendation {
+            do { try store(jobs: recommendation.recommended, near: directory) } catch {
+                FileHandle.standardError.write(Data("error: cannot store jobs.count: \(error)\n".utf8))
+            }
+        }
+        return Analysis(report: report, critical: graph?.criticalPath(), recommendation: recommendation, remote: remote, local: local,
+                        journaled: journaled, journal: journal, top: top, stored: write)
+    }
+
+    func runWorkspace(_ workspace: ColconWorkspaceReport) throws {
+        var graph = StepGraph(steps: workspace.report.steps, graph: workspace.graph)
+        let waits = readWaits()
+        let journaled = graph.subtractWaits(waits) { workspace.absolutePath(of: $0) }
+        let analysis = analyse(workspace.report, graph: graph, journaled: journaled, directory: path,
+                               title: "colcon workspace \(workspace.root)")
+        if json {
+            var object = analysis.json
+            object.merge(workspace.json) { $1 }
+            try printJSON(object)
+            return
+        }
+        workspace.printText()
+        print("")
+        analysis.printText(stepCriticalPathLabel: "longest chain of ninja steps across packages")
+    }
+
+    func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Queue time in milliseconds by absolute output path, from the journal and its rotated predecessor
+    /// (the latest record of an output wins).
+    func readWaits() -> [String: Int] {
+        var waits: [String: Int] = [:]
+        for file in [journal + ".1", journal] {
+            guard let bytes = Posix.readFile(file) else { continue }
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let outputs = object["outputs"] as? [String], let queue = object["queue_us"] as? Int else { continue }
+                for output in outputs { waits[output] = queue / 1000 }
+            }
+        }
+        return waits
     }
 
     /// Remote slots of the hosts that take jobs, as the scheduler sees them.
@@ -151,11 +168,82 @@ struct NinjaLogCommand: ParsableCommand {
     }
 
     func writeTrace(_ report: BuildReport, to path: String) throws {
-        let events: [[String: Any]] = zip(report.steps, report.lanes).map { step, lane in
-            ["name": step.outputs[0], "cat": step.kind.rawValue, "ph": "X", "ts": (step.start - report.start) * 1000,
-             "dur": step.duration * 1000, "pid": 1, "tid": lane, "args": ["outputs": step.outputs]]
+        if let code = Posix.writeFileAtomically(path, TraceEvents.render(report)) {
+            throw ValidationError("\(path): cannot write: \(Posix.errorText(code))")
         }
-        let data = try JSONSerialization.data(withJSONObject: ["traceEvents": events, "displayTimeUnit": "ms"], options: [.sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// What one report says, as text or JSON.
+struct Analysis {
+    let report: BuildReport
+    let critical: (ms: Int, chain: [Int])?
+    let recommendation: (predictions: [(jobs: Int, ms: Int)], recommended: Int)?
+    let remote: Int
+    let local: Int
+    let journaled: Int
+    let journal: String
+    let top: Int
+    let stored: Bool
+
+    var json: [String: Any] {
+        [
+            "steps": report.steps.count, "wall_ms": report.wallMs, "total_ms": report.totalMs,
+            "parallelism": (report.parallelism * 1000).rounded() / 1000,
+            "critical_path_ms": critical?.ms ?? report.criticalPathMs, "critical_path_is_lower_bound": critical == nil,
+            "critical_path": critical.map { $0.chain.map { report.steps.name($0) } } ?? [],
+            "recommended_jobs": recommendation.map { $0.recommended as Any } ?? NSNull(),
+            "remote_slots": remote, "local_slots": local, "journaled_steps": journaled,
+            "predicted_wall_ms": recommendation.map { Dictionary(uniqueKeysWithValues: $0.predictions.map { (String($0.jobs), $0.ms) }) as Any } ?? NSNull(),
+            "kinds": Dictionary(uniqueKeysWithValues: report.kinds.map { ($0.key.rawValue, ["count": $0.value.count, "ms": $0.value.ms]) }),
+            "idle": report.idle.map { ["start_ms": $0.0, "end_ms": $0.1] },
+            "slowest": report.slowestIndices(top).map { ["output": report.steps.name($0), "ms": report.steps.duration($0), "kind": report.steps.kinds[$0].rawValue] },
+        ]
+    }
+
+    func printText(stepCriticalPathLabel: String = "critical path") {
+        print(String(format: "steps %d   wall %.1f s   summed %.1f s   parallelism %.2f",
+                     report.steps.count, Double(report.wallMs) / 1000, Double(report.totalMs) / 1000, report.parallelism))
+        if let critical {
+            print(String(format: "%@ %.1f s (from ninja's graph): ", stepCriticalPathLabel, Double(critical.ms) / 1000)
+                  + critical.chain.map { report.steps.name($0) }.joined(separator: " -> "))
+        } else {
+            print(String(format: "critical path >= %.1f s (the longest step: without the build directory the log alone gives a lower bound)",
+                         Double(report.criticalPathMs) / 1000))
+        }
+        if let recommendation {
+            let shown = recommendation.predictions.filter { [1, 2, 4, 8, 16, 24, 32, 48, 64].contains($0.jobs) || $0.jobs == recommendation.recommended }
+            print("predicted wall time with \(remote) remote and \(local) local slots"
+                  + (journaled > 0 ? " (\(journaled) compiles without their helper waits, from \(journal))" : "") + ": "
+                  + shown.map { String(format: "-j%d %.1f s", $0.jobs, Double($0.ms) / 1000) }.joined(separator: ", "))
+            print("recommended: -j\(recommendation.recommended)" + (stored ? " (stored as jobs.count)" : ""))
+        }
+        print("\nby kind:")
+        for kind in StepKind.allCases {
+            guard let k = report.kinds[kind] else { continue }
+            print("  " + kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %5d steps %9.1f s", k.count, Double(k.ms) / 1000))
+        }
+        print("\nslowest steps (duration, weighted by parallel steps):")
+        for i in report.slowestIndices(top) {
+            print(String(format: "  %8.1f s %8.1f s  ", Double(report.steps.duration(i)) / 1000, report.weightedMs[i] / 1000) + report.steps.name(i))
+        }
+        let idle = report.idle.filter { $0.1 - $0.0 >= 100 }
+        if !idle.isEmpty {
+            print("\nidle stretches (no ninja step running):")
+            for (start, end) in idle { print(String(format: "  %.1f s to %.1f s", Double(start - report.start) / 1000, Double(end - report.start) / 1000)) }
+        }
+    }
+}
+
+enum NinjaGraph {
+    /// ninja's graph of the build directory, or nil without one.
+    static func load(_ directory: String) -> BuildGraph? {
+        guard FileManager.default.fileExists(atPath: directory + "/build.ninja"),
+              let ninja = CompilerLocator().locate("ninja") else { return nil }
+        let out = NSTemporaryDirectory() + "swlaunch-graph-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        guard Spawn.run(ninja, [ninja, "-C", directory, "-t", "graph"], stdoutPath: out, stderrPath: "/dev/null") == 0,
+              let bytes = Posix.readFile(out) else { return nil }
+        return BuildGraph(dot: String(decoding: bytes, as: UTF8.self))
     }
 }

@@ -33,3 +33,21 @@ enum StatsTable {
 extension String {
     func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
+
+/// Columns padded to their widest cell, the first left-aligned and the rest right-aligned except the last.
+struct Table {
+    let header: [String]
+    let rows: [[String]]
+
+    func render() -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { c in
+                let cell = row[c]
+                if c == 0 || c == row.count - 1 { return c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                return cell.leftPad(widths[c])
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

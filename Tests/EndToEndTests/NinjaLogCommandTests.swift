@@ -38,3 +38,31 @@ func ninjalogOnARealBuild() throws {
     let config = try runCompile([swlaunch, "config"], in: build, outputs: [])
     #expect(config.stdout.contains("jobs.count = 2  # \(root)/swlaunch.toml:2"))
 }
+
+/// `swlaunch ninjalog WORKSPACE` on a colcon workspace (the fixture of a real colcon build), with --svg and --trace.
+@Test func ninjalogOnAColconWorkspace() throws {
+    let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("NinjaLogTests/Fixtures/colcon-ws").path
+    let root = NSTemporaryDirectory() + "ninjalog-ws-" + UUID().uuidString
+    try FileManager.default.copyItem(atPath: fixture, toPath: root)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let swlaunch = TestCluster.builtBinaries() + "/swlaunch"
+    let out = try runCompile([swlaunch, "ninjalog", root, "--json", "--slots", "0", "--local-slots", "2",
+                              "--svg", root + "/t.svg", "--trace", root + "/t.json"], in: root, outputs: [])
+    #expect(out.status == 0, "\(out.stderr)")
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+    #expect(json["wall_ms"] as? Int == 1861)
+    #expect(json["steps"] as? Int == 6)
+    #expect(json["total_ms"] as? Int == 1543)
+    #expect(json["critical_path"] as? [String] == ["alpha", "beta"])
+    #expect(json["critical_path_ms"] as? Int == 1860)
+    let packages = try #require(json["packages"] as? [[String: Any]])
+    #expect(packages.map { $0["name"] as? String } == ["alpha", "beta"])
+    #expect(packages.map { $0["steps"] as? Int } == [3, 3])
+    let svg = try String(contentsOfFile: root + "/t.svg", encoding: .utf8)
+    #expect(svg.contains(">libalpha.a</text>"))
+    let trace = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/t.json"))) as? [String: Any])
+    #expect((trace["traceEvents"] as? [Any])?.count == 7)
+    let text = try runCompile([swlaunch, "ninjalog", root, "--slots", "0"], in: root, outputs: [])
+    #expect(text.stdout.contains("critical path 1.9 s through packages: alpha -> beta"), "\(text.stdout)")
+}
