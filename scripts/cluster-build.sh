@@ -11,8 +11,11 @@
 #     -DCMAKE_SYSTEM_PROCESSOR=arm -DCMAKE_C_COMPILER=arm-linux-gnueabihf-gcc -DCMAKE_CXX_COMPILER=arm-linux-gnueabihf-g++
 #     -DCMAKE_CROSSCOMPILING_EMULATOR=qemu-arm;-L;/usr/arm-linux-gnueabihf"
 # --reuse-reference keeps the plain build's objects from the previous run of the same project.
-# --tune checks `swlaunch ninjalog` on the build: its critical path against scripts/critical-path.py, then a
-# second build (after `ninja -t clean`) at the recommended -j, whose wall time it compares with the prediction.
+# --tune checks `swlaunch ninjalog` on the build: its critical path against scripts/critical-path.py; then, after
+# `ninja -t clean`, a second build at the same -j (helpers now hold the environment and the files) whose log and
+# job journal predict the wall time per -j, and a third build at the recommended -j to compare with the prediction.
+# --helper-jobs N sets each helper's slots (default 2); --pin-helpers pins helper hN to CPU N-1 (netlab's --cpus),
+# so that on a small machine each helper slot has a processor of its own, as it would on real helpers.
 # --lab names another host tool with the same commands as scripts/lab.sh (up, down, ip, run --cpu --hide).
 # Default project: Debian's googletest (/usr/src/googletest, -Dgtest_build_tests=ON).
 set -euo pipefail
@@ -27,6 +30,8 @@ reuse=0
 work=/tmp/swlaunch-cluster
 run_after=""
 tune=0
+helper_jobs=2
+pin=0
 lab=$repo/scripts/lab.sh
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -37,6 +42,8 @@ while [[ $# -gt 0 ]]; do
     --kill-after) kill_after=$2; shift 2 ;;
     --reuse-reference) reuse=1; shift ;;
     --tune) tune=1; shift ;;
+    --helper-jobs) helper_jobs=$2; shift 2 ;;
+    --pin-helpers) pin=1; shift ;;
     --work) work=$2; shift 2 ;;
     --run) run_after=$2; shift 2 ;;
     --lab) lab=$(readlink -f "$2"); shift 2 ;;
@@ -62,8 +69,9 @@ h1=$("$lab" ip h1)
 
 "$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8765 >"$work/scheduler.log" 2>&1 &
 for h in h1 h2; do
-  "$lab" run $h --hide "$src" --hide "$build" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8766 \
-    --scheduler "$h1:8765" --state-dir "$work/state-$h" --max-jobs 2 >"$work/$h.log" 2>&1 &
+  pinning=(); [[ $pin == 0 ]] || pinning=(--cpus "$(( ${h#h} - 1 ))")
+  "$lab" run $h "${pinning[@]}" --hide "$src" --hide "$build" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8766 \
+    --scheduler "$h1:8765" --state-dir "$work/state-$h" --max-jobs "$helper_jobs" >"$work/$h.log" 2>&1 &
   echo $! > "$work/$h.pid"
 done
 "$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 \
@@ -123,8 +131,8 @@ if [[ -n $run_after ]]; then
 fi
 ok=0; [[ $differ == 0 && $built == "$objects" ]] || ok=1
 if [[ $tune == 1 ]]; then
-  echo "== swlaunch ninjalog (remote slots from the scheduler, 1 local slot: the client has $client_cpu cores)"
-  ninjalog() { on_client "$bin/swlaunch" ninjalog "$build" --local-slots 1 --journal "$work/state-client/jobs.jsonl" "$@"; }
+  echo "== swlaunch ninjalog (remote slots from the scheduler, the client has $client_cpu processors)"
+  ninjalog() { on_client "$bin/swlaunch" ninjalog "$build" --client-cpus "$client_cpu" --journal "$work/state-client/jobs.jsonl" "$@"; }
   ninjalog | head -n 6
   ninjalog --json > "$work/ninjalog-1.json"
   python3 scripts/critical-path.py "$build" > "$work/critical-path.json"
@@ -136,19 +144,25 @@ print(f"critical path: swlaunch ninjalog {ours['critical_path_ms']} ms {' -> '.j
 print(f"critical path: critical-path.py  {theirs['critical_path_ms']} ms {' -> '.join(theirs['chain'])}")
 print("critical paths", "agree" if ours["critical_path_ms"] == theirs["critical_path_ms"] and ours["critical_path"] == theirs["chain"] else "DIFFER")
 PY
-  recommended=$(python3 -c 'import json; print(json.load(open("'"$work/ninjalog-1.json"'"))["recommended_jobs"])')
-  predicted=$(python3 -c 'import json; d=json.load(open("'"$work/ninjalog-1.json"'")); print(d["predicted_wall_ms"][str(d["recommended_jobs"])])')
   on_client ninja -C "$build" -t clean >/dev/null
-  echo "== second build at the recommended -j$recommended"
-  "$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$recommended" >"$work/build-2.log"
+  echo "== second build at -j$jobs, with warm helpers: the basis of the prediction"
+  : > "$work/state-client/jobs.jsonl"
+  "$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$jobs" >"$work/build-2.log"
+  ninjalog | sed -n 2,6p
   ninjalog --json > "$work/ninjalog-2.json"
+  recommended=$(python3 -c 'import json; print(json.load(open("'"$work/ninjalog-2.json"'"))["recommended_jobs"])')
+  predicted=$(python3 -c 'import json; d=json.load(open("'"$work/ninjalog-2.json"'")); print(d["predicted_wall_ms"][str(d["recommended_jobs"])])')
+  on_client ninja -C "$build" -t clean >/dev/null
+  echo "== third build at the recommended -j$recommended"
+  "$lab" run client --cpu "$client_cpu" -- ninja -C "$build" -j"$recommended" >"$work/build-3.log"
+  ninjalog --json > "$work/ninjalog-3.json"
   python3 - "$work" "$recommended" "$predicted" "$jobs" <<'PY'
 import json, sys
 w, j, predicted, j1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-first, second = json.load(open(f"{w}/ninjalog-1.json")), json.load(open(f"{w}/ninjalog-2.json"))
-measured = second["wall_ms"]
-print(f"first build: -j{j1} wall {first['wall_ms']} ms (the replay of it at -j{j1}: {first['predicted_wall_ms'].get(j1)} ms); predicted at -j{j}: {predicted} ms; measured at -j{j}: {measured} ms; "
-      f"error {100 * (predicted - measured) / measured:+.1f}%")
+basis, third = json.load(open(f"{w}/ninjalog-2.json")), json.load(open(f"{w}/ninjalog-3.json"))
+measured = third["wall_ms"]
+print(f"basis: -j{j1} wall {basis['wall_ms']} ms (its replay at -j{j1}: {basis['predicted_wall_ms'].get(j1)} ms); "
+      f"predicted at -j{j}: {predicted} ms; measured at -j{j}: {measured} ms; error {100 * (predicted - measured) / measured:+.1f}%")
 PY
 fi
 exit $ok

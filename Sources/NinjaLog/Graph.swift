@@ -62,10 +62,14 @@ public struct StepGraph: Sendable {
     /// How long each step takes in the model: the measured duration, less any time swlaunch recorded the job
     /// waiting for a helper (see ``JobJournal``), which the replay works out again for each -j.
     public var durations: [Int]
+    /// For compiles swlaunch recorded: the part of ``durations`` a helper slot was held (the compile on the
+    /// helper); the rest (launcher, preprocessing scan, transfer) runs before it without one.
+    public var helperMs: [Int?]
 
     public init(steps: StepTable, graph: BuildGraph) {
         self.steps = steps
         durations = steps.indices.map { steps.duration($0) }
+        helperMs = Array(repeating: nil, count: steps.count)
         var producer: [String: Int] = [:]
         for i in steps.indices { for output in steps.outputs(i) { producer[output] = i } }
         var memo: [String: Set<Int>] = [:]
@@ -118,49 +122,107 @@ public struct StepGraph: Sendable {
         return (end, chain.reversed())
     }
 
-    /// Replays the build with ``durations``: at most `jobs` steps at once, compiles on `remoteSlots`
-    /// helper slots (on local slots when there are none), everything else on `localSlots`. Ready steps start
-    /// in the order the measured build started them. Returns the predicted wall time in milliseconds.
-    public func replay(jobs: Int, remoteSlots: Int, localSlots: Int) -> Int {
+    /// Replays the build with ``durations``: at most `jobs` steps at once (ninja's -j); compiles on `remoteSlots`
+    /// helper slots (there are none for a local build); everything that runs on the client (links, archives,
+    /// local compiles, and the client part of a compile with a ``helperMs`` part: launcher, preprocessing scan,
+    /// transfer) shares `clientCPUs` processors: n such steps at once each progress at min(1, clientCPUs / n).
+    /// Their work is the measured time deflated the same way over the measured build, so a client that was
+    /// saturated stays saturated. A journaled compile waits for a helper slot after its client part, holding its
+    /// job slot. Ready steps start in the order the measured build started them. Returns the wall time in ms.
+    public func replay(jobs: Int, remoteSlots: Int, clientCPUs: Double) -> Int {
+        let cpus = max(clientCPUs, 0.01)
         let starts = steps.starts
+        // What runs on the client, and for how long it ran in the measured build.
+        func clientPart(_ i: Int) -> Int? {
+            guard steps.kinds[i] == .compile, remoteSlots > 0 else { return durations[i] }
+            if let helper = helperMs[i] { return durations[i] - helper }
+            return nil
+        }
+        let work = Self.deflatedWork(intervals: steps.indices.map { i in clientPart(i).map { (starts[i], starts[i] + $0) } }, cpus: cpus)
         var remaining = predecessors.map(\.count)
         var dependents = [[Int]](repeating: [], count: steps.count)
         for (i, preds) in predecessors.enumerated() { for p in preds { dependents[p].append(i) } }
         var ready = steps.indices.filter { remaining[$0] == 0 }.sorted { starts[$0] < starts[$1] }
-        var running: [(end: Int, index: Int, remote: Bool)] = []
-        var now = 0, usedRemote = 0, usedLocal = 0, done = 0
-        while done < steps.count {
-            var started = true
-            while started {
-                started = false
-                for (position, i) in ready.enumerated() where running.count < jobs {
-                    let remote = steps.kinds[i] == .compile && remoteSlots > 0
-                    if remote ? usedRemote < remoteSlots : usedLocal < localSlots {
-                        if remote { usedRemote += 1 } else { usedLocal += 1 }
-                        running.append((now + durations[i], i, remote))
-                        ready.remove(at: position)
-                        started = true
-                        break
-                    }
-                }
-            }
-            guard let next = running.indices.min(by: { running[$0].end < running[$1].end }) else { break }
-            let finished = running.remove(at: next)
-            now = finished.end
-            if finished.remote { usedRemote -= 1 } else { usedLocal -= 1 }
+        var onHelper: [(end: Double, index: Int)] = []
+        var onClient: [(left: Double, index: Int)] = []
+        var waitingForHelper: [Int] = []
+        var now = 0.0, done = 0
+        func finish(_ i: Int) {
             done += 1
-            for d in dependents[finished.index] {
+            for d in dependents[i] {
                 remaining[d] -= 1
                 if remaining[d] == 0 { ready.append(d) }
             }
-            ready.sort { starts[$0] < starts[$1] }
         }
-        return now
+        while done < steps.count {
+            while onHelper.count < remoteSlots, !waitingForHelper.isEmpty {
+                let i = waitingForHelper.removeFirst()
+                onHelper.append((now + Double(helperMs[i] ?? durations[i]), i))
+            }
+            ready.sort { starts[$0] < starts[$1] }
+            var position = 0
+            while position < ready.count, onHelper.count + onClient.count + waitingForHelper.count < jobs {
+                let i = ready[position]
+                if let w = work[i] {
+                    onClient.append((w, i))
+                } else if onHelper.count < remoteSlots {
+                    onHelper.append((now + Double(durations[i]), i))
+                } else {
+                    position += 1
+                    continue
+                }
+                ready.remove(at: position)
+            }
+            let rate = onClient.isEmpty ? 1 : min(1, cpus / Double(onClient.count))
+            let clientNext = onClient.indices.min { onClient[$0].left < onClient[$1].left }
+            let helperNext = onHelper.indices.min { onHelper[$0].end < onHelper[$1].end }
+            let clientTime = clientNext.map { now + onClient[$0].left / rate } ?? .infinity
+            let helperTime = helperNext.map { onHelper[$0].end } ?? .infinity
+            guard clientTime.isFinite || helperTime.isFinite else { break }
+            let next = min(clientTime, helperTime)
+            for k in onClient.indices { onClient[k].left -= (next - now) * rate }
+            now = next
+            if let h = helperNext, helperTime <= clientTime {
+                finish(onHelper.remove(at: h).index)
+            } else if let c = clientNext {
+                let i = onClient.remove(at: c).index
+                if steps.kinds[i] == .compile, remoteSlots > 0, helperMs[i] != nil { waitingForHelper.append(i) } else { finish(i) }
+            }
+        }
+        return Int(now.rounded())
+    }
+
+    /// The processor time of each interval when those running at once shared `cpus` processors:
+    /// the integral of min(1, cpus / running) over it. Nil intervals stay nil.
+    static func deflatedWork(intervals: [(Int, Int)?], cpus: Double) -> [Double?] {
+        var events: [(time: Int, start: Bool, index: Int)] = []
+        for (i, interval) in intervals.enumerated() {
+            guard let (s, e) = interval else { continue }
+            events.append((s, true, i))
+            events.append((e, false, i))
+        }
+        // Ends before starts at the same time.
+        events.sort { $0.time != $1.time ? $0.time < $1.time : (!$0.start && $1.start) }
+        var cumulative = 0.0, previous = events.first?.time ?? 0, running = 0
+        var atStart = [Double](repeating: 0, count: intervals.count)
+        var work = [Double?](repeating: nil, count: intervals.count)
+        for event in events {
+            if running > 0 { cumulative += Double(event.time - previous) * min(1, cpus / Double(running)) }
+            previous = event.time
+            if event.start {
+                running += 1
+                atStart[event.index] = cumulative
+            } else {
+                running -= 1
+                work[event.index] = cumulative - atStart[event.index]
+            }
+        }
+        return work
     }
 
     /// Predicted wall time for each -j, and the smallest -j within 2% of the best prediction.
-    public func recommendJobs(remoteSlots: Int, localSlots: Int, upTo maximum: Int) -> (predictions: [(jobs: Int, ms: Int)], recommended: Int) {
-        let predictions = (1...max(1, maximum)).map { j in (jobs: j, ms: replay(jobs: j, remoteSlots: remoteSlots, localSlots: localSlots)) }
+    public func recommendJobs(remoteSlots: Int, clientCPUs: Double, upTo maximum: Int) -> (predictions: [(jobs: Int, ms: Int)], recommended: Int) {
+        let predictions = (1...max(1, maximum)).map { j in (jobs: j, ms: replay(jobs: j, remoteSlots: remoteSlots, clientCPUs: clientCPUs)) }
         let best = predictions.map(\.ms).min() ?? 0
         let recommended = predictions.first { Double($0.ms) <= Double(best) * 1.02 }?.jobs ?? 1
         return (predictions, recommended)
@@ -168,16 +230,29 @@ public struct StepGraph: Sendable {
 }
 
 extension StepGraph {
-    /// Takes out of each step's model duration the time swlaunch recorded it waiting for a helper (queue time,
-    /// keyed by the output's absolute path, which `absolutePath` gives for a step's name).
-    /// Returns how many steps had a record.
+    /// What swlaunch recorded about one compile, in milliseconds.
+    public struct JournalRecord: Sendable, Equatable {
+        /// Waiting for a helper slot (on the scheduler and on the helper).
+        public var queueMs: Int
+        /// Compiling on the helper.
+        public var compileMs: Int
+        public init(queueMs: Int, compileMs: Int) {
+            self.queueMs = queueMs
+            self.compileMs = compileMs
+        }
+    }
+
+    /// Takes each recorded compile's wait for a helper out of its model duration (the replay works the waits
+    /// out again for each -j) and notes the part it held a helper slot. Records are keyed by the output's
+    /// absolute path, which `absolutePath` gives for a step's name. Returns how many steps had a record.
     @discardableResult
-    public mutating func subtractWaits(_ waitsMs: [String: Int], absolutePath: (String) -> String) -> Int {
+    public mutating func apply(journal: [String: JournalRecord], absolutePath: (String) -> String) -> Int {
         var matched = 0
-        for i in steps.indices {
-            guard let wait = waitsMs[absolutePath(steps.name(i))] else { continue }
+        for i in steps.indices where steps.kinds[i] == .compile {
+            guard let record = journal[absolutePath(steps.name(i))] else { continue }
             matched += 1
-            durations[i] = max(0, durations[i] - wait)
+            durations[i] = max(0, durations[i] - record.queueMs)
+            helperMs[i] = min(durations[i], record.compileMs)
         }
         return matched
     }

@@ -25,7 +25,8 @@ struct NinjaLogCommand: ParsableCommand {
     @Option(help: "Write an SVG timeline with one lane per job slot.") var svg: String?
     @Option(help: "How many of the slowest steps to list.") var top: Int = 10
     @Option(help: "Remote slots for compiles (default: the cluster's, from the scheduler; 0 when it cannot be asked).") var slots: Int?
-    @Option(help: "The client's own slots for links and everything else (default: cores).") var localSlots: Int?
+    @Option(help: "Processors of the client for links and the client part of compiles (default: cores; a fraction for a CPU-capped client).")
+    var clientCpus: Double?
     @Flag(help: "Store the recommended -j as jobs.count in the project's swlaunch.toml.") var write = false
     @Option(help: ArgumentHelp("swlaunchd's job journal, whose queue times the replay takes out of compile steps.", valueName: "file"))
     var journal: String = SystemSupport.defaultStateDirectory() + "/jobs.jsonl"
@@ -52,7 +53,7 @@ struct NinjaLogCommand: ParsableCommand {
         let absoluteDirectory = Posix.realPath(directory) ?? directory
         var graph = NinjaGraph.load(directory).map { StepGraph(steps: report.steps, graph: $0) }
         let waits = readWaits()
-        let journaled = graph?.subtractWaits(waits) { name in name.hasPrefix("/") ? name : absoluteDirectory + "/" + name } ?? 0
+        let journaled = graph?.apply(journal: waits) { name in name.hasPrefix("/") ? name : absoluteDirectory + "/" + name } ?? 0
         let analysis = analyse(report, graph: graph, journaled: journaled, directory: directory,
                                title: "\(file), build \(index + 1) of \(log.builds.count)")
         if json {
@@ -81,21 +82,21 @@ struct NinjaLogCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(svg): cannot write: \(Posix.errorText(code))\n".utf8))
         }
         let remote = slots ?? clusterSlots() ?? 0
-        let local = localSlots ?? ProcessInfo.processInfo.activeProcessorCount
-        let recommendation = graph?.recommendJobs(remoteSlots: remote, localSlots: local, upTo: max(16, 2 * (remote + local)))
+        let cpus = clientCpus ?? Double(ProcessInfo.processInfo.activeProcessorCount)
+        let recommendation = graph?.recommendJobs(remoteSlots: remote, clientCPUs: cpus, upTo: max(16, 2 * (remote + Int(cpus.rounded(.up)))))
         if write, let recommendation {
             do { try store(jobs: recommendation.recommended, near: directory) } catch {
                 FileHandle.standardError.write(Data("error: cannot store jobs.count: \(error)\n".utf8))
             }
         }
-        return Analysis(report: report, critical: graph?.criticalPath(), recommendation: recommendation, remote: remote, local: local,
+        return Analysis(report: report, critical: graph?.criticalPath(), recommendation: recommendation, remote: remote, clientCPUs: cpus,
                         journaled: journaled, journal: journal, top: top, stored: write)
     }
 
     func runWorkspace(_ workspace: ColconWorkspaceReport) throws {
         var graph = StepGraph(steps: workspace.report.steps, graph: workspace.graph)
         let waits = readWaits()
-        let journaled = graph.subtractWaits(waits) { workspace.absolutePath(of: $0) }
+        let journaled = graph.apply(journal: waits) { workspace.absolutePath(of: $0) }
         let analysis = analyse(workspace.report, graph: graph, journaled: journaled, directory: path,
                                title: "colcon workspace \(workspace.root)")
         if json {
@@ -114,19 +115,20 @@ struct NinjaLogCommand: ParsableCommand {
         print(String(decoding: data, as: UTF8.self))
     }
 
-    /// Queue time in milliseconds by absolute output path, from the journal and its rotated predecessor
+    /// Helper wait and compile time by absolute output path, from the journal and its rotated predecessor
     /// (the latest record of an output wins).
-    func readWaits() -> [String: Int] {
-        var waits: [String: Int] = [:]
+    func readWaits() -> [String: StepGraph.JournalRecord] {
+        var records: [String: StepGraph.JournalRecord] = [:]
         for file in [journal + ".1", journal] {
             guard let bytes = Posix.readFile(file) else { continue }
             for line in bytes.split(separator: UInt8(ascii: "\n")) {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                      let outputs = object["outputs"] as? [String], let queue = object["queue_us"] as? Int else { continue }
-                for output in outputs { waits[output] = queue / 1000 }
+                      let outputs = object["outputs"] as? [String], let queue = object["queue_us"] as? Int,
+                      let compile = object["compile_us"] as? Int else { continue }
+                for output in outputs { records[output] = StepGraph.JournalRecord(queueMs: queue / 1000, compileMs: compile / 1000) }
             }
         }
-        return waits
+        return records
     }
 
     /// Remote slots of the hosts that take jobs, as the scheduler sees them.
@@ -180,7 +182,7 @@ struct Analysis {
     let critical: (ms: Int, chain: [Int])?
     let recommendation: (predictions: [(jobs: Int, ms: Int)], recommended: Int)?
     let remote: Int
-    let local: Int
+    let clientCPUs: Double
     let journaled: Int
     let journal: String
     let top: Int
@@ -193,7 +195,7 @@ struct Analysis {
             "critical_path_ms": critical?.ms ?? report.criticalPathMs, "critical_path_is_lower_bound": critical == nil,
             "critical_path": critical.map { $0.chain.map { report.steps.name($0) } } ?? [],
             "recommended_jobs": recommendation.map { $0.recommended as Any } ?? NSNull(),
-            "remote_slots": remote, "local_slots": local, "journaled_steps": journaled,
+            "remote_slots": remote, "client_cpus": clientCPUs, "journaled_steps": journaled,
             "predicted_wall_ms": recommendation.map { Dictionary(uniqueKeysWithValues: $0.predictions.map { (String($0.jobs), $0.ms) }) as Any } ?? NSNull(),
             "kinds": Dictionary(uniqueKeysWithValues: report.kinds.map { ($0.key.rawValue, ["count": $0.value.count, "ms": $0.value.ms]) }),
             "idle": report.idle.map { ["start_ms": $0.0, "end_ms": $0.1] },
@@ -213,8 +215,8 @@ struct Analysis {
         }
         if let recommendation {
             let shown = recommendation.predictions.filter { [1, 2, 4, 8, 16, 24, 32, 48, 64].contains($0.jobs) || $0.jobs == recommendation.recommended }
-            print("predicted wall time with \(remote) remote and \(local) local slots"
-                  + (journaled > 0 ? " (\(journaled) compiles without their helper waits, from \(journal))" : "") + ": "
+            print("predicted wall time with \(remote) remote slots and \(String(format: "%g", clientCPUs)) client processors"
+                  + (journaled > 0 ? " (\(journaled) compiles split into client part and helper part, without their waits, from \(journal))" : "") + ": "
                   + shown.map { String(format: "-j%d %.1f s", $0.jobs, Double($0.ms) / 1000) }.joined(separator: ", "))
             print("recommended: -j\(recommendation.recommended)" + (stored ? " (stored as jobs.count)" : ""))
         }

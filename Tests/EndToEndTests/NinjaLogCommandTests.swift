@@ -23,7 +23,7 @@ func ninjalogOnARealBuild() throws {
     """.write(toFile: build + "/build.ninja", atomically: true, encoding: .utf8)
     #expect(Spawn.run("/usr/bin/ninja", ["ninja", "-j2"], stdoutPath: "/dev/null", stderrPath: "/dev/null", workingDirectory: build) == 0)
     let swlaunch = TestCluster.builtBinaries() + "/swlaunch"
-    let out = try runCompile([swlaunch, "ninjalog", "build", "--json", "--slots", "0", "--local-slots", "2", "--write"], in: root, outputs: [])
+    let out = try runCompile([swlaunch, "ninjalog", "build", "--json", "--slots", "0", "--client-cpus", "2", "--write"], in: root, outputs: [])
     #expect(out.status == 0, "\(out.stderr)")
     let json = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
     #expect(json["steps"] as? Int == 3)
@@ -47,7 +47,7 @@ func ninjalogOnARealBuild() throws {
     try FileManager.default.copyItem(atPath: fixture, toPath: root)
     defer { try? FileManager.default.removeItem(atPath: root) }
     let swlaunch = TestCluster.builtBinaries() + "/swlaunch"
-    let out = try runCompile([swlaunch, "ninjalog", root, "--json", "--slots", "0", "--local-slots", "2",
+    let out = try runCompile([swlaunch, "ninjalog", root, "--json", "--slots", "0", "--client-cpus", "2",
                               "--svg", root + "/t.svg", "--trace", root + "/t.json"], in: root, outputs: [])
     #expect(out.status == 0, "\(out.stderr)")
     let json = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])

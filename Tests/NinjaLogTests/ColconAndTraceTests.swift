@@ -39,8 +39,8 @@ import Testing
     #expect(ms == 615 + 121 + 48 + 164)
     #expect(chain.map { report.steps.name($0) } == ["alpha/CMakeFiles/alpha.dir/src/a1.cpp.o", "alpha/libalpha.a",
                                                     "beta/CMakeFiles/beta.dir/src/main.cpp.o", "beta/beta"])
-    #expect(graph.replay(jobs: 1, remoteSlots: 0, localSlots: 1) == 1543)
-    #expect(graph.replay(jobs: 2, remoteSlots: 0, localSlots: 2) == 948)
+    #expect(graph.replay(jobs: 1, remoteSlots: 0, clientCPUs: 2) == 1543)
+    #expect(graph.replay(jobs: 2, remoteSlots: 0, clientCPUs: 2) == 948)
 }
 
 /// Checks the trace against the trace-event format: a JSON object with a `traceEvents` array; complete events

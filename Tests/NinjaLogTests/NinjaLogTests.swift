@@ -119,12 +119,15 @@ rankdir="LR"
     let (ms, chain) = graph.criticalPath()
     #expect(ms == 290)
     #expect(chain.map { steps[$0].outputs[0] } == ["a.o", "lib.a", "app"])
-    #expect(graph.replay(jobs: 1, remoteSlots: 0, localSlots: 1) == 340)
-    #expect(graph.replay(jobs: 2, remoteSlots: 0, localSlots: 2) == 290)
-    #expect(graph.replay(jobs: 8, remoteSlots: 2, localSlots: 1) == 290)
+    #expect(graph.replay(jobs: 1, remoteSlots: 0, clientCPUs: 2) == 340)
+    // Had those steps shared one processor (a.o beside b.o for 50 ms, beside lib.a for 40), their work would be
+    // b.o 25, a.o 25 + 10 + 20, lib.a 20 + 100, app 50: 250 ms one after the other.
+    #expect(graph.replay(jobs: 1, remoteSlots: 0, clientCPUs: 1) == 250)
+    #expect(graph.replay(jobs: 2, remoteSlots: 0, clientCPUs: 2) == 290)
+    #expect(graph.replay(jobs: 8, remoteSlots: 2, clientCPUs: 1) == 290)
     // One remote slot: the two compiles run one after the other (b.o first, as in the log), then the rest.
-    #expect(graph.replay(jobs: 8, remoteSlots: 1, localSlots: 1) == 50 + 100 + 140 + 50)
-    let (predictions, recommended) = graph.recommendJobs(remoteSlots: 0, localSlots: 2, upTo: 4)
+    #expect(graph.replay(jobs: 8, remoteSlots: 1, clientCPUs: 1) == 50 + 100 + 140 + 50)
+    let (predictions, recommended) = graph.recommendJobs(remoteSlots: 0, clientCPUs: 2, upTo: 4)
     #expect(predictions.map(\.ms) == [340, 290, 290, 290])
     #expect(recommended == 2)
 }
@@ -136,4 +139,27 @@ rankdir="LR"
     #expect(report.totalMs == 20)
     #expect(report.weightedMs == [0, 10, 10, 0])
     #expect(report.idle.isEmpty)
+}
+
+/// Worked by hand: a.o and b.o (100 ms each) feed app (50 ms); one helper slot, -j2, one local slot.
+@Test func replaySplitsJournaledCompilesIntoClientAndHelperParts() {
+    let steps = StepTable([Step(start: 0, end: 100, outputs: ["a.o"], hash: 1), Step(start: 0, end: 100, outputs: ["b.o"], hash: 2),
+                           Step(start: 100, end: 150, outputs: ["app"], hash: 3)])
+    var graph = StepGraph(steps: steps, graph: BuildGraph(inputs: ["app": ["a.o", "b.o"]]))
+    // Whole compiles hold the helper slot: a 0-100, b 100-200, app 200-250.
+    #expect(graph.replay(jobs: 2, remoteSlots: 1, clientCPUs: 2) == 250)
+    // b.o waited 20 ms for a helper and each compiled 60 ms there: client parts a 0-40, b 0-20 (80 - 60);
+    // b on the helper 20-80, a 80-140; app 140-190.
+    let matched = graph.apply(journal: ["/b/a.o": .init(queueMs: 0, compileMs: 60), "/b/b.o": .init(queueMs: 20, compileMs: 60),
+                                        "/b/app": .init(queueMs: 5, compileMs: 5)], absolutePath: { "/b/" + $0 })
+    #expect(matched == 2)  // app is not a compile
+    #expect(graph.durations == [100, 80, 50])
+    #expect(graph.replay(jobs: 2, remoteSlots: 1, clientCPUs: 2) == 190)
+    // With -j1 nothing overlaps: 100 + 80 + 50.
+    #expect(graph.replay(jobs: 1, remoteSlots: 1, clientCPUs: 2) == 230)
+    // On one client processor the two client parts (0-40 and 0-20) shared it in the measured build: 20 ms at
+    // half speed each, so their work is 30 and 10 ms. -j2 replays the same (b's client part ends at 20, a's at
+    // 40: 190 again); -j1 runs a 0-30, on the helper 30-90, b 90-100, 100-160, app 160-210.
+    #expect(graph.replay(jobs: 2, remoteSlots: 1, clientCPUs: 1) == 190)
+    #expect(graph.replay(jobs: 1, remoteSlots: 1, clientCPUs: 1) == 210)
 }
