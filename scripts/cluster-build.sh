@@ -10,6 +10,8 @@
 #   scripts/cluster-build.sh --work /tmp/swlaunch-cross --cmake-args "-Dgtest_build_samples=ON -DCMAKE_SYSTEM_NAME=Linux
 #     -DCMAKE_SYSTEM_PROCESSOR=arm -DCMAKE_C_COMPILER=arm-linux-gnueabihf-gcc -DCMAKE_CXX_COMPILER=arm-linux-gnueabihf-g++
 #     -DCMAKE_CROSSCOMPILING_EMULATOR=qemu-arm;-L;/usr/arm-linux-gnueabihf"
+# --config FILE is copied to WORK/swlaunch.toml, the project file the client's compiles read (for example a
+# [toolchains] map; give archive paths absolute).
 # --reuse-reference keeps the plain build's objects from the previous run of the same project.
 # --tune checks `swlaunch ninjalog` on the build: its critical path against scripts/critical-path.py; then, after
 # `ninja -t clean`, a second build at the same -j (helpers now hold the environment and the files) whose log and
@@ -30,6 +32,7 @@ reuse=0
 work=/tmp/swlaunch-cluster
 run_after=""
 tune=0
+config=""
 helper_jobs=2
 pin=0
 lab=$repo/scripts/lab.sh
@@ -42,6 +45,7 @@ while [[ $# -gt 0 ]]; do
     --kill-after) kill_after=$2; shift 2 ;;
     --reuse-reference) reuse=1; shift ;;
     --tune) tune=1; shift ;;
+    --config) config=$(readlink -f "$2"); shift 2 ;;
     --helper-jobs) helper_jobs=$2; shift 2 ;;
     --pin-helpers) pin=1; shift ;;
     --work) work=$2; shift 2 ;;
@@ -61,6 +65,8 @@ else
   cp -a "$project/." "$work/src/"
 fi
 src=$work/src build=$work/build
+rm -f "$work/swlaunch.toml"
+[[ -z $config ]] || install -m 644 "$config" "$work/swlaunch.toml"
 
 "$lab" down >/dev/null 2>&1 || true
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
