@@ -97,6 +97,12 @@ struct MappedEnvironmentTests {
         stats = try cluster.stats()
         #expect(stats["remote"] as? Int == 1, "\(cluster.log("client"))\n\(cluster.log("helper1"))")
         #expect(FileManager.default.fileExists(atPath: cluster.directory + "/state-helper1/environments/" + id))
+        // The client journals the remote job for `swlaunch ninjalog`.
+        let journal = try String(contentsOfFile: cluster.directory + "/state-client/jobs.jsonl", encoding: .utf8)
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(journal.utf8)) as? [String: Any])
+        #expect(record["outputs"] as? [String] == [project + "/build/app.o"])
+        #expect(record["host"] as? String == "helper1")
+        #expect((record["compile_us"] as? Int ?? 0) > 0 && record["queue_us"] is Int)
 
         // Listed for the wrong platform: refused with the reason, compiled here.
         try "[toolchains]\n\"g++\" = { x86_64-linux = \"envs/gnu.tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
