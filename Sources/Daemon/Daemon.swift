@@ -16,6 +16,7 @@ public final class Daemon: Sendable {
     let stats = JobStats()
     let journal: JobJournal
     let mapped: MappedEnvironments
+    let translation: IncludeTranslation
     let resolver = FileResolver()
     let toolchains: ToolchainRegistry
     let blobs: BlobStore
@@ -42,6 +43,7 @@ public final class Daemon: Sendable {
         archiveDirectory = config.stateDirectory + "/envs"
         journal = JobJournal(path: config.stateDirectory + "/jobs.jsonl")
         mapped = MappedEnvironments(scratch: config.stateDirectory)
+        translation = IncludeTranslation(scratch: config.stateDirectory)
         try SandboxTree.ensureDirectory(archiveDirectory)
         sandbox = SandboxRunner(hostName: config.name)
         sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
@@ -154,7 +156,7 @@ public final class Daemon: Sendable {
             await stats.countFallback(reason: "no-scheduler")
             return .runLocally(reason: "no-scheduler")
         }
-        let prepared: (choices: [ToolchainChoice], compilers: [String: String], job: RemoteJob, inputBytes: UInt64)
+        let prepared: (choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64)
         do {
             prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job) }
         } catch let error as MappedEnvironmentError {
@@ -171,13 +173,14 @@ public final class Daemon: Sendable {
         var lastReason = "no-helper"
         for _ in 0..<config.maximumAttempts {
             guard case let .hostGrant(grant)? = await scheduler.requestHost(choices: prepared.choices, exclude: tried),
-                  let compiler = prepared.compilers[grant.choice.toolchain] else {
+                  let variant = prepared.variants[grant.choice.toolchain] else {
                 if tried.isEmpty { lastReason = await scheduler.isConnected ? "no-helper" : "scheduler-unreachable" }
                 break
             }
             tried.append(grant.name)
             remoteJob.toolchain = grant.choice.toolchain
-            remoteJob.compiler = compiler
+            remoteJob.compiler = variant.compiler
+            remoteJob.arguments = variant.arguments
             let sent = Posix.nowMicros()
             do {
                 var result = try await runRemotely(remoteJob, on: grant)
@@ -189,8 +192,9 @@ public final class Daemon: Sendable {
                 result.timings.preprocess = job.preprocessMicros
                 result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
                 // Map the helper's physical output paths back to the names the launcher wrote.
+                // A stand-in compiler's dependency file is not the client compiler's: the launcher writes its own.
                 result.outputs = result.outputs.compactMap { file in
-                    guard let index = remoteJob.outputs.firstIndex(of: file.path) else { return nil }
+                    guard let index = remoteJob.outputs.firstIndex(of: file.path), !(variant.translated && index == 1) else { return nil }
                     return OutputFile(path: job.outputs[index], contents: file.contents)
                 }
                 await scheduler.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: prepared.inputBytes))
@@ -213,20 +217,29 @@ public final class Daemon: Sendable {
     /// project's `[toolchains]` for the platforms it names, the native compiler (packed on first use) for this
     /// machine's platform unless `[toolchains]` names one for it. Returns the choices for the scheduler and,
     /// per environment id, the compiler to run in it.
-    func prepare(_ job: JobRequest) throws -> (choices: [ToolchainChoice], compilers: [String: String], job: RemoteJob, inputBytes: UInt64) {
+    func prepare(_ job: JobRequest) throws -> (choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64) {
         var choices: [ToolchainChoice] = []
-        var compilers: [String: String] = [:]
+        var variants: [String: JobVariant] = [:]
         for entry in job.environments {
             guard let equals = entry.firstIndex(of: "=") else { throw MappedEnvironmentError(path: entry, reason: "not platform=path") }
             let platform = String(entry[..<equals]), path = String(entry[entry.index(after: equals)...])
             let environment = try mapped.environment(at: path, for: platform)
-            compilers[environment.id] = try MappedEnvironments.compiler(in: environment, for: job.compiler)
+            let standIn = try MappedEnvironments.compiler(in: environment, for: job.compiler)
+            if IncludeTranslation.isNeeded(client: job.compiler, standIn: standIn) {
+                if translation.firstUse(of: standIn, for: job.compiler) {
+                    logger.info("stand-in compiler", metadata: ["compiler": "\(job.compiler)", "runs": "\(standIn)", "platform": "\(platform)",
+                                                                "how": "the client's include directories with -nostdinc -isystem"])
+                }
+                variants[environment.id] = JobVariant(compiler: standIn, arguments: job.arguments + (try translation.arguments(for: job)), translated: true)
+            } else {
+                variants[environment.id] = JobVariant(compiler: standIn, arguments: job.arguments, translated: false)
+            }
             choices.append(ToolchainChoice(platform: platform, toolchain: environment.id))
         }
         if !choices.contains(where: { $0.platform == config.platform }) {
             let toolchain = try toolchains.native(compiler: job.compiler)
             try ensureArchive(of: toolchain)
-            compilers[toolchain.id] = job.compiler
+            variants[toolchain.id] = JobVariant(compiler: job.compiler, arguments: job.arguments, translated: false)
             choices.insert(ToolchainChoice(platform: config.platform, toolchain: toolchain.id), at: 0)
         }
         var outputs: [String] = []
@@ -242,7 +255,15 @@ public final class Daemon: Sendable {
         let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
-        return (choices, compilers, remote, tree.totalBytes)
+        return (choices, variants, remote, tree.totalBytes)
+    }
+
+    /// How a job runs in one environment: its compiler there and its arguments (extended for a stand-in compiler).
+    struct JobVariant: Sendable {
+        let compiler: String
+        let arguments: [String]
+        /// The compiler stands in for the client's (see ``IncludeTranslation``).
+        let translated: Bool
     }
 
     /// The archive of a native toolchain, created on first use (the user does nothing).

@@ -100,7 +100,10 @@ public struct Launcher {
         }
 
         let start = Posix.nowMicros()
-        guard let inputs = scanInputs(compile) else {
+        // With a [toolchains] map a helper may run another compiler than this one (a cross compiler standing in
+        // for a native one), whose dependency file would differ: the scan writes this compiler's.
+        let scanDependencies = !environments.isEmpty && compile.dependencyFile != nil && !isClang
+        guard let (inputs, scannedDependencies) = scanInputs(compile, dependencies: scanDependencies) else {
             // Still holding the preprocessing slot: report why this compile stays here, then run it.
             try? connection.send(.acquireLocal(reason: "scan-failed"))
             _ = try? connection.receive()
@@ -118,7 +121,7 @@ public struct Launcher {
         let request = JobRequest(
             compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
             inputs: inputs, directories: compile.includeDirectories, outputs: outputs,
-            preprocessMicros: Posix.nowMicros() - start, environments: environments)
+            preprocessMicros: Posix.nowMicros() - start, environments: environments, language: compile.language.rawValue)
         let reply: Message
         do {
             try connection.send(.submit(request))
@@ -128,7 +131,7 @@ public struct Launcher {
         }
         switch reply {
         case let .result(result):
-            return reproduce(result, outputs: outputs)
+            return reproduce(result, outputs: outputs, scannedDependencies: scannedDependencies.map { (compile.dependencyFile!, $0) })
         case let .runLocally(reason):
             // The daemon holds a local slot for us while we compile.
             return fallBack(reason: reason, source: compile.source, connection: connection)
@@ -158,30 +161,37 @@ public struct Launcher {
 
     /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers).
     /// Diagnostics are discarded: the remote compile prints them exactly as a local compile would.
-    func scanInputs(_ compile: DistributableCompile) -> [String]? {
+    /// Lists the files the preprocessor reads; with `dependencies`, the same run also writes the dependency file
+    /// the compile would (returned as bytes).
+    func scanInputs(_ compile: DistributableCompile, dependencies: Bool) -> ([String], [UInt8]?)? {
         let dir = Posix.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((dir + "/swlaunch-scan-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { return nil }
         close(fd)
         let scanPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        defer { unlink(scanPath) }
+        let dependencyPath = scanPath + ".d"
+        defer { unlink(scanPath); if dependencies { unlink(dependencyPath) } }
         let mode = isClang ? ["-E", "-frewrite-includes"] : ["-E", "-fdirectives-only"]
-        guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode,
+        let extra = dependencies ? compile.scanDependencyArguments(file: dependencyPath) : []
+        guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode + extra,
                         stdoutPath: scanPath, stderrPath: "/dev/null") != nil,
               let text = Posix.readFile(scanPath) else { return nil }
         var scanner = LineMarkerScanner()
         text.withUnsafeBufferPointer { scanner.scan($0) }
         var files = scanner.files
         if !files.contains(compile.source) { files.insert(compile.source, at: 0) }
-        return files
+        return (files, dependencies ? Posix.readFile(dependencyPath) : nil)
     }
 
-    /// Writes the outputs and diagnostics exactly as the compiler produced them.
-    func reproduce(_ result: JobResult, outputs: [String]) -> Int32 {
+    /// Writes the outputs and diagnostics exactly as the compiler produced them. A successful result without
+    /// the dependency file (the helper ran a stand-in compiler) gets the one the scan wrote.
+    func reproduce(_ result: JobResult, outputs: [String], scannedDependencies: (path: String, bytes: [UInt8])? = nil) -> Int32 {
         for path in outputs {
-            if let file = result.outputs.first(where: { $0.path == path }) {
-                if let code = Posix.writeFileAtomically(path, file.contents) {
+            var contents = result.outputs.first(where: { $0.path == path })?.contents
+            if contents == nil, result.exitStatus == 0, let scanned = scannedDependencies, scanned.path == path { contents = scanned.bytes }
+            if let contents {
+                if let code = Posix.writeFileAtomically(path, contents) {
                     Launcher.fail("cannot write \(path): \(Posix.errorText(code))")
                     return 1
                 }

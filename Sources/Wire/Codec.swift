@@ -35,7 +35,7 @@ extension Message {
             break
         case let .submit(j):
             w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory); w.write(j.environment)
-            w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros); w.write(j.environments)
+            w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros); w.write(j.environments); w.write(j.language)
         case let .result(r):
             w.write(r.exitStatus); w.writeCompressed(r.stdout); w.writeCompressed(r.stderr)
             w.write(UInt32(r.outputs.count))
@@ -103,7 +103,8 @@ extension Message {
             return .submit(JobRequest(
                 compiler: try r.readString(), arguments: try r.readStrings(), workingDirectory: try r.readString(),
                 environment: try r.readStrings(), inputs: try r.readStrings(), directories: try r.readStrings(),
-                outputs: try r.readStrings(), preprocessMicros: try r.readUInt64(), environments: try r.readStrings()))
+                outputs: try r.readStrings(), preprocessMicros: try r.readUInt64(), environments: try r.readStrings(),
+                language: try r.readString()))
         case .result:
             let status = try r.readInt32()
             let stdout = try r.readCompressed()

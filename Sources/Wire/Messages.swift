@@ -76,11 +76,14 @@ public struct JobRequest: Sendable, Equatable {
     /// `platform=/path/to/environment.tar.zst` pairs from the project's `[toolchains]` for this compiler: the
     /// environment helpers of that platform run instead of the client's own compiler.
     public var environments: [String]
+    /// The source's language as the driver sees it (`c`, `c++`, `objective-c`, `objective-c++`).
+    public var language: String
 
     public init(compiler: String, arguments: [String], workingDirectory: String, environment: [String],
                 inputs: [String], directories: [String], outputs: [String], preprocessMicros: UInt64,
-                environments: [String] = []) {
+                environments: [String] = [], language: String = "") {
         self.environments = environments
+        self.language = language
         self.compiler = compiler
         self.arguments = arguments
         self.workingDirectory = workingDirectory

@@ -73,6 +73,7 @@ struct MappedEnvironmentTests {
 
     @Test func jobsGoWhereAMappedEnvironmentRuns() throws {
         let cluster = try Self.cluster.get()
+        _ = try cluster.ask(.statsRequest(reset: true))
         let project = cluster.directory + "/mapped"
         try makeProject(in: project)
         let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
@@ -111,5 +112,40 @@ struct MappedEnvironmentTests {
         stats = try cluster.stats()
         #expect((stats["fallback_reasons"] as? [String: Int])?["bad-environment"] == 1)
         #expect(cluster.log("client").contains("runs on aarch64-linux, but [toolchains] lists it for x86_64-linux"))
+    }
+
+    /// A stand-in compiler: g++ mapped to an environment whose compiler is another driver
+    /// (`x86_64-linux-gnu-g++`, as an x86_64 cross compiler would stand in for an ARM Pi's native g++). It runs
+    /// against the client's headers (-nostdinc, the client's directories, stdc-predef.h named), and the
+    /// dependency file is the client's own: objects and .d files match a plain compile.
+    @Test func standInCompilerUsesTheClientsHeaders() throws {
+        let cluster = try Self.cluster.get()
+        _ = try cluster.ask(.statsRequest(reset: true))
+        let project = cluster.directory + "/standin"
+        try makeProject(in: project)
+        // Compiles differently when the stdc-predef.h preinclude is missing (the test comes before any include).
+        try "#ifdef __STDC_ISO_10646__\nint iso = 1;\n#else\nint iso = 0;\n#endif\n#include <stdio.h>\n"
+            .write(toFile: project + "/src/iso.c", atomically: true, encoding: .utf8)
+        let created = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cc", "/usr/bin/x86_64-linux-gnu-gcc",
+                                      "--cxx", "/usr/bin/x86_64-linux-gnu-g++", "--platform", "aarch64-linux", "-o", "envs/standin.tar.zst"],
+                                     in: project, outputs: [])
+        #expect(created.status == 0, "\(created.stderr)")
+        try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/standin.tar.zst\" }\ngcc = { aarch64-linux = \"envs/standin.tar.zst\" }\n"
+            .write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        let compiles: [([String], [String])] = [
+            (["g++", "-g", "-O1", "-Iinclude", "-MD", "-MT", "build/app.o", "-MF", "build/app.o.d", "-c", "src/app.cpp", "-o", "build/app.o"],
+             ["build/app.o", "build/app.o.d"]),
+            (["gcc", "-g", "-Iinclude", "-MMD", "-MP", "-c", "src/iso.c", "-o", "build/iso.o"], ["build/iso.o", "build/iso.d"]),
+            (["gcc", "-O2", "-MD", "-c", "src/iso.c"], ["iso.o", "iso.d"]),
+        ]
+        for (argv, outputs) in compiles {
+            let plain = try runCompile(argv, in: project, outputs: outputs)
+            #expect(plain.status == 0 && plain.files.count == outputs.count, "\(plain.stderr)")
+            let launched = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: outputs, environment: environment)
+            #expect(launched == plain, "\(argv)")
+        }
+        #expect(try cluster.stats()["remote"] as? Int == compiles.count, "\(cluster.log("client"))")
+        #expect(cluster.log("client").contains("runs=/usr/bin/x86_64-linux-gnu-g++"))
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+import SystemSupport
+import Toolchain
+import Wire
+
+/// Runs a stand-in compiler (an x86_64 cross compiler for an ARM client's native gcc, say) against the client's
+/// headers at the client's paths: its own default include directories are switched off (`-nostdinc`) and the
+/// client compiler's are named in their order (`-isystem`), and gcc's implicit `stdc-predef.h` preinclude,
+/// which `-nostdinc` also drops, is named with `-include`. The dependency file is then the client's own (written
+/// by the launcher's scan), since the stand-in's would list stdc-predef.h twice.
+final class IncludeTranslation: @unchecked Sendable {
+    private let scratch: String
+    private let lock = NSLock()
+    private var cache: [[String]: [String]] = [:]
+    private var announced = Set<String>()
+
+    init(scratch: String) { self.scratch = scratch }
+
+    /// Whether `standIn` replaces another gcc-family driver (their names differ).
+    static func isNeeded(client: String, standIn: String) -> Bool {
+        let a = baseName(client), b = baseName(standIn)
+        return a != b && !a.contains("clang") && !b.contains("clang")
+    }
+
+    /// Arguments to append to the job's for the stand-in compiler, or none when the job opts out of the
+    /// default directories itself (`-nostdinc`).
+    func arguments(for job: JobRequest) throws -> [String] {
+        guard !job.arguments.contains("-nostdinc") else { return [] }
+        let language = job.language.isEmpty ? "c" : job.language
+        let directories = try searchPath(compiler: job.compiler, language: language, options: Self.searchOptions(job.arguments))
+        var extra = ["-nostdinc"] + (language.hasSuffix("++") ? ["-nostdinc++"] : [])
+        for directory in directories { extra += ["-isystem", directory] }
+        let hosted = !job.arguments.contains("-ffreestanding") && !job.arguments.contains("-fno-hosted")
+        if hosted, let predef = directories.map({ $0 + "/stdc-predef.h" }).first(where: Posix.fileExists) {
+            extra += ["-include", predef]
+        }
+        return extra
+    }
+
+    /// True the first time a pair is seen (to log a stand-in once).
+    func firstUse(of standIn: String, for client: String) -> Bool {
+        lock.withLock { announced.insert(standIn + "\u{0}" + client).inserted }
+    }
+
+    /// Options that change a driver's default include directories.
+    static func searchOptions(_ arguments: [String]) -> [String] {
+        var options: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            if arg == "-isysroot" || arg == "--sysroot", i + 1 < arguments.count {
+                options += [arg, arguments[i + 1]]
+                i += 2
+                continue
+            }
+            if arg.hasPrefix("--sysroot=") || arg == "-nostdinc++" || (arg.hasPrefix("-m") && arg.count > 2) { options.append(arg) }
+            i += 1
+        }
+        return options
+    }
+
+    /// The client compiler's `#include <...>` search list (`-E -v`), cached.
+    func searchPath(compiler: String, language: String, options: [String]) throws -> [String] {
+        let key = [compiler, language] + options
+        if let known = lock.withLock({ cache[key] }) { return known }
+        let log = scratch + "/.search-" + UUID().uuidString
+        defer { Posix.removeFile(log) }
+        guard Spawn.run(compiler, [compiler, "-E", "-v", "-x", language] + options + ["/dev/null"],
+                        stdoutPath: "/dev/null", stderrPath: log) == 0, let bytes = Posix.readFile(log) else {
+            throw MappedEnvironmentError(path: compiler, reason: "cannot list its include directories (-E -v)")
+        }
+        var directories: [String] = []
+        var inList = false
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            if line.hasPrefix("#include <...> search starts here:") { inList = true; continue }
+            if line.hasPrefix("End of search list.") { break }
+            if inList, line.hasPrefix(" ") { directories.append(String(line.drop { $0 == " " })) }
+        }
+        guard !directories.isEmpty else { throw MappedEnvironmentError(path: compiler, reason: "printed no include directories (-E -v)") }
+        lock.withLock { cache[key] = directories }
+        return directories
+    }
+
+    private static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
+}
