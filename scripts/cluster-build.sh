@@ -97,6 +97,8 @@ if [[ $reuse == 0 ]]; then
   on_client ninja -C "$build" -j2 >"$work/reference-build.log"
   t1=$(date +%s.%N)
   (cd "$build" && find . -name "*.o" -exec cp --parents {} "$work/reference/" \;)
+  # ninja reads each compile's dependency file into .ninja_deps and deletes it: keep what it recorded.
+  on_client ninja -C "$build" -t deps | sed 's/deps mtime [0-9]*/deps mtime/' > "$work/reference.deps"
   echo "plain build: $(python3 -c "print(round($t1 - $t0, 1))") s (2 cores, no cap)" > "$work/reference.time"
   echo "$project $cmake_args" > "$work/reference.done"
   rm -rf "$build"; mkdir -p "$build"
@@ -127,6 +129,19 @@ while IFS= read -r o; do
 done < <(cd "$work/reference" && find . -name '*.o')
 built=$(cd "$build" && find . -name '*.o' | wc -l)
 echo "objects: $built built, $objects in the reference, $differ differ"
+if [[ -s $work/reference.deps ]]; then
+  on_client ninja -C "$build" -t deps | sed 's/deps mtime [0-9]*/deps mtime/' > "$work/build.deps"
+  # ninja lists targets in the order they were built: compare target by target.
+  sorted_deps() { python3 -c 'import sys; print("\n\n".join(sorted(b.strip() for b in open(sys.argv[1]).read().split("\n\n") if b.strip())))' "$1"; }
+  if [[ "$(sorted_deps "$work/reference.deps")" == "$(sorted_deps "$work/build.deps")" ]]; then
+    echo "dependencies (ninja -t deps, from the compiles' dependency files): $(grep -c '#deps' "$work/build.deps") targets, identical"
+  else
+    echo "dependencies (ninja -t deps) DIFFER:"
+    diff <(sorted_deps "$work/reference.deps") <(sorted_deps "$work/build.deps") > "$work/deps.diff" || true
+    sed -n 1,20p "$work/deps.diff"
+    differ=$((differ + 1))
+  fi
+fi
 remote=$(python3 -c 'import json; print(json.load(open("'"$work/stats.json"'"))["remote"])')
 echo "remote compiles: $remote of $built ($(python3 -c "print(round(100*$remote/$built, 1))")%)"
 echo "== ctest"
