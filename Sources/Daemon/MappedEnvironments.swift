@@ -23,6 +23,8 @@ struct MappedEnvironmentError: Error, CustomStringConvertible {
 final class MappedEnvironments: @unchecked Sendable {
     private let scratch: String
     private let lock = NSLock()
+    /// Held while an archive is unpacked, so that the jobs of a build's first moments unpack it once.
+    private let unpacking = NSLock()
     private var byPath: [String: (size: Int64, mtime: Int, environment: MappedEnvironment)] = [:]
     private var pathsByID: [String: String] = [:]
 
@@ -33,25 +35,39 @@ final class MappedEnvironments: @unchecked Sendable {
         var info = stat()
         guard stat(path, &info) == 0 else { throw MappedEnvironmentError(path: path, reason: Posix.errorText(errno)) }
         let size = Int64(info.st_size), mtime = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
-        let cached: MappedEnvironment? = lock.withLock {
-            guard let entry = byPath[path], entry.size == size, entry.mtime == mtime else { return nil }
-            return entry.environment
+        func cached() -> MappedEnvironment? {
+            lock.withLock {
+                guard let entry = byPath[path], entry.size == size, entry.mtime == mtime else { return nil }
+                return entry.environment
+            }
         }
         let environment: MappedEnvironment
-        if let cached {
-            environment = cached
+        if let known = cached() {
+            environment = known
         } else {
+            unpacking.lock()
+            defer { unpacking.unlock() }
+            if let known = cached() { return try checked(known, for: platform) }
             let directory = scratch + "/.inspect-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let (manifest, toolchain) = try EnvironmentArchive.unpack(path, into: directory)
+            let manifest: EnvironmentManifest, toolchain: Toolchain
+            do {
+                (manifest, toolchain) = try EnvironmentArchive.unpack(path, into: directory)
+            } catch {
+                throw MappedEnvironmentError(path: path, reason: "\(error)")
+            }
             environment = MappedEnvironment(path: path, id: toolchain.id, manifest: manifest)
             lock.withLock {
                 byPath[path] = (size, mtime, environment)
                 pathsByID[toolchain.id] = path
             }
         }
+        return try checked(environment, for: platform)
+    }
+
+    private func checked(_ environment: MappedEnvironment, for platform: String) throws -> MappedEnvironment {
         guard environment.manifest.platform == platform else {
-            throw MappedEnvironmentError(path: path, reason: "runs on \(environment.manifest.platform), but [toolchains] lists it for \(platform)")
+            throw MappedEnvironmentError(path: environment.path, reason: "runs on \(environment.manifest.platform), but [toolchains] lists it for \(platform)")
         }
         return environment
     }

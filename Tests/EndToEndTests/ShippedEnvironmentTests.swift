@@ -112,6 +112,14 @@ struct MappedEnvironmentTests {
         stats = try cluster.stats()
         #expect((stats["fallback_reasons"] as? [String: Int])?["bad-environment"] == 1)
         #expect(cluster.log("client").contains("runs on aarch64-linux, but [toolchains] lists it for x86_64-linux"))
+
+        // Not an environment at all: refused the same way.
+        try Data("not an archive".utf8).write(to: URL(fileURLWithPath: project + "/envs/bad.tar.zst"))
+        try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/bad.tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let corrupt = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/app.o"], environment: environment)
+        #expect(corrupt == plain)
+        #expect((try cluster.stats()["fallback_reasons"] as? [String: Int])?["bad-environment"] == 2)
+        #expect(cluster.log("client").contains("envs/bad.tar.zst: "))
     }
 
     /// A stand-in compiler: g++ mapped to an environment whose compiler is another driver
