@@ -69,3 +69,15 @@ import Testing
     // Two lanes: a.o beside b.o, then beside gen.
     #expect(Set(complete.map { $0["tid"] as! Int }) == [0, 1])
 }
+
+/// Names with quotes, backslashes and control characters stay valid JSON; large times are written in full.
+@Test func traceEscapesNamesAndWritesLargeTimes() throws {
+    let name = "dir/we\"ird\\na\tme.o"
+    let report = BuildReport(steps: [Step(start: 0, end: 1, outputs: ["first.o"], hash: 1),
+                                     Step(start: 123_456_789, end: 123_456_790, outputs: [name, "second\u{1}"], hash: 2)])
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(TraceEvents.render(report))) as? [String: Any])
+    let events = try #require(object["traceEvents"] as? [[String: Any]]).filter { $0["ph"] as? String == "X" }
+    #expect(events.map { $0["name"] as? String } == ["first.o", name])
+    #expect(events[1]["ts"] as? Int == 123_456_789_000)
+    #expect((events[1]["args"] as? [String: Any])?["outputs"] as? [String] == [name, "second\u{1}"])
+}
