@@ -1,3 +1,4 @@
+import CompilerArgs
 import Foundation
 import SystemSupport
 import Toolchain
@@ -18,7 +19,7 @@ final class IncludeTranslation: @unchecked Sendable {
 
     /// Whether `standIn` replaces another gcc-family driver (their names differ).
     static func isNeeded(client: String, standIn: String) -> Bool {
-        let a = baseName(client), b = baseName(standIn)
+        let a = baseName(of: client), b = baseName(of: standIn)
         return a != b && !a.contains("clang") && !b.contains("clang")
     }
 
@@ -80,6 +81,4 @@ final class IncludeTranslation: @unchecked Sendable {
         lock.withLock { cache[key] = directories }
         return directories
     }
-
-    private static func baseName(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
 }

@@ -25,9 +25,6 @@ actor JobJournal {
         ]) + "\n"
         var info = stat()
         if stat(path, &info) == 0, Int(info.st_size) > limitBytes { rename(path, path + ".1") }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        _ = Posix.writeAll(fd, Array(line.utf8))
-        close(fd)
+        Posix.append(to: path, Array(line.utf8))
     }
 }

@@ -1,3 +1,4 @@
+import CompilerArgs
 import Foundation
 import SystemSupport
 import Toolchain
@@ -78,12 +79,11 @@ final class MappedEnvironments: @unchecked Sendable {
     /// The environment's compiler that stands for the client's `compiler`: the same base name, else a cross
     /// compiler for it (`arm-linux-gnueabihf-g++` for `g++`).
     static func compiler(in environment: MappedEnvironment, for compiler: String) throws -> String {
-        let name = String(compiler.split(separator: "/").last ?? "")
+        let name = baseName(of: compiler)
         let compilers = environment.manifest.compilers
-        func base(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
-        if let same = compilers.first(where: { base($0) == name }) { return same }
+        if let same = compilers.first(where: { baseName(of: $0) == name }) { return same }
         let bare = name.split(separator: "-").last.map(String.init) ?? name
-        if let cross = compilers.first(where: { base($0).hasSuffix("-" + bare) || base($0) == bare }) { return cross }
+        if let cross = compilers.first(where: { baseName(of: $0).hasSuffix("-" + bare) || baseName(of: $0) == bare }) { return cross }
         throw MappedEnvironmentError(path: environment.path, reason: "has no compiler for \(name) (it has \(compilers.joined(separator: ", ")))")
     }
 }

@@ -143,9 +143,7 @@ public struct Launcher {
     /// An infrastructure failure: log it, then compile locally or fail, as configured.
     func fallBack(reason: String, source: String, connection: DaemonConnection?) -> Int32 {
         if let logFile {
-            let line = "swlaunch: \(source): not distributed: \(reason)\n"
-            let fd = open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-            if fd >= 0 { Posix.writeAll(fd, Array(line.utf8)); close(fd) }
+            Posix.append(to: logFile, Array("swlaunch: \(source): not distributed: \(reason)\n".utf8))
         }
         if case let .fail(setting) = failurePolicy {
             Launcher.fail("\(source) could not be distributed: \(reason) (jobs.fallback = \"fail\" at \(setting))")

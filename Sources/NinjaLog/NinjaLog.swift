@@ -74,31 +74,21 @@ public struct StepTable: RandomAccessCollection, Sendable {
     private var spans: [(start: Int, end: Int)] = []
     private let text: [UInt8]
 
-    public init() { text = [] }
-
     /// A table of steps given as values (tests, and builds put together from several logs).
     public init(_ steps: some Sequence<Step>) {
-        var text: [UInt8] = []
-        var table = StepTable(text: [])
+        let steps = Array(steps)
+        self.init(text: steps.flatMap { $0.outputs.flatMap(\.utf8) })
+        var offset = 0
         for step in steps {
-            var spans: [(Int, Int)] = []
-            for output in step.outputs {
-                spans.append((text.count, text.count + output.utf8.count))
-                text += output.utf8
+            let spans = step.outputs.map { output -> (Int, Int) in
+                defer { offset += output.utf8.count }
+                return (offset, offset + output.utf8.count)
             }
-            table.append(start: step.start, end: step.end, hash: step.hash, kind: step.kind, spans: spans)
+            append(start: step.start, end: step.end, hash: step.hash, kind: step.kind, spans: spans)
         }
-        self = table.rebased(on: text)
     }
 
     init(text: [UInt8]) { self.text = text }
-
-    private func rebased(on text: [UInt8]) -> StepTable {
-        var copy = StepTable(text: text)
-        copy.starts = starts; copy.ends = ends; copy.hashes = hashes; copy.kinds = kinds
-        copy.firstSpan = firstSpan; copy.spans = spans
-        return copy
-    }
 
     mutating func append(start: Int, end: Int, hash: UInt64, kind: StepKind, spans new: [(Int, Int)]) {
         starts.append(start); ends.append(end); hashes.append(hash); kinds.append(kind)
@@ -158,9 +148,9 @@ public struct StepTable: RandomAccessCollection, Sendable {
 
     /// The same steps in the given order.
     public func reordered(_ order: [Int]) -> StepTable {
+        if order.elementsEqual(indices) { return self }
         var table = StepTable(text: text)
         table.firstSpan.reserveCapacity(order.count + 1); table.spans.reserveCapacity(spans.count)
-        if order.elementsEqual(indices) { return self }
         table.starts = order.map { starts[$0] }
         table.ends = order.map { ends[$0] }
         table.hashes = order.map { hashes[$0] }
@@ -176,20 +166,6 @@ public struct StepTable: RandomAccessCollection, Sendable {
             table.firstSpan.append(table.spans.count)
         }
         return table
-    }
-
-    /// The steps with their times moved by `offset` milliseconds (to lay several logs on one time line).
-    public func shifted(by offset: Int) -> StepTable {
-        var copy = self
-        copy.starts = starts.map { $0 + offset }
-        copy.ends = ends.map { $0 + offset }
-        return copy
-    }
-
-    /// This table's steps followed by `other`'s.
-    public func concatenated(with other: StepTable) -> StepTable {
-        if isEmpty { return other }
-        return StepTable(Array(self) + Array(other))
     }
 }
 

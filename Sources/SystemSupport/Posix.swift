@@ -77,6 +77,16 @@ public enum Posix {
         return true
     }
 
+    /// Appends bytes to a log file, creating it (0644) when missing. One `write` with O_APPEND, so lines from
+    /// several processes do not interleave. Returns false when the file cannot be opened or written.
+    @discardableResult
+    public static func append(to path: String, _ bytes: [UInt8]) -> Bool {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return writeAll(fd, bytes)
+    }
+
     /// Writes a file through a temporary name in the same directory and renames it into place,
     /// so that readers never see a partial file, whatever interrupts the write.
     public static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) -> Int32? {

@@ -9,12 +9,13 @@ struct ColconWorkspaceReport {
     let root: String
     let workspace: ColconWorkspace
     let hasEvents: Bool
-    let top: Int
+    /// Each package's build directory, resolved, for the absolute paths swlaunchd's journal records.
+    let buildDirectories: [String: String]
     var report: BuildReport { workspace.report }
     var graph: BuildGraph { workspace.graph }
 
     /// The workspace at `root`, or nil when it does not look like one (no events log and no package build logs).
-    static func load(_ root: String, top: Int) throws -> ColconWorkspaceReport? {
+    static func load(_ root: String) throws -> ColconWorkspaceReport? {
         let fm = FileManager.default
         let events = root + "/log/latest_build/events.log"
         let buildBase = root + "/build"
@@ -29,28 +30,28 @@ struct ColconWorkspaceReport {
         for name in logged where !colcon.contains(where: { $0.name == name }) { colcon.append(ColconPackage(name: name)) }
         guard hasEvents || !logged.isEmpty else { return nil }
         var builds: [(colcon: ColconPackage, steps: StepTable?, graph: BuildGraph?)] = []
+        var directories: [String: String] = [:]
         for package in colcon {
             let directory = buildBase + "/" + package.name
+            directories[package.name] = Posix.realPath(directory) ?? directory
             var steps: StepTable?
             if let bytes = Posix.readFile(directory + "/.ninja_log") {
-                do {
-                    let log = try NinjaLogParser.parse(bytes, file: directory + "/.ninja_log")
-                    for warning in log.warnings { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
-                    steps = log.builds.last
-                } catch { FileHandle.standardError.write(Data("warning: \(error)\n".utf8)) }
+                do { steps = try NinjaLogCommand.parse(bytes, file: directory + "/.ninja_log").builds.last } catch {
+                    FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+                }
             }
             builds.append((package, steps, steps == nil ? nil : NinjaGraph.load(directory)))
         }
-        return ColconWorkspaceReport(root: Posix.realPath(root) ?? root, workspace: ColconWorkspace(builds), hasEvents: hasEvents, top: top)
+        return ColconWorkspaceReport(root: Posix.realPath(root) ?? root, workspace: ColconWorkspace(builds), hasEvents: hasEvents,
+                                     buildDirectories: directories)
     }
 
     /// The absolute path of a combined step name (`package/output`).
     func absolutePath(of name: String) -> String {
         guard let slash = name.firstIndex(of: "/") else { return name }
-        let package = name[..<slash], output = name[name.index(after: slash)...]
+        let package = String(name[..<slash]), output = name[name.index(after: slash)...]
         if output.hasPrefix("/") { return String(output) }
-        let base = Posix.realPath(root + "/build/" + package) ?? (root + "/build/" + package)
-        return base + "/" + output
+        return (buildDirectories[package] ?? root + "/build/" + package) + "/" + output
     }
 
     var wallMs: Int {

@@ -37,7 +37,7 @@ struct NinjaLogCommand: ParsableCommand {
             throw ValidationError("\(path): no such file or directory")
         }
         if isDirectory.boolValue, !FileManager.default.fileExists(atPath: path + "/.ninja_log"),
-           let workspace = try ColconWorkspaceReport.load(path, top: top) {
+           let workspace = try ColconWorkspaceReport.load(path) {
             try runWorkspace(workspace)
             return
         }
@@ -69,8 +69,12 @@ struct NinjaLogCommand: ParsableCommand {
 
     func readLog(_ file: String) throws -> ParsedLog {
         guard let bytes = Posix.readFile(file) else { throw ValidationError("\(file): cannot read") }
-        let log: ParsedLog
-        do { log = try NinjaLogParser.parse(bytes, file: file) } catch { throw ValidationError(error.description) }
+        do { return try Self.parse(bytes, file: file) } catch { throw ValidationError(error.description) }
+    }
+
+    /// Parses a log and prints a warning for each line it skipped.
+    static func parse(_ bytes: [UInt8], file: String) throws(NinjaLogError) -> ParsedLog {
+        let log = try NinjaLogParser.parse(bytes, file: file)
         for warning in log.warnings { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
         return log
     }
