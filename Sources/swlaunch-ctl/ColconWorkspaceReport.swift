@@ -37,7 +37,7 @@ struct ColconWorkspaceReport {
             var steps: StepTable?
             if let bytes = Posix.readFile(directory + "/.ninja_log") {
                 do { steps = try NinjaLogCommand.parse(bytes, file: directory + "/.ninja_log").builds.last } catch {
-                    FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+                    printError("warning: \(error)")
                 }
             }
             builds.append((package, steps, steps == nil ? nil : NinjaGraph.load(directory)))

@@ -75,22 +75,23 @@ struct NinjaLogCommand: ParsableCommand {
     /// Parses a log and prints a warning for each line it skipped.
     static func parse(_ bytes: [UInt8], file: String) throws(NinjaLogError) -> ParsedLog {
         let log = try NinjaLogParser.parse(bytes, file: file)
-        for warning in log.warnings { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
+        for warning in log.warnings { printError("warning: " + warning) }
         return log
     }
 
     /// The figures and text shared by one build and a colcon workspace: writes the trace, SVG and jobs.count.
     func analyse(_ report: BuildReport, graph: StepGraph?, journaled: Int, directory: String, title: String) -> Analysis {
-        if let trace { do { try writeTrace(report, to: trace) } catch { FileHandle.standardError.write(Data("error: \(trace): \(error)\n".utf8)) } }
-        if let svg, let code = Posix.writeFileAtomically(svg, Array(TimelineSVG(title: title).render(report).utf8)) {
-            FileHandle.standardError.write(Data("error: \(svg): cannot write: \(Posix.errorText(code))\n".utf8))
+        func save(_ path: String?, _ contents: () -> [UInt8]) {
+            if let path, let code = Posix.writeFileAtomically(path, contents()) { printError("error: \(path): cannot write: \(Posix.errorText(code))") }
         }
+        save(trace) { TraceEvents.render(report) }
+        save(svg) { Array(TimelineSVG(title: title).render(report).utf8) }
         let remote = slots ?? clusterSlots() ?? 0
         let cpus = clientCpus ?? Double(ProcessInfo.processInfo.activeProcessorCount)
         let recommendation = graph?.recommendJobs(remoteSlots: remote, clientCPUs: cpus, upTo: max(16, 2 * (remote + Int(cpus.rounded(.up)))))
         if write, let recommendation {
             do { try store(jobs: recommendation.recommended, near: directory) } catch {
-                FileHandle.standardError.write(Data("error: cannot store jobs.count: \(error)\n".utf8))
+                printError("error: cannot store jobs.count: \(error)")
             }
         }
         return Analysis(report: report, critical: graph?.criticalPath(), recommendation: recommendation, remote: remote, clientCPUs: cpus,
@@ -173,12 +174,10 @@ struct NinjaLogCommand: ParsableCommand {
         chmod(file, 0o644)
     }
 
-    func writeTrace(_ report: BuildReport, to path: String) throws {
-        if let code = Posix.writeFileAtomically(path, TraceEvents.render(report)) {
-            throw ValidationError("\(path): cannot write: \(Posix.errorText(code))")
-        }
-    }
 }
+
+/// One line on standard error.
+func printError(_ line: String) { Posix.writeAll(2, Array((line + "\n").utf8)) }
 
 /// What one report says, as text or JSON.
 struct Analysis {
