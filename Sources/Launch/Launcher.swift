@@ -22,7 +22,7 @@ public struct Launcher {
     public let compilerPath: String
     /// Arguments after the compiler, as given.
     public let arguments: [String]
-    /// argv[0] for the compiler when it runs locally.
+    /// The compiler as the build named it (which can tell its driver family when the path does not).
     public let compilerName: String
     public let socketPath: String
     /// What an infrastructure failure does: compile locally (the default) or fail the compile.
@@ -157,10 +157,9 @@ public struct Launcher {
         return base.contains("clang") || baseName(of: compilerName).contains("clang")
     }
 
-    /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers).
+    /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers); with
+    /// `dependencies`, the same run also writes the dependency file the compile would (returned as bytes).
     /// Diagnostics are discarded: the remote compile prints them exactly as a local compile would.
-    /// Lists the files the preprocessor reads; with `dependencies`, the same run also writes the dependency file
-    /// the compile would (returned as bytes).
     func scanInputs(_ compile: DistributableCompile, dependencies: Bool) -> ([String], [UInt8]?)? {
         let dir = Posix.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((dir + "/swlaunch-scan-XXXXXX").utf8CString)
