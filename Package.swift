@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         // C libraries from Debian.
@@ -29,8 +32,18 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
 
+        // The cluster key: host certificates issued from it, mutual TLS 1.3 configurations, discovery MACs.
+        .target(name: "ClusterKey", dependencies: [
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
         .target(name: "WireNIO", dependencies: [
-            "Wire",
+            "Wire", "ClusterKey",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -45,14 +58,14 @@ let package = Package(
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain",
+            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "SchedulerService", dependencies: [
-            "Wire", "WireNIO", "Scheduling",
+            "Wire", "WireNIO", "ClusterKey", "Scheduling",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -64,15 +77,15 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config", "Toolchain", "NinjaLog",
+            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: [
-            "Daemon", "Wire", "WireNIO", "SystemSupport", "Config",
+            "Daemon", "Wire", "WireNIO", "SystemSupport", "Config", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunch-scheduler", dependencies: [
-            "SchedulerService", "WireNIO", "SystemSupport",
+            "SchedulerService", "WireNIO", "SystemSupport", "Config", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,3 +1,4 @@
+import ClusterKey
 import Logging
 
 /// Everything a daemon needs to run, from its command line.
@@ -24,6 +25,8 @@ public struct DaemonConfiguration: Sendable {
     public var environmentCacheBytes: Int64 = 10 << 30
     /// Size limit of the file contents received from peers (least recently used go first).
     public var blobCacheBytes: Int64 = 2 << 30
+    /// TLS from the cluster key for every TCP connection, or none (loopback, or `--insecure`).
+    public var security: TransportSecurity = .none
     public var logger: Logger
 
     public init(name: String, socketPath: String, listenHost: String?, listenPort: Int, advertisedAddress: String,

@@ -1,3 +1,4 @@
+import ClusterKey
 import Foundation
 import Logging
 import NIOCore
@@ -30,6 +31,7 @@ public final class Daemon: Sendable {
     let scheduler: SchedulerLink?
     let sandboxProblem: String?
     private let jobCounter = ManagedAtomicCounter()
+    let limiter = ConnectionLimiter()
 
     public init(_ config: DaemonConfiguration) throws {
         self.config = config
@@ -47,7 +49,7 @@ public final class Daemon: Sendable {
         try SandboxTree.ensureDirectory(archiveDirectory)
         sandbox = SandboxRunner(hostName: config.name)
         sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
-        scheduler = config.schedulerHost.map { SchedulerLink(host: $0, port: config.schedulerPort, logger: config.logger) }
+        scheduler = config.schedulerHost.map { SchedulerLink(host: $0, port: config.schedulerPort, security: config.security, logger: config.logger) }
     }
 
     var acceptsRemote: Bool { config.acceptsRemote && sandboxProblem == nil && config.listenHost != nil }
@@ -59,7 +61,9 @@ public final class Daemon: Sendable {
         }
         try SandboxTree.ensureDirectory(SandboxTree.parent(config.socketPath))
         let local = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: config.socketPath, cleanupExistingSocketFile: true) { makeMessageChannel($0, idleTimeout: nil) }
+            .bind(unixDomainSocketPath: config.socketPath, cleanupExistingSocketFile: true) {
+                makeMessageChannel($0, idleTimeout: nil, policy: .launcherServer)
+            }
         chmod(config.socketPath, 0o777)
         logger.info("serving launchers", metadata: ["socket": "\(config.socketPath)"])
 
@@ -68,8 +72,11 @@ public final class Daemon: Sendable {
             peer = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: host, port: config.listenPort) { makeMessageChannel($0, idleTimeout: .seconds(60)) }
-            logger.info("accepting jobs from peers", metadata: ["address": "\(peer?.channel.localAddress?.description ?? "?")"])
+                .bind(host: host, port: config.listenPort,
+                      childChannelInitializer: limiter.initializer(idleTimeout: .seconds(60), policy: .helperServer, tls: config.security.server))
+            logger.info("accepting jobs from peers", metadata: [
+                "address": "\(peer?.channel.localAddress?.description ?? "?")",
+                "security": "\(config.security.fingerprint.map { "mutual TLS, cluster key \($0)" } ?? "none (no cluster key)")"])
         }
         let port = peer?.channel.localAddress?.port ?? 0
         try await withThrowingDiscardingTaskGroup { group in
@@ -280,7 +287,7 @@ public final class Daemon: Sendable {
     }
 
     func runRemotely(_ job: RemoteJob, on grant: HostGrant) async throws -> JobResult {
-        let channel = try await connectPeer(host: grant.address, port: Int(grant.port))
+        let channel = try await connectPeer(host: grant.address, port: Int(grant.port), security: config.security)
         return try await channel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
             try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: config.name))

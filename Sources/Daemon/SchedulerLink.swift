@@ -1,3 +1,4 @@
+import ClusterKey
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,11 +13,13 @@ public actor SchedulerLink {
     private let host: String
     private let port: Int
     private let logger: Logger
+    private let security: TransportSecurity
     private var outbound: NIOAsyncChannelOutboundWriter<Message>?
     private var pending: [UInt64: CheckedContinuation<Message?, Never>] = [:]
     private var nextID: UInt64 = 1
 
-    public init(host: String, port: Int, logger: Logger) {
+    public init(host: String, port: Int, security: TransportSecurity, logger: Logger) {
+        self.security = security
         self.host = host
         self.port = port
         self.logger = logger
@@ -30,11 +33,13 @@ public actor SchedulerLink {
         var delay: Duration = .milliseconds(200)
         while !Task.isCancelled {
             do {
-                let channel = try await connectPeer(host: host, port: port, idleTimeout: .seconds(30))
+                let channel = try await connectPeer(host: host, port: port, security: security, idleTimeout: .seconds(30))
                 try await channel.executeThenClose { inbound, outbound in
                     var iterator = inbound.makeAsyncIterator()
                     try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
                     try await outbound.write(.register(await info()))
+                    // A refused registration (a live host of the same name) comes back as an error, then the
+                    // scheduler closes: logged in dispatch, and the link tries again with back-off.
                     self.attach(outbound)
                     logger.info("connected to scheduler", metadata: ["scheduler": "\(host):\(port)"])
                     delay = .milliseconds(200)
@@ -72,6 +77,9 @@ public actor SchedulerLink {
         case let .hostGrant(grant): id = grant.id
         case let .noHost(requestID, _): id = requestID
         case .status: id = 0
+        case let .error(text):
+            logger.error("the scheduler refused this daemon", metadata: ["reason": "\(text)"])
+            return
         default: return
         }
         pending.removeValue(forKey: id)?.resume(returning: message)

@@ -1,4 +1,5 @@
 import SystemSupport
+import ClusterKey
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,15 +13,37 @@ actor ClusterState {
     private let clock = ContinuousClock()
     private let start = ContinuousClock.now
 
-    init(heartbeatTimeout: Double) { cluster = Cluster(heartbeatTimeout: heartbeatTimeout) }
+    /// What protects the scheduler's connections, for `status`.
+    let security: String
+
+    init(heartbeatTimeout: Double, security: String) {
+        cluster = Cluster(heartbeatTimeout: heartbeatTimeout)
+        self.security = security
+    }
 
     var now: Double {
         let elapsed = clock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
-    func join(_ info: HostInfo) { cluster.join(info, now: now) }
-    func leave(_ name: String) { cluster.leave(name) }
+    /// The connection that registered each host name.
+    private var owners: [String: UInt64] = [:]
+
+    /// Adds a host for `connection`; false when another live connection already registered that name
+    /// (a registration never replaces another live host).
+    func join(_ info: HostInfo, connection: UInt64) -> Bool {
+        if let owner = owners[info.name], owner != connection, cluster.hosts[info.name] != nil { return false }
+        owners[info.name] = connection
+        cluster.join(info, now: now)
+        return true
+    }
+
+    /// Removes a host, only when `connection` is the one that registered it.
+    func leave(_ name: String, connection: UInt64) {
+        guard owners[name] == connection else { return }
+        owners[name] = nil
+        cluster.leave(name)
+    }
     func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
         cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
     }
@@ -46,7 +69,7 @@ actor ClusterState {
                 ("avoided_for_s", JSON.number(max(0, h.avoidUntil - t))),
             ])
         }
-        return JSON.object([("hosts", JSON.array(hosts))])
+        return JSON.object([("security", JSON.quote(security)), ("hosts", JSON.array(hosts))])
     }
 }
 
@@ -59,9 +82,13 @@ public struct SchedulerServer: Sendable {
     public var netname: String?
     public var discoveryPort: Int
     public var logger: Logger
+    /// TLS from the cluster key, or none (then only a loopback address, unless `insecure`).
+    public var security: TransportSecurity
+    public var limiter = ConnectionLimiter()
 
     public init(host: String, port: Int, heartbeatTimeout: Double = 15, netname: String? = nil,
-                discoveryPort: Int = Discovery.defaultPort, logger: Logger) {
+                discoveryPort: Int = Discovery.defaultPort, security: TransportSecurity = .none, logger: Logger) {
+        self.security = security
         self.host = host
         self.port = port
         self.heartbeatTimeout = heartbeatTimeout
@@ -72,17 +99,23 @@ public struct SchedulerServer: Sendable {
 
     /// Serves until cancelled.
     public func run() async throws {
-        let state = ClusterState(heartbeatTimeout: heartbeatTimeout)
+        let state = ClusterState(heartbeatTimeout: heartbeatTimeout,
+                                 security: security.fingerprint.map { "mutual TLS (cluster key \($0))" }
+                                     ?? "INSECURE: no cluster key, any host that reaches the scheduler can join")
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { makeMessageChannel($0, idleTimeout: .seconds(Int64(heartbeatTimeout * 2))) }
-        logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")"])
+            .bind(host: host, port: port,
+                  childChannelInitializer: limiter.initializer(idleTimeout: .seconds(Int64(heartbeatTimeout * 2)), policy: .schedulerServer,
+                                                               tls: security.server))
+        logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")",
+                                                      "security": "\(security.fingerprint.map { "mutual TLS, cluster key \($0)" } ?? "none (no cluster key)")"])
         let boundPort = server.channel.localAddress?.port ?? port
         try await withThrowingDiscardingTaskGroup { group in
             if let netname {
                 group.addTask {
-                    try await Discovery.respond(netname: netname, udpPort: discoveryPort, schedulerPort: boundPort, logger: logger)
+                    try await Discovery.respond(netname: netname, udpPort: discoveryPort, schedulerPort: boundPort,
+                                                key: security.discoveryKey, logger: logger)
                 }
             }
             group.addTask {
@@ -92,14 +125,17 @@ public struct SchedulerServer: Sendable {
                 }
             }
             try await server.executeThenClose { inbound in
+                var connectionID: UInt64 = 0
                 for try await connection in inbound {
-                    group.addTask { await serve(connection, state: state) }
+                    connectionID += 1
+                    let id = connectionID
+                    group.addTask { await serve(connection, id: id, state: state) }
                 }
             }
         }
     }
 
-    private func serve(_ connection: MessageChannel, state: ClusterState) async {
+    private func serve(_ connection: MessageChannel, id: UInt64, state: ClusterState) async {
         let peer = connection.channel.remoteAddress
         var hostName: String?
         do {
@@ -115,8 +151,16 @@ public struct SchedulerServer: Sendable {
                         if info.address.isEmpty || info.address == "0.0.0.0" || info.address == "::" {
                             info.address = peer?.ipAddress ?? ""
                         }
+                        guard hostName == nil || hostName == info.name else {
+                            try await outbound.write(.error("refused: this connection registered \(hostName!) already"))
+                            return
+                        }
+                        guard await state.join(info, connection: id) else {
+                            logger.warning("duplicate host name refused", metadata: ["host": "\(info.name)", "peer": "\(peer?.description ?? "?")"])
+                            try await outbound.write(.error("refused: a live host is registered as \(info.name) already; give this daemon another --name"))
+                            return
+                        }
                         hostName = info.name
-                        await state.join(info)
                         logger.info("host joined", metadata: ["host": "\(info.name)", "address": "\(info.address):\(info.port)", "slots": "\(info.maxJobs)"])
                     case let .heartbeat(running, load, toolchains):
                         if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
@@ -140,7 +184,7 @@ public struct SchedulerServer: Sendable {
             logger.warning("connection closed on error", metadata: ["peer": "\(peer?.description ?? "?")", "error": "\(error)"])
         }
         if let hostName {
-            await state.leave(hostName)
+            await state.leave(hostName, connection: id)
             logger.info("host left", metadata: ["host": "\(hostName)"])
         }
     }

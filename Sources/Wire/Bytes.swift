@@ -54,6 +54,10 @@ public struct ByteReader {
     private let bytes: [UInt8]
     public private(set) var offset: Int
 
+    /// Bytes that compressed fields of this message may still expand to (one budget per message, so a
+    /// small frame of many compressed fields cannot expand to gigabytes).
+    public var decompressionBudget: Int = Frame.defaultDecompressionBudget
+
     public init(_ bytes: [UInt8], offset: Int = 0) {
         self.bytes = bytes
         self.offset = offset

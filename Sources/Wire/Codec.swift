@@ -14,8 +14,14 @@ extension ByteWriter {
 extension ByteReader {
     mutating func readCompressed() throws(DecodeError) -> [UInt8] {
         switch try readUInt8() {
-        case 0: return try readBytes()
-        case 1: return try Zstd.decompress(try readBytes())
+        case 0:
+            let bytes = try readBytes()
+            decompressionBudget -= bytes.count
+            return bytes
+        case 1:
+            let bytes = try Zstd.decompress(try readBytes(), limit: decompressionBudget)
+            decompressionBudget -= bytes.count
+            return bytes
         case let other: throw .badValue("compression tag \(other)")
         }
     }

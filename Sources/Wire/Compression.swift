@@ -22,13 +22,14 @@ public enum Zstd {
         return output
     }
 
-    public static func decompress(_ input: [UInt8]) throws(DecodeError) -> [UInt8] {
+    /// Decompresses one zstd frame of known size, at most `limit` bytes.
+    public static func decompress(_ input: [UInt8], limit: Int = maximumDecompressedSize) throws(DecodeError) -> [UInt8] {
         let size = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, input.count) }
         guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN else {
             throw .badValue("not a zstd frame with a known size")
         }
-        guard size <= UInt64(maximumDecompressedSize) else {
-            throw .badValue("zstd frame would decompress to \(size) bytes")
+        guard size <= UInt64(max(0, min(limit, maximumDecompressedSize))) else {
+            throw .badValue("zstd frame would decompress to \(size) bytes, over the message's budget of \(min(limit, maximumDecompressedSize))")
         }
         if size == 0 { return [] }
         var output = [UInt8](repeating: 0, count: Int(size))

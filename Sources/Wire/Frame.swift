@@ -9,6 +9,10 @@ public enum Frame {
     public static let headerSize = 4
     /// Largest frame accepted by default (objects and shipped sources are compressed inside).
     public static let defaultMaximumSize = 256 << 20
+    /// Largest frame accepted before the handshake is through (only a hello or its answer is expected).
+    public static let handshakeMaximumSize = 16 << 10
+    /// What the compressed fields of one message may expand to, all together.
+    public static let defaultDecompressionBudget = 1 << 30
 
     /// Encodes a message as one complete frame.
     public static func encode(_ message: Message) -> [UInt8] {
@@ -34,11 +38,15 @@ public enum Frame {
     }
 
     /// Decodes a frame body (kind and payload, without the length header).
-    public static func decode(body: [UInt8]) throws(FrameError) -> Message {
+    /// Only kinds in `accepting` are decoded (nil: any kind); others are refused without reading their payload.
+    public static func decode(body: [UInt8], accepting: Set<MessageKind>? = nil,
+                              decompressionBudget: Int = defaultDecompressionBudget) throws(FrameError) -> Message {
         guard let first = body.first else { throw .empty }
         guard let kind = MessageKind(rawValue: first) else { throw .unknownKind(first) }
+        if let accepting, !accepting.contains(kind) { throw .unexpected(kind, expected: accepting.map { "\($0)" }.sorted().joined(separator: ", ")) }
         do throws(DecodeError) {
             var reader = ByteReader(body, offset: 1)
+            reader.decompressionBudget = decompressionBudget
             let message = try Message.decode(kind: kind, from: &reader)
             guard reader.isAtEnd else { throw DecodeError.badValue("trailing bytes after \(kind)") }
             return message

@@ -1,11 +1,53 @@
+import Crypto
 import Logging
 import NIOCore
 import NIOPosix
 
 /// UDP broadcast discovery of a scheduler within a network name, as icecream does it.
-/// A daemon broadcasts `SWLAUNCH-DISCOVER 1 <netname>`; a scheduler of that netname answers
-/// `SWLAUNCH-SCHEDULER 1 <netname> <tcp port>` to the sender, whose source address is the scheduler's.
+/// A daemon broadcasts `SWLAUNCH-DISCOVER 1 <netname> <nonce>` (16 random bytes, hex); a scheduler of that
+/// netname answers `SWLAUNCH-SCHEDULER 1 <netname> <tcp port> <mac>` to the sender, whose source address is the
+/// scheduler's. With a cluster key the mac is the HMAC-SHA256, under the key's discovery key, of
+/// `<netname> <tcp port> <nonce>`, and a daemon takes only an answer whose mac checks (a replayed answer
+/// fails: the nonce is new each time); without a key it is `-`. Anything else is ignored.
 public enum Discovery {
+    /// The text a scheduler's answer is authenticated over.
+    static func answerMAC(netname: String, port: Int, nonce: String, key: [UInt8]?) -> String {
+        guard let key else { return "-" }
+        let code = HMAC<SHA256>.authenticationCode(for: Array("\(netname) \(port) \(nonce)".utf8), using: SymmetricKey(data: key))
+        return code.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    }
+
+    /// The answer to a discovery datagram, or nil when it is not a query for `netname`.
+    public static func answer(to datagram: String, netname: String, schedulerPort: Int, key: [UInt8]?) -> String? {
+        let words = datagram.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count == 4, words[0] == "SWLAUNCH-DISCOVER", words[1] == "1", words[2] == netname,
+              words[3].count == 32, words[3].allSatisfy(\.isHexDigit) else { return nil }
+        let mac = answerMAC(netname: netname, port: schedulerPort, nonce: String(words[3]), key: key)
+        return "SWLAUNCH-SCHEDULER 1 \(netname) \(schedulerPort) \(mac)"
+    }
+
+    /// The scheduler port an answer names, when it answers `nonce` for `netname` and (with a key) its mac checks.
+    public static func port(fromAnswer datagram: String, netname: String, nonce: String, key: [UInt8]?) -> Int? {
+        let words = datagram.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count == 5, words[0] == "SWLAUNCH-SCHEDULER", words[1] == "1", words[2] == netname,
+              let port = Int(words[3]), (1...65535).contains(port) else { return nil }
+        let expected = answerMAC(netname: netname, port: port, nonce: nonce, key: key)
+        if key != nil {
+            // Compared in constant time.
+            let given = Array(words[4].utf8), wanted = Array(expected.utf8)
+            guard given.count == wanted.count, zip(given, wanted).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return nil }
+        }
+        return port
+    }
+
+    static func newNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+
     public static let defaultPort = 8765
     typealias Datagrams = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 
@@ -19,14 +61,14 @@ public enum Discovery {
     }
 
     /// Answers discovery broadcasts for `netname` until cancelled.
-    public static func respond(netname: String, udpPort: Int, schedulerPort: Int, logger: Logger) async throws {
+    public static func respond(netname: String, udpPort: Int, schedulerPort: Int, key: [UInt8]?, logger: Logger) async throws {
         let channel = try await bind(host: "0.0.0.0", port: udpPort, broadcast: false)
         logger.info("answering discovery", metadata: ["netname": "\(netname)", "udp_port": "\(udpPort)"])
         try await channel.executeThenClose { inbound, outbound in
             for try await envelope in inbound {
-                let text = String(buffer: envelope.data)
-                guard text == "SWLAUNCH-DISCOVER 1 \(netname)" else { continue }
-                let reply = ByteBuffer(string: "SWLAUNCH-SCHEDULER 1 \(netname) \(schedulerPort)")
+                guard envelope.data.readableBytes <= 256,
+                      let answer = answer(to: String(buffer: envelope.data), netname: netname, schedulerPort: schedulerPort, key: key) else { continue }
+                let reply = ByteBuffer(string: answer)
                 try await outbound.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply))
             }
         }
@@ -57,20 +99,20 @@ public enum Discovery {
         return targets
     }
 
-    public static func find(netname: String, udpPort: Int = defaultPort, logger: Logger) async throws -> (String, Int) {
+    public static func find(netname: String, udpPort: Int = defaultPort, key: [UInt8]?, logger: Logger) async throws -> (String, Int) {
         while true {
             try Task.checkCancellation()
             let channel = try await bind(host: "0.0.0.0", port: 0, broadcast: true)
+            let nonce = newNonce()
             let found: (String, Int)? = try await channel.executeThenClose { inbound, outbound in
                 for target in broadcastTargets(port: udpPort) {
-                    try await outbound.write(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(string: "SWLAUNCH-DISCOVER 1 \(netname)")))
+                    try await outbound.write(AddressedEnvelope(remoteAddress: target, data: ByteBuffer(string: "SWLAUNCH-DISCOVER 1 \(netname) \(nonce)")))
                 }
                 return try await withThrowingTaskGroup(of: (String, Int)?.self) { group in
                     group.addTask {
                         for try await envelope in inbound {
-                            let words = String(buffer: envelope.data).split(separator: " ")
-                            if words.count == 4, words[0] == "SWLAUNCH-SCHEDULER", words[1] == "1", words[2] == netname,
-                               let port = Int(words[3]), let host = envelope.remoteAddress.ipAddress {
+                            guard envelope.data.readableBytes <= 256, let host = envelope.remoteAddress.ipAddress else { continue }
+                            if let port = port(fromAnswer: String(buffer: envelope.data), netname: netname, nonce: nonce, key: key) {
                                 return (host, port)
                             }
                         }

@@ -1,23 +1,61 @@
+import ClusterKey
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Wire
 
-/// Splits a byte stream into protocol messages; an oversized or malformed frame is an error that closes the channel.
+/// What one side of a connection decodes: before the handshake only small frames of the handshake's kinds,
+/// afterwards the kinds of its role. Anything else closes the connection without its payload being read,
+/// so nothing a peer sends before it is known can make the process allocate more than a handshake frame.
+public struct FramePolicy: Sendable {
+    /// Kinds the first frame may have.
+    public var handshake: Set<MessageKind>
+    /// Kinds decoded after the first frame.
+    public var kinds: Set<MessageKind>
+    public var handshakeMaximumSize = Frame.handshakeMaximumSize
+    public var maximumSize = Frame.defaultMaximumSize
+    public var decompressionBudget = Frame.defaultDecompressionBudget
+
+    public init(handshake: Set<MessageKind>, kinds: Set<MessageKind>) {
+        self.handshake = handshake
+        self.kinds = kinds
+    }
+
+    /// A daemon's Unix socket for launchers and tools.
+    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest])
+    /// A helper's port for jobs from peers.
+    public static let helperServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .compile, .blobs, .environment])
+    /// The scheduler's port for daemons and tools.
+    public static let schedulerServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .register, .heartbeat, .hostRequest, .jobDone, .statusRequest])
+    /// The connecting side: the peer's answer to the hello, then whatever the protocol lets that peer send.
+    public static let client = FramePolicy(handshake: [.helloAck, .error], kinds: Set(MessageKind.allCases).subtracting([.hello]))
+}
+
+/// Splits a byte stream into protocol messages; an oversized, malformed or unexpected frame is an error that
+/// closes the channel.
 public struct FrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Message
-    public let maximumSize: Int
+    public let policy: FramePolicy
+    private var handshakeDone = false
 
-    public init(maximumSize: Int = Frame.defaultMaximumSize) {
-        self.maximumSize = maximumSize
+    public init(policy: FramePolicy) {
+        self.policy = policy
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let header = buffer.getBytes(at: buffer.readerIndex, length: Frame.headerSize) else { return .needMoreData }
-        let length = try Frame.length(header: header, maximumSize: maximumSize)
+        guard let header = buffer.getBytes(at: buffer.readerIndex, length: Frame.headerSize + 1) else { return .needMoreData }
+        let length = try Frame.length(header: header, maximumSize: handshakeDone ? policy.maximumSize : policy.handshakeMaximumSize)
+        // Refuse an unexpected kind as soon as its first byte is here, before the rest of its frame is buffered.
+        let accepted = handshakeDone ? policy.kinds : policy.handshake
+        if let kind = MessageKind(rawValue: header[Frame.headerSize]), !accepted.contains(kind) {
+            throw FrameError.unexpected(kind, expected: accepted.map { "\($0)" }.sorted().joined(separator: ", "))
+        }
         guard buffer.readableBytes >= Frame.headerSize + length else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
         let body = buffer.readBytes(length: length)!
-        context.fireChannelRead(wrapInboundOut(try Frame.decode(body: body)))
+        let message = try Frame.decode(body: body, accepting: accepted, decompressionBudget: policy.decompressionBudget)
+        handshakeDone = true
+        context.fireChannelRead(wrapInboundOut(message))
         return .continue
     }
 
@@ -37,6 +75,8 @@ public struct FrameEncoder: MessageToByteEncoder {
 }
 
 /// Closes the channel when no message arrived for the idle timeout (peers send keep-alives while busy).
+/// It sits behind the frame decoder, so it counts whole messages: a peer that trickles the bytes of one
+/// frame is closed like a silent one.
 final class IdleCloser: ChannelInboundHandler, Sendable {
     typealias InboundIn = Message
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -48,19 +88,58 @@ final class IdleCloser: ChannelInboundHandler, Sendable {
     }
 }
 
+/// Closes the channel unless its first message (the handshake) arrives within `deadline`.
+final class HandshakeDeadline: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = Message
+    typealias InboundOut = Message
+    private let deadline: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(deadline: TimeAmount) { self.deadline = deadline }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: deadline) { loopBound.value.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+}
+
+/// TLS on a connection: the accepting or the connecting side, with the cluster key's context.
+public enum TLSSide: Sendable {
+    case accepting(NIOSSLContext)
+    case connecting(NIOSSLContext)
+}
+
 /// A framed protocol connection.
 public typealias MessageChannel = NIOAsyncChannel<Message, Message>
 
-/// Installs the frame codec (and an idle timeout when given) and wraps the channel for async use.
-public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?) -> EventLoopFuture<MessageChannel> {
+/// How long a new connection has to complete TLS and its hello.
+public let handshakeDeadline: TimeAmount = .seconds(10)
+
+/// Installs TLS (when given), the frame codec with its policy and the idle timeout (when given), and wraps the
+/// channel for async use.
+public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?, policy: FramePolicy,
+                               tls: TLSSide? = nil) -> EventLoopFuture<MessageChannel> {
     channel.eventLoop.makeCompletedFuture {
         let ops = channel.pipeline.syncOperations
+        switch tls {
+        case let .accepting(context)?: try ops.addHandler(NIOSSLServerHandler(context: context))
+        case let .connecting(context)?: try ops.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil))
+        case nil: break
+        }
+        try ops.addHandler(ByteToMessageHandler(FrameDecoder(policy: policy)))
+        try ops.addHandler(MessageToByteHandler(FrameEncoder()))
+        try ops.addHandler(HandshakeDeadline(deadline: handshakeDeadline))
         if let idleTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-        }
-        try ops.addHandler(ByteToMessageHandler(FrameDecoder()))
-        try ops.addHandler(MessageToByteHandler(FrameEncoder()))
-        if idleTimeout != nil {
             try ops.addHandler(IdleCloser())
         }
         return try MessageChannel(wrappingChannelSynchronously: channel)
@@ -68,13 +147,14 @@ public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?) -> 
 }
 
 /// Connects to a TCP peer and performs the client side of the handshake.
-public func connectPeer(host: String, port: Int, connectTimeout: TimeAmount = .seconds(5),
+public func connectPeer(host: String, port: Int, security: TransportSecurity, connectTimeout: TimeAmount = .seconds(5),
                         idleTimeout: TimeAmount? = .seconds(60),
                         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MessageChannel {
+    let tls = security.client.map(TLSSide.connecting)
     let channel = try await ClientBootstrap(group: group)
         .connectTimeout(connectTimeout)
         .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        .connect(host: host, port: port) { makeMessageChannel($0, idleTimeout: idleTimeout) }
+        .connect(host: host, port: port) { makeMessageChannel($0, idleTimeout: idleTimeout, policy: .client, tls: tls) }
     return channel
 }
 

@@ -40,7 +40,7 @@ struct ControlCommand: ParsableCommand {
               infrastructure failure with jobs.fallback = "fail".
             """,
         version: "0.1.0",
-        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self])
+        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self])
 }
 
 func askDaemon(_ message: Message) throws -> String {

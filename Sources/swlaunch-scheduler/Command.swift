@@ -1,4 +1,6 @@
 import ArgumentParser
+import ClusterKey
+import Config
 import Logging
 import SchedulerService
 import SystemSupport
@@ -9,7 +11,12 @@ struct SchedulerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swlaunch-scheduler",
         abstract: "Tracks swlaunch daemons and grants each compile the host that finishes it first.",
-        discussion: "One scheduler serves a cluster. Daemons connect to it with --scheduler HOST:PORT.",
+        discussion: """
+            One scheduler serves a cluster. Daemons connect to it with --scheduler HOST:PORT. With a cluster key \
+            (--key-file, cluster.key_file, SWLAUNCH_KEY_FILE) every connection is mutual TLS 1.3 and only holders \
+            of the key can register or ask for hosts; without one the scheduler listens on loopback only, unless \
+            --insecure.
+            """,
         version: "0.1.0")
 
     @Option(help: "Address and port to listen on.")
@@ -27,12 +34,35 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "The cluster key (from `swlaunch key generate`).")
+    var keyFile: String?
+
+    @Flag(help: "Listen on a non-loopback address without a cluster key: any host that reaches it can join.")
+    var insecure = false
+
     func run() async throws {
+        let config: Configuration
+        do {
+            config = try Configuration.load(workingDirectory: "/", environment: Posix.environment, includeProject: false)
+        } catch {
+            throw ValidationError(error.description)
+        }
         let (host, port) = try parseHostPort(listen, option: "--listen")
         var logger = Logger(label: "swlaunch-scheduler")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let security: TransportSecurity
+        do {
+            security = try TransportSecurity.resolve(keyFile: keyFile ?? config.string("cluster.key_file"),
+                                                     insecure: insecure || config.boolean("cluster.insecure") == true,
+                                                     listenHosts: [host], name: "scheduler")
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if !security.isAuthenticated, !TransportSecurity.isLoopback(host) {
+            logger.warning("INSECURE: no cluster key; any host that reaches this port can join the cluster (--insecure)")
+        }
         let server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, netname: netname,
-                                     discoveryPort: discoveryPort, logger: logger)
+                                     discoveryPort: discoveryPort, security: security, logger: logger)
         try await runUntilTerminated { try await server.run() }
     }
 }

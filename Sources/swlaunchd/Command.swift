@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterKey
 import Config
 import Daemon
 import Logging
@@ -52,6 +53,10 @@ struct DaemonCommand: AsyncParsableCommand {
     var platform: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+    @Option(help: "The cluster key (from `swlaunch key generate`): every TCP connection is mutual TLS from it.")
+    var keyFile: String?
+    @Flag(help: "Listen on a non-loopback address without a cluster key: any host that reaches it can send jobs.")
+    var insecure = false
 
     func validate() throws {
         if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, not \(maxJobs)") }
@@ -79,21 +84,34 @@ struct DaemonCommand: AsyncParsableCommand {
         let noRemote = noRemote || config.boolean("daemon.remote") == false
         let stateDir = stateDir ?? config.string("daemon.state_dir")
         let socket = socket ?? config.string("daemon.socket")
-        if schedulerAddress == nil, let netname {
-            logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
-            schedulerAddress = try await Discovery.find(netname: netname, udpPort: discoveryPort, logger: logger)
-            logger.info("found scheduler", metadata: ["scheduler": "\(schedulerAddress!.0):\(schedulerAddress!.1)"])
-        }
         var hostBuffer = [CChar](repeating: 0, count: 256)
         gethostname(&hostBuffer, 255)
         let hostName = hostBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let security: TransportSecurity
+        do {
+            security = try TransportSecurity.resolve(keyFile: keyFile ?? config.string("cluster.key_file"),
+                                                     insecure: insecure || config.boolean("cluster.insecure") == true,
+                                                     listenHosts: noRemote ? [] : [listenHost], name: name ?? hostName)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if !security.isAuthenticated, !noRemote, !TransportSecurity.isLoopback(listenHost) {
+            logger.warning("INSECURE: no cluster key; any host that reaches \(listenHost):\(listenPort) can send jobs (--insecure)")
+        }
+        if schedulerAddress == nil, let netname {
+            logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
+            schedulerAddress = try await Discovery.find(netname: netname, udpPort: discoveryPort, key: security.discoveryKey, logger: logger)
+            logger.info("found scheduler", metadata: ["scheduler": "\(schedulerAddress!.0):\(schedulerAddress!.1)"])
+        }
         let socketPath = socket ?? DaemonSocket.defaultPath()
         let daemonConfig = DaemonConfiguration(
             name: name ?? hostName, socketPath: socketPath, listenHost: noRemote ? nil : listenHost, listenPort: listenPort,
             advertisedAddress: advertise, schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
             maxJobs: maxJobs ?? cores, localSlots: localJobs ?? cores, acceptsRemote: !noRemote,
             stateDirectory: stateDir ?? defaultStateDirectory(), platform: platform ?? currentPlatform(), logger: logger)
-        let daemon = try Daemon(daemonConfig)
+        var configured = daemonConfig
+        configured.security = security
+        let daemon = try Daemon(configured)
         try await runUntilTerminated { try await daemon.run() }
     }
 }
