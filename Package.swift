@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // Pure logic: no Foundation, no I/O beyond what the launcher's hot path needs.
-        .target(name: "SystemSupport"),
+        // Linux calls Swift cannot make directly (openat2, pidfd_open, SO_PEERCRED).
+        .target(name: "CLinuxShims"),
+        .target(name: "SystemSupport", dependencies: ["CLinuxShims"]),
         .target(name: "CompilerArgs"),
         .target(name: "Config", dependencies: ["SystemSupport"]),
         .target(name: "NinjaLog", dependencies: ["SystemSupport"]),
@@ -51,7 +53,7 @@ let package = Package(
 
         // Toolchain packaging: native toolchain discovery, environment archives, the environment cache.
         .target(name: "Toolchain", dependencies: [
-            "Wire", "SystemSupport", "CArchive",
+            "Wire", "SystemSupport", "CArchive", "CLinuxShims",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
@@ -65,7 +67,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "SchedulerService", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "Scheduling",
+            "Wire", "WireNIO", "ClusterKey", "SystemSupport", "Scheduling",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -91,6 +93,9 @@ let package = Package(
 
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "SystemSupport"]),
+        .testTarget(name: "WireNIOTests", dependencies: [
+            "Wire", "WireNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),

@@ -70,7 +70,8 @@ public enum Classification: Sendable, Equatable {
 ///
 /// Distributable means: `-c`, exactly one C, C++ or Objective-C source file that is not stdin,
 /// an object written to a file, and no option from ``optionTable`` that forces a local run.
-public func classify(_ arguments: [String]) -> Classification {
+public func classify(_ givenArguments: [String]) -> Classification {
+    let arguments = LongOptions.canonical(givenArguments)
     var sawCompile = false
     var output: String?
     var sources: [(String, SourceLanguage?)] = []
@@ -142,7 +143,7 @@ public func classify(_ arguments: [String]) -> Classification {
         default:
             break
         }
-        if arg.hasPrefix("-o") { output = String(arg.dropFirst(2)); i += 1; continue }
+        if arg.hasPrefix("-o"), !arg.hasPrefix("-output-pch") { output = String(arg.dropFirst(2)); i += 1; continue }
         if arg.hasPrefix("-x") {
             let v = String(arg.dropFirst(2))
             explicitLanguage = v == "none" ? nil : v

@@ -1,4 +1,5 @@
 import ClusterKey
+import CompilerArgs
 import Foundation
 import Logging
 import NIOCore
@@ -358,6 +359,14 @@ public final class Daemon: Sendable {
                     var info = stat()
                     guard lstat(toolchainTree + job.compiler, &info) == 0 else {
                         try await outbound.write(.error("\(config.name): \(job.compiler) is not in environment \(job.toolchain)"))
+                        return
+                    }
+                    if let reason = HelperPolicy.refusal(of: job.arguments, inEnvironment: { path in
+                        var entry = stat()
+                        return lstat(toolchainTree + path, &entry) == 0
+                    }) {
+                        logger.warning("job refused by the helper's policy", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+                        try await outbound.write(.error("\(config.name): refused: \(reason)"))
                         return
                     }
                     let (present, absent) = job.files.map(\.hash).reduce(into: ([String](), [String]())) { sets, hash in

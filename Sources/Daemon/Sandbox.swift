@@ -1,3 +1,4 @@
+import CompilerArgs
 import Foundation
 import SystemSupport
 import Toolchain
@@ -68,25 +69,57 @@ public final class BlobStore: @unchecked Sendable {
     }
 }
 
+/// What one sandboxed job may use. Past a limit the job is stopped and its result is an infrastructure failure.
+public struct SandboxLimits: Sendable {
+    /// Wall-clock time of the whole compile.
+    public var seconds: Int = 600
+    /// Address space of each process (RLIMIT_AS).
+    public var memoryBytes: Int64 = 8 << 30
+    /// Processes of the sandbox's user (RLIMIT_NPROC; enforced when the daemon is not root).
+    public var processes: Int = 256
+    /// Largest file the compiler may write (RLIMIT_FSIZE), and largest output read back.
+    public var fileBytes: Int64 = 1 << 30
+    /// Disk used in the writable output directories, all files together.
+    public var outputBytes: Int64 = 2 << 30
+    /// Size of the compiler's TMPDIR (a tmpfs inside the sandbox).
+    public var scratchBytes: Int64 = 1 << 30
+
+    public init() {}
+}
+
 /// Runs one compile in a bubblewrap sandbox whose root holds only the toolchain and the job's files,
 /// at the client's paths, with no network.
+///
+/// The tree is built by ``ConfinedTree`` (no symlink is ever followed on the host; link targets are relative);
+/// the root is mounted read-only with only the output directories writable, and every file in those is a
+/// copy, never a hard link into the blob store or an environment. `bwrap` starts with an empty environment
+/// (`--clearenv`), and the compiler gets PATH, TMPDIR and the variables ``HelperPolicy`` allows. Outputs are
+/// read back without following links, regular files only, within the size limit.
 public struct SandboxRunner: Sendable {
     public let bwrap: String
     public let hostName: String
+    public var limits: SandboxLimits
 
-    public init(bwrap: String = "/usr/bin/bwrap", hostName: String) {
+    public init(bwrap: String = "/usr/bin/bwrap", hostName: String, limits: SandboxLimits = SandboxLimits()) {
         self.bwrap = bwrap
         self.hostName = hostName
+        self.limits = limits
     }
+
+    /// Namespace and privilege options every sandbox uses, including the probe.
+    static let isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
+                            "--die-with-parent", "--new-session", "--clearenv"]
 
     /// Why this host cannot sandbox, or nil when it can.
     public func unavailableReason() -> String? {
         guard Posix.isExecutableFile(bwrap) else { return "bubblewrap (\(bwrap)) is not installed" }
-        let status = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-                                       "--cap-drop", "ALL", "--die-with-parent", "/bin/true"],
-                               stdoutPath: "/dev/null", stderrPath: "/dev/null")
+        let status = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/"] + Self.isolation + ["/bin/true"],
+                               stdoutPath: "/dev/null", stderrPath: "/dev/null", environment: Self.spawnEnvironment)
         return status == 0 ? nil : "bubblewrap cannot create namespaces here"
     }
+
+    /// The environment `prlimit` and `bwrap` themselves start with: nothing from the job.
+    static let spawnEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
 
     /// Validates that a path from a peer is absolute and has no `..` or empty components.
     static func checkedPath(_ path: String) throws -> String {
@@ -98,53 +131,74 @@ public struct SandboxRunner: Sendable {
     }
 
     static let localeDirectories = ["/usr/lib/locale", "/usr/share/locale"]
-    /// The compiler's TMPDIR inside the sandbox (a fresh directory per job).
+    /// The compiler's TMPDIR inside the sandbox (a fresh tmpfs per job).
     static let scratchDirectory = "/.swlaunch-tmp"
 
+    /// Why a job was stopped or refused before or while it ran (an infrastructure failure, not the compiler's verdict).
+    public struct Refusal: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
     public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> JobResult {
-        let root = jobDirectory + "/root"
-        let scratch = jobDirectory + "/tmp"
-        try SandboxTree.ensureDirectory(root)
-        try SandboxTree.ensureDirectory(scratch)
-        // The root is read-only in the sandbox; only the output directories are writable. Files placed
-        // directly in those are copies, so a compile can never write through a hard link into the
-        // blob store or the toolchain.
-        let outputDirectories = Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })
-        try SandboxTree.linkTree(toolchainTree, into: root, copyInto: outputDirectories)
-        for link in job.symlinks { try SandboxTree.place(symlink: SymlinkEntry(path: try Self.checkedPath(link.path), target: link.target), under: root) }
+        let tree = try ConfinedTree(root: jobDirectory + "/root")
+        let outputDirectories = Array(Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })).sorted()
+        func isWritable(_ path: String) -> Bool {
+            outputDirectories.contains { SandboxTree.parent(path) == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }
+        }
+        try tree.mirror(toolchainTree, copyUnder: outputDirectories)
+        for link in job.symlinks { try tree.placeSymlink(try Self.checkedPath(link.path), target: link.target) }
         for file in job.files {
             let path = try Self.checkedPath(file.path)
-            try SandboxTree.place(file: path, from: blobs.path(file.hash), under: root, executable: file.executable,
-                                  copy: outputDirectories.contains(SandboxTree.parent(path)))
+            try tree.placeFile(path, from: blobs.path(file.hash), executable: file.executable, copy: isWritable(path))
         }
-        for directory in job.directories + [job.workingDirectory] + Array(outputDirectories) {
-            try SandboxTree.ensureDirectory(root + (try Self.checkedPath(directory)))
+        for directory in job.directories + [job.workingDirectory] + outputDirectories {
+            try tree.makeDirectories(try Self.checkedPath(directory))
         }
-        for output in job.outputs { unlink(root + output) }
-        for special in [Self.scratchDirectory, "/dev", "/proc"] { try SandboxTree.ensureDirectory(root + special) }
-        let writable = outputDirectories.sorted().flatMap { ["--bind", root + $0, $0] }
+        for output in job.outputs { try tree.remove(output) }
+        for special in [Self.scratchDirectory, "/dev", "/proc"] { try tree.makeDirectories(special) }
+        let writable = outputDirectories.flatMap { ["--bind", tree.root + $0, $0] }
         // Locale data decides the compiler's quotes and message language; it comes from this host.
         var localeBinds: [String] = []
         for directory in Self.localeDirectories where Posix.fileExists(directory) {
-            try SandboxTree.ensureDirectory(root + directory)
+            try tree.makeDirectories(directory)
             localeBinds += ["--ro-bind", directory, directory]
         }
+        var environment = ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "TMPDIR", Self.scratchDirectory]
+        for (name, value) in HelperPolicy.environment(job.environment) { environment += ["--setenv", name, value] }
 
         let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr"
-        let arguments = [bwrap, "--ro-bind", root, "/", "--dev", "/dev", "--proc", "/proc",
-                         "--bind", scratch, Self.scratchDirectory] + writable + localeBinds + [
-                         "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
-                         "--die-with-parent", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
-        let environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=" + Self.scratchDirectory]
-            + job.environment.filter { !$0.hasPrefix("PATH=") && !$0.hasPrefix("TMPDIR=") }
+        let limitOptions = ["--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--nproc=\(limits.processes)",
+                            "--core=0", "--cpu=\(limits.seconds * 2)"]
+        let arguments = ["/usr/bin/prlimit"] + limitOptions + ["--", bwrap, "--ro-bind", tree.root, "/", "--dev", "/dev", "--proc", "/proc",
+                         "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + Self.isolation
+            + environment + ["--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
         let start = Posix.nowMicros()
-        guard let status = Spawn.run(bwrap, arguments, stdoutPath: stdoutPath, stderrPath: stderrPath, environment: environment) else {
+        guard let pid = Spawn.start(arguments[0], arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
+                                    environment: Self.spawnEnvironment) else {
             throw ResolveError(path: bwrap, reason: "cannot start the sandbox")
         }
+        let deadline = start + UInt64(limits.seconds) * 1_000_000
+        var ticks = 0
+        let ending = Spawn.supervise(pid) {
+            if Posix.nowMicros() > deadline { return "the compile ran longer than \(limits.seconds) s" }
+            ticks += 1
+            // Disk use of the writable directories, checked every second.
+            if ticks % 5 == 0 {
+                let used = outputDirectories.reduce(Int64(0)) { $0 + tree.usage(of: $1) }
+                if used > limits.outputBytes { return "the compile wrote \(used) bytes, over the limit of \(limits.outputBytes)" }
+            }
+            return nil
+        }
         let elapsed = Posix.nowMicros() - start
+        let status: Int32
+        switch ending {
+        case let .stopped(reason): throw Refusal(reason: "\(hostName): job stopped: \(reason)")
+        case let .finished(code): status = code
+        }
         var outputs: [OutputFile] = []
         for output in job.outputs {
-            if let bytes = Posix.readFile(root + output) { outputs.append(OutputFile(path: output, contents: bytes)) }
+            if let bytes = try tree.readRegularFile(output, limit: Int(limits.fileBytes)) { outputs.append(OutputFile(path: output, contents: bytes)) }
         }
         return JobResult(exitStatus: status, stdout: Posix.readFile(stdoutPath) ?? [], stderr: Posix.readFile(stderrPath) ?? [],
                          outputs: outputs, host: hostName, timings: JobTimings(compile: elapsed))

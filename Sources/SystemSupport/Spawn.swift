@@ -1,3 +1,4 @@
+internal import CLinuxShims
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -53,6 +54,44 @@ public enum Spawn {
         }
         guard rc == 0 else { return nil }
         return pid
+    }
+
+    /// How a supervised child ended.
+    public enum Ending: Equatable, Sendable {
+        /// It exited or died by itself: its exit code, or 128 + signal number.
+        case finished(Int32)
+        /// `check` asked for it to be stopped (a limit); it was killed with SIGKILL.
+        case stopped(String)
+    }
+
+    /// Waits for `pid`, calling `check` every `interval` while it runs; when `check` returns a reason, the child
+    /// is killed (SIGKILL) and reaped. Waits on a pidfd, so a child that ends is noticed at once.
+    public static func supervise(_ pid: pid_t, interval: Int32 = 200, check: () -> String?) -> Ending {
+        let pidfd = swl_pidfd_open(pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        while true {
+            if pidfd >= 0 {
+                var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&entry, 1, interval)
+                if ready > 0 { return .finished(wait(pid)) }
+            } else {
+                var status: Int32 = 0
+                let reaped = waitpid(pid, &status, WNOHANG)
+                if reaped == pid { return .finished(exitCode(status)) }
+                usleep(UInt32(interval) * 1000)
+            }
+            if let reason = check() {
+                kill(pid, SIGKILL)
+                _ = wait(pid)
+                return .stopped(reason)
+            }
+        }
+    }
+
+    static func exitCode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        if signal == 0 { return (status >> 8) & 0xff }
+        return 128 + signal
     }
 
     public static func wait(_ pid: pid_t) -> Int32 {

@@ -1,4 +1,5 @@
 import CArchive
+import Crypto
 import Foundation
 import SystemSupport
 import Wire
@@ -97,7 +98,7 @@ public enum EnvironmentArchive {
             }))
         }
         for link in toolchain.symlinks {
-            entries.append((link.path, { try add(String(link.path.dropFirst()), type: S_IFLNK, permissions: 0o777, target: link.target) }))
+            entries.append((link.path, { try add(String(link.path.dropFirst()), type: S_IFLNK, permissions: 0o777, target: link.relativized.target) }))
         }
         for (_, write) in entries.sorted(by: { $0.0 < $1.0 }) { try write() }
         try check(archive_write_close(archive))
@@ -161,6 +162,7 @@ public enum EnvironmentArchive {
                 try SandboxTree.ensureDirectory(destination)
             case S_IFLNK:
                 let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+                guard !target.hasPrefix("/") else { throw refuse("link '\(name)' -> '\(target)' has an absolute target") }
                 guard !target.isEmpty, linkStaysInside(link: components, target: target) else {
                     throw refuse("link '\(name)' -> '\(target)' points outside the environment")
                 }
@@ -172,27 +174,35 @@ public enum EnvironmentArchive {
                 let size = archive_entry_size(entry)
                 total += size
                 guard size >= 0, total <= maximumUnpackedSize else { throw refuse("unpacks to more than \(maximumUnpackedSize) bytes") }
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(Int(size))
+                // Streamed to disk chunk by chunk, hashed on the way: nothing is held in memory.
+                let executable = (archive_entry_perm(entry) & 0o111) != 0
+                try SandboxTree.ensureDirectory(SandboxTree.parent(destination))
+                let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, executable ? 0o755 : 0o644)
+                guard fd >= 0 else { throw refuse("cannot create '\(name)': \(Posix.errorText(errno))") }
+                defer { close(fd) }
+                var hasher = SHA256()
+                var written: Int64 = 0
+                var manifestBytes: [UInt8] = []
                 var chunk = [UInt8](repeating: 0, count: 1 << 16)
                 while true {
                     let n = chunk.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
                     if n == 0 { break }
                     guard n > 0 else { throw refuse("corrupt data in '\(name)': " + String(cString: archive_error_string(archive))) }
-                    bytes.append(contentsOf: chunk[0..<n])
-                    guard bytes.count <= size else { throw refuse("'\(name)' is longer than its header says") }
+                    written += Int64(n)
+                    guard written <= size else { throw refuse("'\(name)' is longer than its header says") }
+                    let piece = chunk[0..<n]
+                    hasher.update(data: piece)
+                    if relative == manifestPath {
+                        guard manifestBytes.count + n <= 1 << 20 else { throw refuse("\(manifestPath) is too large") }
+                        manifestBytes += piece
+                    }
+                    guard Posix.writeAll(fd, Array(piece)) else { throw refuse("cannot write '\(name)': \(Posix.errorText(errno))") }
                 }
-                let executable = (archive_entry_perm(entry) & 0o111) != 0
-                try SandboxTree.ensureDirectory(SandboxTree.parent(destination))
-                let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, executable ? 0o755 : 0o644)
-                guard fd >= 0 else { throw refuse("cannot create '\(name)': \(Posix.errorText(errno))") }
-                let ok = Posix.writeAll(fd, bytes)
-                close(fd)
-                guard ok else { throw refuse("cannot write '\(name)': \(Posix.errorText(errno))") }
                 if relative == manifestPath {
-                    manifest = EnvironmentManifest(text: String(decoding: bytes, as: UTF8.self))
+                    manifest = EnvironmentManifest(text: String(decoding: manifestBytes, as: UTF8.self))
                 } else {
-                    files.append(FileEntry(path: "/" + relative, hash: FileResolver.digest(bytes), executable: executable))
+                    let digest = hasher.finalize().map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+                    files.append(FileEntry(path: "/" + relative, hash: digest, executable: executable))
                 }
             default:
                 throw refuse("'\(name)' is a device file, fifo or socket")

@@ -60,7 +60,7 @@ public final class FileResolver: @unchecked Sendable {
                 let n = readlink(candidate, &buffer, buffer.count - 1)
                 guard n >= 0 else { throw ResolveError(path: path, reason: "unreadable symbolic link \(candidate)") }
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                links.append(SymlinkEntry(path: candidate, target: target))
+                links.append(SymlinkEntry(path: candidate, target: target).relativized)
                 if target.hasPrefix("/") { current = [] }
                 pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
             } else {

@@ -222,10 +222,22 @@ public struct FileEntry: Sendable, Equatable {
 
 public struct SymlinkEntry: Sendable, Equatable {
     public var path: String
+    /// Always relative on the wire and in environments: helpers refuse absolute targets.
     public var target: String
     public init(path: String, target: String) {
         self.path = path
         self.target = target
+    }
+
+    /// The same link with an absolute target rewritten relative to the link's directory (`/a/b/c -> /x/y` becomes
+    /// `/a/b/c -> ../../x/y`), which means the same thing in a tree rooted where `/` was.
+    public var relativized: SymlinkEntry {
+        guard target.hasPrefix("/") else { return self }
+        let depth = path.split(separator: "/").count - 1
+        let rest = target.split(separator: "/").joined(separator: "/")
+        let up = Array(repeating: "..", count: max(depth, 0)).joined(separator: "/")
+        let relative = up.isEmpty ? (rest.isEmpty ? "." : rest) : (rest.isEmpty ? up : up + "/" + rest)
+        return SymlinkEntry(path: path, target: relative)
     }
 }
 

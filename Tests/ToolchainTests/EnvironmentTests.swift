@@ -119,7 +119,8 @@ func clangEnvironmentCarriesTheGCCInstallationMarker() throws {
     ([RawEntry.device("dev/null")], "'dev/null' is a device file, fifo or socket"),
     ([RawEntry.file("a", "x"), .hardlink("b", "a")], "hard link 'b'"),
     ([RawEntry.symlink("usr/lib/evil", "../../../etc")], "link 'usr/lib/evil' -> '../../../etc' points outside the environment"),
-    ([RawEntry.symlink("usr/lib", "/tmp"), .file("usr/lib/x", "x")], "'usr/lib/x' goes through the symbolic link 'usr/lib'"),
+    ([RawEntry.symlink("usr/lib", "../tmp"), .file("usr/lib/x", "x")], "'usr/lib/x' goes through the symbolic link 'usr/lib'"),
+    ([RawEntry.symlink("usr/lib", "/tmp")], "link 'usr/lib' -> '/tmp' has an absolute target"),
 ])
 func hostileArchivesAreRefusedAndLeaveNothing(_ entries: [RawEntry], _ reason: String) throws {
     let dir = try scratchDirectory()

@@ -1,0 +1,17 @@
+#ifndef SWLAUNCH_LINUX_SHIMS_H
+#define SWLAUNCH_LINUX_SHIMS_H
+
+/// openat2(2) with `resolve` flags (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS ...); -1 and errno on failure.
+int swl_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+/// pidfd_open(2); -1 and errno on failure.
+int swl_pidfd_open(int pid);
+/// The peer's pid, uid and gid of a Unix socket (SO_PEERCRED); -1 and errno on failure.
+int swl_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+
+extern const unsigned long long SWL_RESOLVE_BENEATH;
+extern const unsigned long long SWL_RESOLVE_NO_SYMLINKS;
+extern const unsigned long long SWL_RESOLVE_NO_MAGICLINKS;
+extern const unsigned long long SWL_RESOLVE_NO_XDEV;
+
+extern const int SWL_O_PATH;
+#endif

@@ -1,0 +1,32 @@
+#define _GNU_SOURCE
+#include "shims.h"
+#include <linux/openat2.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+const int SWL_O_PATH = O_PATH;
+const unsigned long long SWL_RESOLVE_BENEATH = RESOLVE_BENEATH;
+const unsigned long long SWL_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
+const unsigned long long SWL_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+const unsigned long long SWL_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+
+int swl_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how = { .flags = (unsigned long long)flags, .mode = mode, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int swl_pidfd_open(int pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int swl_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *pid = credentials.pid;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}
