@@ -101,6 +101,6 @@ let package = Package(
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain"], exclude: ["Fixtures"]),
     ]
 )

@@ -7,6 +7,19 @@
 
 #include <fcntl.h>
 const int SWL_O_PATH = O_PATH;
+const int SWL_SO_PEERCRED = SO_PEERCRED;
+
+#include <sys/xattr.h>
+#include <errno.h>
+#include <stdio.h>
+int swl_has_access_acl(int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = getxattr(path, "system.posix_acl_access", NULL, 0);
+    if (n >= 0) return 1;
+    if (errno == ENODATA || errno == ENOTSUP || errno == EOPNOTSUPP) return 0;
+    return -1;
+}
 const unsigned long long SWL_RESOLVE_BENEATH = RESOLVE_BENEATH;
 const unsigned long long SWL_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
 const unsigned long long SWL_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;

@@ -65,7 +65,8 @@ public final class Daemon: Sendable {
             .bind(unixDomainSocketPath: config.socketPath, cleanupExistingSocketFile: true) {
                 makeMessageChannel($0, idleTimeout: nil, policy: .launcherServer)
             }
-        chmod(config.socketPath, 0o777)
+        // Any local user may connect; each is served with their own rights only (SO_PEERCRED).
+        chmod(config.socketPath, 0o666)
         logger.info("serving launchers", metadata: ["socket": "\(config.socketPath)"])
 
         var peer: NIOAsyncChannel<MessageChannel, Never>?
@@ -115,6 +116,12 @@ public final class Daemon: Sendable {
 
     func serveLauncher(_ connection: MessageChannel) async {
         var heldSlot = false
+        // Who is asking: the daemon does nothing for a launcher that its user could not do.
+        guard let caller = await Self.caller(of: connection.channel) else {
+            logger.warning("launcher connection without peer credentials refused")
+            try? await connection.channel.close()
+            return
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
@@ -130,14 +137,14 @@ public final class Daemon: Sendable {
                         try await outbound.write(.granted)
                     case let .submit(job):
                         if heldSlot { await localSlots.release(); heldSlot = false }
-                        let reply = try await withKeepAlives(outbound) { await self.distribute(job) }
+                        let reply = try await withKeepAlives(outbound) { await self.distribute(job, for: caller) }
                         if case .runLocally = reply {
                             try await withKeepAlives(outbound) { await self.localSlots.acquire() }
                             heldSlot = true
                         }
                         try await outbound.write(reply)
                     case let .statsRequest(reset):
-                        if reset { await stats.reset() }
+                        if reset, caller.isRoot || caller.uid == getuid() { await stats.reset() }
                         try await outbound.write(.stats(json: await stats.json()))
                     case .statusRequest:
                         if let json = await scheduler?.status() {
@@ -157,8 +164,17 @@ public final class Daemon: Sendable {
         if heldSlot { await localSlots.release() }
     }
 
+    /// The user at the other end of a launcher's Unix socket (`SO_PEERCRED`).
+    static func caller(of channel: Channel) async -> Caller? {
+        struct PeerCredentials: Sendable { var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0 }
+        guard let provider = channel as? SocketOptionProvider,
+              let credentials: PeerCredentials = try? await provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SWLSocketOptions.peerCredentials)).get() else { return nil }
+        return Caller.user(uid: credentials.uid, gid: credentials.gid)
+    }
+
     /// Sends a job to helpers until one answers; otherwise tells the launcher to compile locally.
-    func distribute(_ job: JobRequest) async -> Message {
+    func distribute(_ job: JobRequest, for caller: Caller) async -> Message {
         let queued = Posix.nowMicros()
         guard let scheduler else {
             await stats.countFallback(reason: "no-scheduler")
@@ -166,7 +182,15 @@ public final class Daemon: Sendable {
         }
         let prepared: (choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64)
         do {
-            prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job) }
+            prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) }
+        } catch let error as UntrustedCompiler {
+            logger.notice("compiler not distributed", metadata: ["reason": "\(error.reason)"])
+            await stats.countFallback(reason: "untrusted-compiler")
+            return .runLocally(reason: "untrusted-compiler")
+        } catch let error as AccessDenied {
+            logger.notice("input not readable by the compile's user", metadata: ["error": "\(error)"])
+            await stats.countFallback(reason: "unreadable-input")
+            return .runLocally(reason: "unreadable-input")
         } catch let error as MappedEnvironmentError {
             logger.warning("cannot use a [toolchains] environment", metadata: ["error": "\(error)"])
             await stats.countFallback(reason: "bad-environment")
@@ -225,12 +249,18 @@ public final class Daemon: Sendable {
     /// project's `[toolchains]` for the platforms it names, the native compiler (packed on first use) for this
     /// machine's platform unless `[toolchains]` names one for it. Returns the choices for the scheduler and,
     /// per environment id, the compiler to run in it.
-    func prepare(_ job: JobRequest) throws -> (choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64) {
+    func prepare(_ job: JobRequest, for caller: Caller) throws -> (choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64) {
+        // Only compilers no user but root can change are run, probed or packed for anyone.
+        if let reason = caller.programRefusal(job.compiler) { throw UntrustedCompiler(reason: reason) }
         var choices: [ToolchainChoice] = []
         var variants: [String: JobVariant] = [:]
         for entry in job.environments {
             guard let equals = entry.firstIndex(of: "=") else { throw MappedEnvironmentError(path: entry, reason: "not platform=path") }
-            let platform = String(entry[..<equals]), path = String(entry[entry.index(after: equals)...])
+            let platform = String(entry[..<equals]), given = String(entry[entry.index(after: equals)...])
+            // The archive is read only if the compile's user could read it.
+            let (path, _) = try resolver.resolve(given, as: caller)
+            let (fd, _) = try caller.openForReading(path)
+            close(fd)
             let environment = try mapped.environment(at: path, for: platform)
             let standIn = try MappedEnvironments.compiler(in: environment, for: job.compiler)
             if IncludeTranslation.isNeeded(client: job.compiler, standIn: standIn) {
@@ -254,12 +284,13 @@ public final class Daemon: Sendable {
         var outputDirectories: [String] = []
         for output in job.outputs {
             let absolute = FileResolver.absolute(output, in: job.workingDirectory)
-            let (directory, _) = try resolver.resolve(SandboxTree.parent(absolute))
+            let (directory, _) = try resolver.resolve(SandboxTree.parent(absolute), as: caller)
             outputDirectories.append(directory)
             outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
         }
-        let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory], in: job.workingDirectory)
-        let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory)
+        let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
+                                     in: job.workingDirectory, as: caller)
+        let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory, as: caller)
         let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
@@ -438,6 +469,11 @@ public final class Daemon: Sendable {
         }
         return result
     }
+}
+
+/// A compiler that a user other than root could change: it is not packed, probed or sent for anyone.
+struct UntrustedCompiler: Error {
+    let reason: String
 }
 
 /// A thread-safe counter for job directory names.

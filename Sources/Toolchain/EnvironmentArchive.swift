@@ -58,8 +58,9 @@ public enum EnvironmentArchive {
         return FileResolver.digest(Array(lines.joined(separator: "\n").utf8))
     }
 
-    /// Writes the toolchain's files (read from this machine) into a `.tar.zst` at `output`, atomically.
-    public static func write(_ toolchain: Toolchain, manifest: EnvironmentManifest, to output: String) throws {
+    /// Writes the toolchain's files (read from this machine, under `sourceRoot` when given) into a `.tar.zst`
+    /// at `output`, atomically.
+    public static func write(_ toolchain: Toolchain, manifest: EnvironmentManifest, to output: String, sourceRoot: String = "") throws {
         let temporary = output + ".partial-" + UUID().uuidString.prefix(8)
         guard let archive = archive_write_new() else { throw EnvironmentError(archive: output, reason: "libarchive failed") }
         defer { archive_write_free(archive) }
@@ -91,7 +92,7 @@ public enum EnvironmentArchive {
         var entries: [(String, () throws -> Void)] = []
         for file in toolchain.files {
             entries.append((file.path, {
-                guard let bytes = Posix.readFile(file.path), FileResolver.digest(bytes) == file.hash else {
+                guard let bytes = Posix.readFile(sourceRoot + file.path), FileResolver.digest(bytes) == file.hash else {
                     throw EnvironmentError(archive: output, reason: "\(file.path) changed or vanished while packing")
                 }
                 try add(String(file.path.dropFirst()), type: S_IFREG, permissions: file.executable ? 0o755 : 0o644, contents: bytes)

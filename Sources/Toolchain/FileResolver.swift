@@ -24,6 +24,17 @@ public struct ResolveError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
+/// A file the compile's user could not read or reach: the daemon does not read it for them.
+public struct AccessDenied: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { "\(path): \(reason)" }
+}
+
 /// Resolves paths component by component (like the kernel does) and hashes file contents, caching hashes
 /// by device, inode, size and modification time.
 public final class FileResolver: @unchecked Sendable {
@@ -39,8 +50,9 @@ public final class FileResolver: @unchecked Sendable {
         path.hasPrefix("/") ? path : directory + "/" + path
     }
 
-    /// Resolves every symlink along `path`; returns the physical path and the links met.
-    public func resolve(_ path: String) throws -> (String, [SymlinkEntry]) {
+    /// Resolves every symlink along `path`; returns the physical path and the links met. With a `caller`, every
+    /// directory searched on the way must be searchable by that user.
+    public func resolve(_ path: String, as caller: Caller? = nil) throws -> (String, [SymlinkEntry]) {
         var links: [SymlinkEntry] = []
         var pending = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).reversed() as [String]
         var current: [String] = []
@@ -49,6 +61,9 @@ public final class FileResolver: @unchecked Sendable {
             if component == "." { continue }
             if component == ".." { _ = current.popLast(); continue }
             let candidate = "/" + (current + [component]).joined(separator: "/")
+            if let caller, !caller.isRoot, !caller.maySearch(directory: "/" + current.joined(separator: "/")) {
+                throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at /\(current.joined(separator: "/"))")
+            }
             var info = stat()
             guard lstat(candidate, &info) == 0 else {
                 throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
@@ -70,11 +85,11 @@ public final class FileResolver: @unchecked Sendable {
         return ("/" + current.joined(separator: "/"), links)
     }
 
-    /// The SHA-256 of a file's contents (cached), and whether it is executable.
-    public func hash(_ physicalPath: String) throws -> (String, Bool) {
-        var info = stat()
-        guard stat(physicalPath, &info) == 0 else { throw ResolveError(path: physicalPath, reason: String(cString: strerror(errno))) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw ResolveError(path: physicalPath, reason: "not a regular file") }
+    /// The SHA-256 of a file's contents (cached), and whether it is executable. The file is opened without
+    /// following links (the path is physical); with a `caller`, only when that user could read it.
+    public func hash(_ physicalPath: String, as caller: Caller? = nil) throws -> (String, Bool) {
+        let (fd, info) = try (caller ?? Caller(uid: 0, gid: 0, groups: [])).openForReading(physicalPath)
+        defer { close(fd) }
         let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                       mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
         let executable = (info.st_mode & 0o111) != 0
@@ -84,7 +99,7 @@ public final class FileResolver: @unchecked Sendable {
             return (digest, executable)
         }
         lock.unlock()
-        guard let bytes = Posix.readFile(physicalPath) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
+        guard let bytes = Posix.readAll(fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
         let digest = Self.digest(bytes)
         lock.lock()
         hashes[physicalPath] = (key, digest)
@@ -105,12 +120,14 @@ public final class FileResolver: @unchecked Sendable {
         lock.lock()
         let path = paths[digest]
         lock.unlock()
-        guard let path, let bytes = Posix.readFile(path), Self.digest(bytes) == digest else { return nil }
+        guard let path, let (fd, _) = try? Caller(uid: 0, gid: 0, groups: []).openForReading(path) else { return nil }
+        defer { close(fd) }
+        guard let bytes = Posix.readAll(fd), Self.digest(bytes) == digest else { return nil }
         return bytes
     }
 
     /// Resolves files (which must exist) and directories (skipped when missing) into a tree for a helper.
-    public func tree(files: [String], directories: [String], in workingDirectory: String) throws -> ResolvedTree {
+    public func tree(files: [String], directories: [String], in workingDirectory: String, as caller: Caller? = nil) throws -> ResolvedTree {
         var tree = ResolvedTree()
         var seenLinks = Set<String>()
         var seenFiles = Set<String>()
@@ -119,16 +136,24 @@ public final class FileResolver: @unchecked Sendable {
         }
         for file in files {
             // A name from the scan that does not exist was never read (a marker-like line in a raw string).
-            guard let (physical, links) = try? resolve(Self.absolute(file, in: workingDirectory)) else { continue }
+            let physical: String, links: [SymlinkEntry]
+            do {
+                (physical, links) = try resolve(Self.absolute(file, in: workingDirectory), as: caller)
+            } catch let denied as AccessDenied {
+                // A name the caller cannot reach is never skipped: the job is refused.
+                throw denied
+            } catch {
+                continue
+            }
             addLinks(links)
             guard seenFiles.insert(physical).inserted else { continue }
-            let (digest, executable) = try hash(physical)
+            let (digest, executable) = try hash(physical, as: caller)
             tree.files.append(FileEntry(path: physical, hash: digest, executable: executable))
             var info = stat()
             if stat(physical, &info) == 0 { tree.totalBytes += UInt64(info.st_size) }
         }
         for directory in directories {
-            guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory)) else { continue }
+            guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory), as: caller) else { continue }
             addLinks(links)
             tree.directories.append(physical)
         }

@@ -44,7 +44,11 @@ final class TestCluster: @unchecked Sendable {
     /// `helperPrefix` runs each helper daemon through another command (for example one that hides the
     /// helper's own compilers), which must end by exec'ing the arguments that follow it.
     /// `helperArguments` are added to every helper's command line.
-    init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = []) throws {
+    /// The cluster key every process of this cluster holds (`--key-file`), when it has one.
+    let keyFile: String?
+
+    init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil) throws {
+        self.keyFile = keyFile
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -69,7 +73,8 @@ final class TestCluster: @unchecked Sendable {
 
     private func startAll(helpers: Int, helperPrefix: [String], helperArguments: [String]) throws {
         schedulerPort = Self.freePort()
-        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"])
+        let key = keyFile.map { ["--key-file", $0] } ?? []
+        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
         for i in 1...helpers {
             let port = Self.freePort()
             helperPorts.append(port)
@@ -77,12 +82,12 @@ final class TestCluster: @unchecked Sendable {
             try start("helper\(i)", program, Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
                 "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", "127.0.0.1:\(schedulerPort)",
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
-            ] + helperArguments)
+            ] + key + helperArguments)
         }
         try start("client", binaries + "/swlaunchd", [
             "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
             "--socket", clientSocket, "--state-dir", directory + "/state-client",
-        ])
+        ] + key)
     }
 
     func start(_ name: String, _ program: String, _ arguments: [String]) throws {

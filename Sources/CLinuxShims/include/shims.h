@@ -14,4 +14,7 @@ extern const unsigned long long SWL_RESOLVE_NO_MAGICLINKS;
 extern const unsigned long long SWL_RESOLVE_NO_XDEV;
 
 extern const int SWL_O_PATH;
+extern const int SWL_SO_PEERCRED;
+/// Whether the file has a POSIX access ACL (which mode bits alone do not describe); -1 on error.
+int swl_has_access_acl(int fd);
 #endif

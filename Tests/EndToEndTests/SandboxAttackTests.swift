@@ -1,0 +1,206 @@
+import Foundation
+import SystemSupport
+import Testing
+import Toolchain
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fixtures directory beside this file.
+let fixtures: String = {
+    let file = #filePath
+    return String(file[..<file.lastIndex(of: "/")!]) + "/Fixtures"
+}()
+
+/// A hostile environment for a real helper: its `/usr/bin/gcc` is a static program that tries what the
+/// arguments say (read, write, chmod, symlink, connect) from inside the sandbox, exactly as a job's compiler runs.
+struct AttackerEnvironment {
+    let id: String
+    let archive: [UInt8]
+    /// A file of the environment that jobs must not be able to change (it stands for `cc1`).
+    let cc1 = "/usr/libexec/gcc/cc1"
+
+    init(in directory: String) throws {
+        let root = directory + "/attacker-root"
+        try FileManager.default.createDirectory(atPath: root + "/usr/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/usr/libexec/gcc", withIntermediateDirectories: true)
+        let status = Spawn.run("/usr/bin/gcc", ["gcc", "-static", "-O1", "-o", root + "/usr/bin/gcc", fixtures + "/attacker.c"],
+                               stdoutPath: "/dev/null", stderrPath: directory + "/attacker-build.log")
+        guard status == 0 else { throw TestClusterError("cannot build the attacker: \(String(decoding: Posix.readFile(directory + "/attacker-build.log") ?? [], as: UTF8.self))") }
+        try "original cc1".write(toFile: root + cc1, atomically: true, encoding: .utf8)
+        let files = ["/usr/bin/gcc", cc1].map { path in
+            FileEntry(path: path, hash: FileResolver.digest(Posix.readFile(root + path) ?? []), executable: path.hasSuffix("gcc"))
+        }
+        let platform = currentPlatform()
+        id = EnvironmentArchive.identity(files: files, symlinks: [], platform: platform)
+        let path = directory + "/attacker.tar.zst"
+        try EnvironmentArchive.write(Toolchain(id: id, compiler: "/usr/bin/gcc", files: files, symlinks: []),
+                                     manifest: EnvironmentManifest(platform: platform, compilers: ["/usr/bin/gcc"]), to: path, sourceRoot: root)
+        archive = Posix.readFile(path) ?? []
+    }
+
+    func job(_ actions: [String], files: [FileEntry] = [], symlinks: [SymlinkEntry] = [], outputs: [String] = ["/job/out/a.o"],
+             environment: [String] = []) -> RemoteJob {
+        RemoteJob(toolchain: id, compiler: "/usr/bin/gcc", arguments: actions, workingDirectory: "/job", environment: environment,
+                  files: files, symlinks: symlinks, directories: [], outputs: outputs)
+    }
+}
+
+/// Hostile jobs sent straight to a real helper (running as root, as the shipped unit did), one per class of
+/// attack: each is refused or contained, and nothing outside the job is created, changed or read.
+@Suite(.serialized, .enabled(if: getuid() == 0, "the helper runs as root, as a system daemon would"))
+struct SandboxAttackTests {
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster(helpers: 1) }
+    static let attacker: Result<AttackerEnvironment, any Error> = Result {
+        try AttackerEnvironment(in: try cluster.get().directory)
+    }
+
+    /// A directory on the helper's host that jobs aim at.
+    static func target(_ name: String) throws -> String {
+        let path = try cluster.get().directory + "/host-" + name
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try "host secret".write(toFile: path + "/secret", atomically: true, encoding: .utf8)
+        chmod(path + "/secret", 0o600)
+        return path
+    }
+
+    static func entries(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+
+    func send(_ job: RemoteJob, blobs: [String: [UInt8]] = [:]) throws -> Message? {
+        let cluster = try Self.cluster.get()
+        return try RawPeer(port: cluster.helperPorts[0]).run(job, environment: try Self.attacker.get().archive, blobs: blobs)
+    }
+
+    func stdout(_ reply: Message?) -> String {
+        if case let .result(result)? = reply { return String(decoding: result.stdout, as: UTF8.self) }
+        return "no result: \(String(describing: reply))"
+    }
+
+    @Test func aJobSymlinkToTheHostCannotPlaceOrReadAnything() throws {
+        let cluster = try Self.cluster.get(), attacker = try Self.attacker.get()
+        let target = try Self.target("links")
+        let blob = Array("planted".utf8), hash = FileResolver.digest(Array("planted".utf8))
+        // An absolute target: refused outright.
+        let absolute = attacker.job([], files: [FileEntry(path: "/job/evil/planted", hash: hash, executable: false)],
+                                    symlinks: [SymlinkEntry(path: "/job/evil", target: target)], outputs: ["/job/evil/out.o"])
+        guard case let .error(text)? = try send(absolute, blobs: [hash: blob]) else { Issue.record("absolute link accepted"); return }
+        #expect(text.contains("targets must be relative"), "\(text)")
+        // A relative target that climbs out of the tree: the daemon never follows it on the host.
+        let climbing = String(repeating: "../", count: 40) + String(target.dropFirst())
+        let relative = attacker.job([], files: [FileEntry(path: "/job/evil/planted", hash: hash, executable: false)],
+                                    symlinks: [SymlinkEntry(path: "/job/evil", target: climbing)], outputs: ["/job/evil/out.o"])
+        guard case let .error(text2)? = try send(relative, blobs: [hash: blob]) else { Issue.record("climbing link accepted"); return }
+        #expect(text2.contains("symbolic link"), "\(text2)")
+        #expect(Self.entries(target) == ["secret"])
+        #expect(try String(contentsOfFile: target + "/secret", encoding: .utf8) == "host secret")
+        #expect(cluster.isAlive("helper1"))
+    }
+
+    @Test func anOutputTurnedIntoASymlinkIsNotReadBack() throws {
+        let attacker = try Self.attacker.get()
+        let target = try Self.target("output")
+        let reply = try send(attacker.job(["symlink:\(target)/secret:/job/out/a.o", "symlink:../../../../../..\(target)/secret:/job/out/b.o"],
+                                          outputs: ["/job/out/a.o", "/job/out/b.o"]))
+        guard case let .result(result)? = reply else { Issue.record("\(String(describing: reply))"); return }
+        #expect(stdout(reply).contains("OK symlink"))
+        #expect(result.outputs.isEmpty, "\(result.outputs.map { String(decoding: $0.contents, as: UTF8.self) })")
+    }
+
+    @Test func jobVariablesReachNeitherBubblewrapNorTheCompiler() throws {
+        let cluster = try Self.cluster.get(), attacker = try Self.attacker.get()
+        let mark = cluster.directory + "/preloaded-mark"
+        let library = cluster.directory + "/preload.so"
+        #expect(Spawn.run("/usr/bin/gcc", ["gcc", "-shared", "-fPIC", "-DMARK=\"\(mark)\"", "-o", library, fixtures + "/preload.c"],
+                          stdoutPath: "/dev/null", stderrPath: "/dev/null") == 0)
+        let reply = try send(attacker.job(["env:LD_PRELOAD", "env:GCC_EXEC_PREFIX", "env:LANG"],
+                                          environment: ["LD_PRELOAD=\(library)", "GCC_EXEC_PREFIX=/evil/", "LANG=C.UTF-8"]))
+        #expect(stdout(reply).contains("ENV LD_PRELOAD=(unset)"))
+        #expect(stdout(reply).contains("ENV GCC_EXEC_PREFIX=(unset)"))
+        #expect(stdout(reply).contains("ENV LANG=C.UTF-8"))
+        #expect(!Posix.fileExists(mark), "LD_PRELOAD ran on the helper's host")
+    }
+
+    @Test func cachedHeadersAndTheEnvironmentCannotBeRewritten() throws {
+        let cluster = try Self.cluster.get(), attacker = try Self.attacker.get()
+        let header = Array("#define CACHED 1\n".utf8), hash = FileResolver.digest(Array("#define CACHED 1\n".utf8))
+        // A header deeper than the top of the writable output directory, and one in the read-only part.
+        let files = [FileEntry(path: "/job/out/sub/dir/cached.h", hash: hash, executable: false),
+                     FileEntry(path: "/job/include/cached.h", hash: hash, executable: false)]
+        let reply = try send(attacker.job(["chmodwrite:/job/out/sub/dir/cached.h", "chmodwrite:/job/include/cached.h",
+                                           "chmodwrite:\(attacker.cc1)", "write:/usr/libexec/gcc/new"], files: files),
+                             blobs: [hash: header])
+        let printed = stdout(reply)
+        #expect(printed.contains("OK chmodwrite:/job/out/sub/dir/cached.h"), "\(printed)")  // its own copy
+        #expect(printed.contains("FAIL chmodwrite:/job/include/cached.h"), "\(printed)")
+        #expect(printed.contains("FAIL chmodwrite:\(attacker.cc1)"), "\(printed)")
+        #expect(printed.contains("FAIL write:/usr/libexec/gcc/new"), "\(printed)")
+        let store = cluster.directory + "/state-helper1"
+        #expect(Posix.readFile(store + "/blobs/" + hash) == header)
+        #expect(Posix.readFile(store + "/environments/\(attacker.id)\(attacker.cc1)") == Array("original cc1".utf8))
+        // The next job sees the header as it was.
+        let again = try send(attacker.job(["read:/job/include/cached.h"], files: [files[1]]), blobs: [hash: header])
+        #expect(stdout(again).contains("OK read:/job/include/cached.h"))
+    }
+
+    @Test func theSandboxHasNoNetworkNoHostSecretsAndNoWritableHost() throws {
+        let cluster = try Self.cluster.get(), attacker = try Self.attacker.get()
+        let home = try Self.target("home")
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let port = TestCluster.freePort()
+        address.sin_port = UInt16(port).bigEndian
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 4)
+        let reply = try send(attacker.job([
+            "connect:127.0.0.1:\(port)", "connect:127.0.0.1:\(cluster.schedulerPort)", "connect:198.18.0.1:80",
+            "read:/etc/shadow", "read:\(home)/secret", "read:/root/.bashrc",
+            "write:/etc/evil", "write:\(home)/evil", "write:/tmp/evil", "write:/job/evil", "write:/job/out/allowed",
+        ]))
+        let printed = stdout(reply)
+        for action in ["connect:127.0.0.1:\(port)", "connect:127.0.0.1:\(cluster.schedulerPort)", "connect:198.18.0.1:80",
+                       "read:/etc/shadow", "read:\(home)/secret", "read:/root/.bashrc",
+                       "write:/etc/evil", "write:\(home)/evil", "write:/tmp/evil", "write:/job/evil"] {
+            #expect(printed.contains("FAIL \(action)"), "\(action) succeeded:\n\(printed)")
+        }
+        #expect(printed.contains("OK write:/job/out/allowed"), "\(printed)")
+        #expect(!Posix.fileExists("/etc/evil") && !Posix.fileExists(home + "/evil") && !Posix.fileExists("/tmp/evil"))
+        #expect(Self.entries(home) == ["secret"])
+    }
+
+    /// Before its hello, a peer can make the helper hold no more than a handshake frame: a stream of
+    /// decompression bombs is refused from its first bytes, and the daemon's memory stays where it was.
+    @Test func decompressionBombsBeforeTheHandshakeAreRefusedCheaply() throws {
+        let cluster = try Self.cluster.get()
+        guard let pid = cluster.pids["helper1"] else { Issue.record("no helper"); return }
+        func residentKB() -> Int {
+            let status = String(decoding: Posix.readFile("/proc/\(pid)/status") ?? [], as: UTF8.self)
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        let before = residentKB()
+        let bomb = Zstd.compress([UInt8](repeating: 0, count: 256 << 20))
+        for round in 0..<20 {
+            // Small frames (under the handshake limit) of one bomb each, and large ones of many.
+            let fields = round % 2 == 0 ? 1 : 200
+            var writer = ByteWriter()
+            writer.write(UInt32(0)); writer.write(MessageKind.blobs.rawValue)
+            writer.write(UInt32(fields))
+            for _ in 0..<fields { writer.write(String(repeating: "a", count: 64)); writer.write(UInt8(1)); writer.write(bomb) }
+            var bytes = writer.bytes
+            let length = UInt32(bytes.count - 4)
+            for i in 0..<4 { bytes[i] = UInt8((length >> (8 * UInt32(i))) & 0xff) }
+            let peer = try RawPeer(port: cluster.helperPorts[0], timeoutSeconds: 5)
+            peer.send(bytes: bytes)
+            #expect(peer.isClosed())
+        }
+        #expect(cluster.isAlive("helper1"))
+        #expect(residentKB() - before < 64 << 10, "resident memory grew from \(before) kB to \(residentKB()) kB")
+        #expect(bomb.count + 100 < Frame.handshakeMaximumSize)
+        #expect(cluster.log("helper1").contains("unexpected blobs message, expected hello"), "\(cluster.log("helper1").suffix(2000))")
+        #expect(cluster.log("helper1").contains("exceeds the limit of \(Frame.handshakeMaximumSize)"))
+    }
+}
