@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "swlaunch-ctl", targets: ["swlaunch-ctl"]),
         .executable(name: "swlaunchd", targets: ["swlaunchd"]),
         .executable(name: "swlaunch-scheduler", targets: ["swlaunch-scheduler"]),
+        // The parsers the fuzz targets in Fuzz/ exercise.
+        .library(name: "SwlaunchParsers", targets: ["Wire", "WireNIO", "CompilerArgs", "Config", "NinjaLog", "Toolchain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

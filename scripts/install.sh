@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs swlaunch: the programs, the masquerade directory, systemd units and the CMake module.
-#   scripts/install.sh [--prefix DIR]      (default /usr/local)
+#   scripts/install.sh [--prefix DIR] [--no-user]     (default /usr/local)
 #   scripts/install.sh [--prefix DIR] --uninstall
+# As root it creates the system user "swlaunch" that swlaunchd runs as (--no-user skips that; the user is
+# kept on --uninstall, as packages do).
 # Installs from .build/release (built first if missing), or from $SWLAUNCH_BIN when set.
 # Layout under the prefix:
 #   bin/swlaunch bin/swlaunch-ctl bin/swlaunchd bin/swlaunch-scheduler
@@ -13,12 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=/usr/local
 uninstall=0
+make_user=1
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --no-user) make_user=0; shift ;;
     --prefix) prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,10 +66,23 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
+# Least privilege: its own unprivileged user. Jobs from peers run in bubblewrap sandboxes made with
+# unprivileged user namespaces; launchers are served with their own rights only (SO_PEERCRED).
+User=swlaunch
+Group=swlaunch
 ExecStart=$prefix/bin/swlaunchd
 RuntimeDirectory=swlaunch
 RuntimeDirectoryMode=0755
 StateDirectory=swlaunch
+StateDirectoryMode=0700
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+TasksMax=4096
+# SIGTERM stops it; the cluster key: cluster.key_file in /etc/swlaunch/config.toml (mode 0600, owned by swlaunch).
 Restart=on-failure
 
 [Install]
@@ -79,14 +96,23 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
+User=swlaunch
+Group=swlaunch
 ExecStart=$prefix/bin/swlaunch-scheduler
-DynamicUser=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
 Restart=on-failure
 
 [Install]
 WantedBy=multi-user.target
 UNIT
 put "$prefix/lib/systemd/system/swlaunch-scheduler.service"
+if [[ $make_user == 1 && $(id -u) == 0 ]] && ! getent passwd swlaunch >/dev/null; then
+  useradd --system --user-group --home-dir /var/lib/swlaunch --no-create-home --shell /usr/sbin/nologin \
+    --comment "swlaunch daemon" swlaunch
+  echo "created the system user swlaunch"
+fi
 install -m 0644 cmake/swlaunch.cmake "$prefix/share/swlaunch/cmake/swlaunch.cmake"
 put "$prefix/share/swlaunch/cmake/swlaunch.cmake"
 printf '%s\n' "${installed[@]}" > "$manifest"
@@ -95,5 +121,7 @@ installed swlaunch under $prefix
   compile through it:   CMake: -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES=$prefix/share/swlaunch/cmake/swlaunch.cmake
                         make and others: PATH=$prefix/lib/swlaunch/bin:\$PATH
   services:             systemctl daemon-reload && systemctl enable --now swlaunchd   (and swlaunch-scheduler on one machine)
-  settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8765"), then: swlaunch doctor
+  settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8765", cluster.key_file), then: swlaunch doctor
+  cluster key:          swlaunch key generate /etc/swlaunch/cluster.key; chown swlaunch: /etc/swlaunch/cluster.key;
+                        copy the same file to every machine
 EOT

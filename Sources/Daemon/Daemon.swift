@@ -73,7 +73,7 @@ public final class Daemon: Sendable {
         if acceptsRemote, let host = config.listenHost {
             peer = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(host: host, port: config.listenPort,
                       childChannelInitializer: limiter.initializer(idleTimeout: .seconds(60), policy: .helperServer, tls: config.security.server))
             logger.info("accepting jobs from peers", metadata: [

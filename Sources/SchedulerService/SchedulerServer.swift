@@ -101,10 +101,11 @@ public struct SchedulerServer: Sendable {
     public func run() async throws {
         let state = ClusterState(heartbeatTimeout: heartbeatTimeout,
                                  security: security.fingerprint.map { "mutual TLS (cluster key \($0))" }
-                                     ?? "INSECURE: no cluster key, any host that reaches the scheduler can join")
+                                     ?? (TransportSecurity.isLoopback(host) ? "no cluster key: loopback only"
+                                         : "INSECURE: no cluster key (--insecure): any host that reaches \(host):\(port) can join the cluster"))
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port,
                   childChannelInitializer: limiter.initializer(idleTimeout: .seconds(Int64(heartbeatTimeout * 2)), policy: .schedulerServer,
                                                                tls: security.server))

@@ -153,7 +153,7 @@ public func connectPeer(host: String, port: Int, security: TransportSecurity, co
     let tls = security.client.map(TLSSide.connecting)
     let channel = try await ClientBootstrap(group: group)
         .connectTimeout(connectTimeout)
-        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .connect(host: host, port: port) { makeMessageChannel($0, idleTimeout: idleTimeout, policy: .client, tls: tls) }
     return channel
 }

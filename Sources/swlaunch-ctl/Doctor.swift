@@ -68,6 +68,13 @@ struct Doctor: ParsableCommand {
             let status = try query(.statusRequest, socket: socket)
             let hosts = status["hosts"] as? [[String: Any]] ?? []
             report.ok("scheduler", "connected; \(hosts.count) host(s) known")
+            if let security = status["security"] as? String {
+                if security.hasPrefix("INSECURE") {
+                    report.warn("security", security + " (make a key with `swlaunch key generate FILE` and give it to every machine: --key-file or cluster.key_file)")
+                } else {
+                    report.ok("security", security)
+                }
+            }
             let helpers = hosts.filter { $0["accepts_remote"] as? Bool == true }
             if helpers.isEmpty {
                 report.fail("helpers", "no host accepts remote jobs, so nothing can be distributed",

@@ -19,7 +19,11 @@ enum StatsTable {
 
     static func renderStatus(_ text: String) -> String {
         let hosts = object(text)["hosts"] as? [[String: Any]] ?? []
-        var lines = ["NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE  NOTE"]
+        var lines: [String] = []
+        if let security = object(text)["security"] as? String {
+            lines.append((security.hasPrefix("INSECURE") ? "WARNING: " : "security: ") + security)
+        }
+        lines.append("NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE  NOTE")
         for h in hosts {
             let name = "\(h["name"] ?? "")".padding(toLength: 20, withPad: " ", startingAt: 0)
             let address = "\(h["address"] ?? ""):\(h["port"] ?? "")".padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -47,12 +47,15 @@ final class TestCluster: @unchecked Sendable {
     /// The cluster key every process of this cluster holds (`--key-file`), when it has one.
     let keyFile: String?
 
-    init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil) throws {
+    init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil,
+         sharedDirectory: Bool = false) throws {
         self.keyFile = keyFile
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         scratchDirectories.withLock { $0.append(directory) }
+        // Daemons that run as another user (the unprivileged helper) make their state directories here.
+        if sharedDirectory { chmod(directory, 0o1777) }
         binaries = Self.builtBinaries()
         // Free ports are picked, released and then bound by the daemons, so a concurrent suite can take
         // one in between: start again on fresh ports when the cluster does not come up.

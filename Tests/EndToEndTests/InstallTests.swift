@@ -24,7 +24,7 @@ struct InstallTests {
     @Test func installUseAndUninstall() throws {
         let cluster = try Self.cluster.get()
         let prefix = cluster.directory + "/prefix"
-        let install = try runCompile([packageRoot + "/scripts/install.sh", "--prefix", prefix], in: packageRoot, outputs: [],
+        let install = try runCompile([packageRoot + "/scripts/install.sh", "--prefix", prefix, "--no-user"], in: packageRoot, outputs: [],
                                      environment: ["SWLAUNCH_BIN": cluster.binaries])
         #expect(install.status == 0, "\(install.stderr)")
         #expect(files(under: prefix) == [

@@ -46,6 +46,13 @@ final class RawPeer: @unchecked Sendable {
         return try? Frame.decode(body: body)
     }
 
+    /// Whether the peer has closed the connection already (without waiting).
+    func isClosedNow() -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
     /// Whether the peer closed the connection within the timeout without sending anything more.
     func isClosed() -> Bool {
         var byte: UInt8 = 0

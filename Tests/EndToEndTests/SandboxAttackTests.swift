@@ -171,6 +171,36 @@ struct SandboxAttackTests {
         #expect(Self.entries(home) == ["secret"])
     }
 
+    /// One address cannot hold more than its share of connections, and a connection that does not finish its
+    /// handshake in time is closed however slowly it sends.
+    @Test func connectionsAreCappedAndSlowHandshakesDropped() throws {
+        let cluster = try Self.cluster.get()
+        var peers: [RawPeer] = []
+        for _ in 0..<70 { peers.append(try RawPeer(port: cluster.helperPorts[0], timeoutSeconds: 2)) }
+        usleep(300_000)
+        let closed = peers.filter { $0.isClosedNow() }.count
+        #expect(closed == 6, "\(closed) of 70 connections from one address were closed; the cap is 64")
+        peers = []
+        // The helper counts closed connections out as it notices them: wait until one is admitted again.
+        var admitted: (RawPeer, UInt64)?
+        for _ in 0..<50 where admitted == nil {
+            let start = Posix.nowMicros()
+            let probe = try RawPeer(port: cluster.helperPorts[0], timeoutSeconds: 1)
+            usleep(100_000)
+            if !probe.isClosedNow() { admitted = (probe, start) }
+        }
+        guard let (slow, start) = admitted else { Issue.record("no connection admitted after the others closed"); return }
+        let hello = Frame.encode(.hello(Hello(role: .daemon, name: "slow")))
+        var closedAfter: UInt64?
+        for byte in hello.prefix(hello.count - 1) {
+            slow.send(bytes: [byte])
+            if slow.isClosed() { closedAfter = Posix.nowMicros() - start; break }
+        }
+        #expect(closedAfter != nil, "a handshake trickled over \(hello.count) s was still open")
+        if let closedAfter { #expect(closedAfter >= 9_000_000 && closedAfter < 14_000_000, "closed after \(closedAfter) µs") }
+        #expect(cluster.isAlive("helper1"))
+    }
+
     /// Before its hello, a peer can make the helper hold no more than a handshake frame: a stream of
     /// decompression bombs is refused from its first bytes, and the daemon's memory stays where it was.
     @Test func decompressionBombsBeforeTheHandshakeAreRefusedCheaply() throws {

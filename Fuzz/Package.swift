@@ -1,0 +1,23 @@
+// swift-tools-version: 6.0
+// libFuzzer targets for swlaunch's parsers. Built and run by scripts/fuzz.sh:
+//   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product FuzzFrames
+import PackageDescription
+
+let parsers: Target.Dependency = .product(name: "SwlaunchParsers", package: "swlaunch")
+let package = Package(
+    name: "swlaunch-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "swlaunch", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .executableTarget(name: "FuzzFrames", dependencies: [parsers, .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                             .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(name: "FuzzMessages", dependencies: [parsers]),
+        .executableTarget(name: "FuzzClassifier", dependencies: [parsers]),
+        .executableTarget(name: "FuzzConfig", dependencies: [parsers]),
+        .executableTarget(name: "FuzzNinjaLog", dependencies: [parsers]),
+        .executableTarget(name: "FuzzArchive", dependencies: [parsers]),
+    ]
+)
