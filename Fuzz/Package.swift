@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // libFuzzer targets for swlaunch's parsers. Built and run by scripts/fuzz.sh:
-//   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product FuzzFrames
+//   swift build -c release --sanitize=fuzzer --sanitize=address --product FuzzFrames
 import PackageDescription
 
 let parsers: Target.Dependency = .product(name: "SwlaunchParsers", package: "swlaunch")

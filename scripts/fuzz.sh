@@ -11,7 +11,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=(FuzzFrames FuzzMessages FuzzClassifier FuzzConfig FuzzNinjaLog FuzzArchive)
 scripts/deps.sh
 command -v zstd >/dev/null || { apt-get install -y -qq zstd >/dev/null; }
-(cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address \
    $(printf -- '--product %s ' "${targets[@]}") >/tmp/swlaunch-fuzz-build.log 2>&1) || { tail -30 /tmp/swlaunch-fuzz-build.log; exit 1; }
 bin=Fuzz/.build/release
 

@@ -26,12 +26,6 @@ public enum SourceLanguage: String, Sendable {
     }
 }
 
-/// File name extensions that are inputs for the driver but not sources we compile remotely.
-let otherInputExtensions: Set<Substring> = [
-    "i", "ii", "mi", "mii", "s", "S", "sx", "h", "hh", "hpp", "hxx", "H", "h++", "tcc", "o", "a", "so", "obj", "lo",
-    "f", "f90", "for", "F", "F90", "go", "d", "ads", "adb", "gch", "pch", "pcm", "cu", "cl",
-]
-
 /// A compile the launcher may hand to a helper.
 public struct DistributableCompile: Sendable, Equatable {
     public var language: SourceLanguage
@@ -96,9 +90,9 @@ public func classify(_ givenArguments: [String]) -> Classification {
                 sources.append((arg, language))
             } else if explicitLanguage != nil {
                 return .local(reason: "unsupported-language")
-            } else if let dot = arg.lastIndex(of: "."), otherInputExtensions.contains(arg[arg.index(after: dot)...]) {
-                otherInputs += 1
             } else {
+                // Headers, preprocessed or assembler sources, objects, libraries, files without an extension:
+                // inputs a remote compile of one C-family source does not take.
                 otherInputs += 1
             }
             scan.append(arg)

@@ -25,6 +25,10 @@ public struct DaemonConfiguration: Sendable {
     public var environmentCacheBytes: Int64 = 10 << 30
     /// Size limit of the file contents received from peers (least recently used go first).
     public var blobCacheBytes: Int64 = 2 << 30
+    /// Deadlines of remote attempts.
+    public var deadlines = DeadlinePolicy()
+    /// What one sandboxed job may use.
+    public var sandboxLimits = SandboxLimits()
     /// TLS from the cluster key for every TCP connection, or none (loopback, or `--insecure`).
     public var security: TransportSecurity = .none
     public var logger: Logger

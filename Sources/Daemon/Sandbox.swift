@@ -140,7 +140,15 @@ public struct SandboxRunner: Sendable {
         public var description: String { reason }
     }
 
-    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> JobResult {
+    /// What a run tells beyond the compiler's output: whether the sandbox was set up and the compiler ran to an
+    /// exit (bubblewrap's `--json-status-fd` reports an exit code only then), and how it exited.
+    public struct Run: Sendable {
+        public var result: JobResult
+        /// False when bubblewrap failed before the compiler ran (set-up, or the compiler could not be executed).
+        public var compilerRan: Bool
+    }
+
+    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> Run {
         let tree = try ConfinedTree(root: jobDirectory + "/root")
         let outputDirectories = Array(Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })).sorted()
         func isWritable(_ path: String) -> Bool {
@@ -167,15 +175,15 @@ public struct SandboxRunner: Sendable {
         var environment = ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "TMPDIR", Self.scratchDirectory]
         for (name, value) in HelperPolicy.environment(job.environment) { environment += ["--setenv", name, value] }
 
-        let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr"
+        let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr", statusPath = jobDirectory + "/status"
         let limitOptions = ["--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--nproc=\(limits.processes)",
                             "--core=0", "--cpu=\(limits.seconds * 2)"]
         let arguments = ["/usr/bin/prlimit"] + limitOptions + ["--", bwrap, "--ro-bind", tree.root, "/", "--dev", "/dev", "--proc", "/proc",
                          "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + Self.isolation
-            + environment + ["--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
+            + environment + ["--json-status-fd", "3", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
         let start = Posix.nowMicros()
         guard let pid = Spawn.start(arguments[0], arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
-                                    environment: Self.spawnEnvironment) else {
+                                    environment: Self.spawnEnvironment, descriptor3Path: statusPath) else {
             throw ResolveError(path: bwrap, reason: "cannot start the sandbox")
         }
         let deadline = start + UInt64(limits.seconds) * 1_000_000
@@ -200,7 +208,9 @@ public struct SandboxRunner: Sendable {
         for output in job.outputs {
             if let bytes = try tree.readRegularFile(output, limit: Int(limits.fileBytes)) { outputs.append(OutputFile(path: output, contents: bytes)) }
         }
-        return JobResult(exitStatus: status, stdout: Posix.readFile(stdoutPath) ?? [], stderr: Posix.readFile(stderrPath) ?? [],
-                         outputs: outputs, host: hostName, timings: JobTimings(compile: elapsed))
+        let reported = String(decoding: Posix.readFile(statusPath) ?? [], as: UTF8.self)
+        return Run(result: JobResult(exitStatus: status, stdout: Posix.readFile(stdoutPath) ?? [], stderr: Posix.readFile(stderrPath) ?? [],
+                                     outputs: outputs, host: hostName, timings: JobTimings(compile: elapsed)),
+                   compilerRan: reported.contains("\"exit-code\""))
     }
 }

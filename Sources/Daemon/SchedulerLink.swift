@@ -101,7 +101,7 @@ public actor SchedulerLink {
     private func expire(_ id: UInt64) { pending.removeValue(forKey: id)?.resume(returning: nil) }
 
     /// Asks for the best host for a job; nil when no scheduler answers in time.
-    public func requestHost(choices: [ToolchainChoice], exclude: [String]) async -> Message? {
+    public func requestHostMessage(choices: [ToolchainChoice], exclude: [String]) async -> Message? {
         let id = nextID
         nextID += 1
         return await request(.hostRequest(HostRequest(id: id, choices: choices, exclude: exclude)), id: id, timeout: .seconds(10))

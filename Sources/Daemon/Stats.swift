@@ -13,6 +13,7 @@ public actor JobStats {
     private var localReasons: [String: Int] = [:]
     private var fallbackReasons: [String: Int] = [:]
     private var byHost: [String: Int] = [:]
+    private var failureCodes: [String: Int] = [:]
     private var timings = JobTimings()
 
     public init() {}
@@ -28,11 +29,12 @@ public actor JobStats {
     public func countLocal(reason: String) { local += 1; localReasons[reason, default: 0] += 1 }
     public func countFallback(reason: String) { fallback += 1; fallbackReasons[reason, default: 0] += 1 }
     public func countServed() { served += 1 }
-    public func countHelperFailure() { helperFailures += 1 }
+    /// A remote attempt that did not give the compiler's verdict, by its failure code (`deadline`, `signal`, ...).
+    public func countHelperFailure(code: String) { helperFailures += 1; failureCodes[code, default: 0] += 1 }
 
     public func reset() {
         remote = 0; local = 0; fallback = 0; served = 0; helperFailures = 0
-        localReasons = [:]; fallbackReasons = [:]; byHost = [:]; timings = JobTimings()
+        localReasons = [:]; fallbackReasons = [:]; byHost = [:]; failureCodes = [:]; timings = JobTimings()
     }
 
     public func json() -> String {
@@ -42,6 +44,7 @@ public actor JobStats {
         return JSON.object([
             ("remote", String(remote)), ("local", String(local)), ("fallback", String(fallback)), ("served", String(served)), ("helper_failures", String(helperFailures)),
             ("local_reasons", map(localReasons)), ("fallback_reasons", map(fallbackReasons)), ("remote_hosts", map(byHost)),
+            ("helper_failure_reasons", map(failureCodes)),
             ("remote_timings_us", JSON.object([
                 ("queue", String(timings.queue)), ("preprocess", String(timings.preprocess)),
                 ("transfer", String(timings.transfer)), ("compile", String(timings.compile)),

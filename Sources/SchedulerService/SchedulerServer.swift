@@ -168,7 +168,7 @@ public struct SchedulerServer: Sendable {
                     case let .hostRequest(request):
                         if let (granted, choice) = await state.grant(request) {
                             try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
-                                                                          port: granted.info.port, choice: choice)))
+                                                                          port: granted.info.port, choice: choice, speed: granted.speed ?? 0)))
                         } else {
                             try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
                         }

@@ -70,7 +70,9 @@ public struct Cluster: Sendable {
     public mutating func record(_ report: JobReport, now: Double) {
         guard var state = hosts[report.host] else { return }
         state.running = max(0, state.running - 1)
-        if report.succeeded {
+        if report.jobFault {
+            // The job could not run remotely for reasons of its own: nothing learnt about the host.
+        } else if report.succeeded {
             state.consecutiveFailures = 0
             state.jobsDone += 1
             if report.compileMicros > 0, report.inputBytes > 0 {

@@ -17,9 +17,10 @@ public enum Spawn {
         return wait(pid)
     }
 
-    /// Starts a program without waiting for it; returns its pid.
+    /// Starts a program without waiting for it; returns its pid. `descriptor3Path`, when given, is opened for
+    /// writing as the child's descriptor 3 (for a status channel such as bwrap's `--json-status-fd 3`).
     public static func start(_ path: String, _ arguments: [String], stdoutPath: String, stderrPath: String,
-                             environment: [String]? = nil, workingDirectory: String? = nil) -> pid_t? {
+                             environment: [String]? = nil, workingDirectory: String? = nil, descriptor3Path: String? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -27,6 +28,7 @@ public enum Spawn {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let descriptor3Path { posix_spawn_file_actions_addopen(&actions, 3, descriptor3Path, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for p in argv { free(p) } }

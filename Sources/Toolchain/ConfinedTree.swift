@@ -3,6 +3,14 @@ import Foundation
 import SystemSupport
 import Wire
 
+/// A job or environment asked for something the tree refuses to build (a link with an absolute target, a path
+/// through a link, a path that is not normalized): the job's own fault, not the host's.
+public struct TreeRefusal: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
 /// A directory tree that is built and read without ever following a symbolic link on the host.
 ///
 /// A job's tree holds symlinks that a peer chose; the daemon creating a file or directory under one of them, or
@@ -30,7 +38,7 @@ public final class ConfinedTree: @unchecked Sendable {
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         guard path.hasPrefix("/"), !components.isEmpty, !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
               !path.utf8.contains(0) else {
-            throw ResolveError(path: path, reason: "not a normalized absolute path")
+            throw TreeRefusal(path: path, reason: "not a normalized absolute path")
         }
         let parent = components.dropLast().joined(separator: "/")
         return (parent.isEmpty ? "." : parent, String(components.last!))
@@ -40,10 +48,10 @@ public final class ConfinedTree: @unchecked Sendable {
     private func openDirectory(_ relative: String, forPath path: String) throws -> Int32 {
         let fd = swl_openat2(rootFD, relative, SWL_O_PATH | O_DIRECTORY | O_CLOEXEC, 0, Self.resolve)
         guard fd >= 0 else {
-            let reason = errno == ELOOP || errno == EXDEV || errno == ENOTDIR
-                ? "a component is a symbolic link or not a directory (refused: the tree is never built through a link)"
-                : Posix.errorText(errno)
-            throw ResolveError(path: path, reason: reason)
+            if errno == ELOOP || errno == EXDEV || errno == ENOTDIR {
+                throw TreeRefusal(path: path, reason: "a component is a symbolic link or not a directory (refused: the tree is never built through a link)")
+            }
+            throw ResolveError(path: path, reason: Posix.errorText(errno))
         }
         return fd
     }
@@ -61,7 +69,7 @@ public final class ConfinedTree: @unchecked Sendable {
             }
             let next = swl_openat2(parentFD, component, SWL_O_PATH | O_DIRECTORY | O_CLOEXEC, 0, Self.resolve)
             guard next >= 0 else {
-                throw ResolveError(path: path, reason: "\(component) is a symbolic link or not a directory (refused)")
+                throw TreeRefusal(path: path, reason: "\(component) is a symbolic link or not a directory (refused)")
             }
             close(parentFD)
             parentFD = next
@@ -110,7 +118,7 @@ public final class ConfinedTree: @unchecked Sendable {
     /// so that it means the same inside the sandbox and nothing at all on the host.
     public func placeSymlink(_ path: String, target: String) throws {
         guard !target.hasPrefix("/"), !target.isEmpty, !target.utf8.contains(0) else {
-            throw ResolveError(path: path, reason: "symbolic link to \(target) refused: targets must be relative")
+            throw TreeRefusal(path: path, reason: "symbolic link to \(target) refused: targets must be relative")
         }
         let (parent, name) = try Self.split(path)
         try makeDirectories(parent == "." ? "/" : "/" + parent)

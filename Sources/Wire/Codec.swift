@@ -59,10 +59,11 @@ extension Message {
             w.write(r.id); w.write(r.choices.map(\.platform)); w.write(r.choices.map(\.toolchain)); w.write(r.exclude)
         case let .hostGrant(g):
             w.write(g.id); w.write(g.name); w.write(g.address); w.write(g.port); w.write(g.choice.platform); w.write(g.choice.toolchain)
+            w.write(g.speed)
         case let .noHost(id, reason):
             w.write(id); w.write(reason)
         case let .jobDone(r):
-            w.write(r.host); w.write(r.succeeded); w.write(r.compileMicros); w.write(r.inputBytes)
+            w.write(r.host); w.write(r.succeeded); w.write(r.compileMicros); w.write(r.inputBytes); w.write(r.jobFault)
         case let .compile(j):
             w.write(j.toolchain); w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory)
             w.write(j.environment)
@@ -77,6 +78,8 @@ extension Message {
             w.write(id)
         case let .environment(id, archive):
             w.write(id); w.write(archive)
+        case let .jobFailed(failure):
+            w.write(failure.failureClass.rawValue); w.write(failure.code); w.write(failure.reason)
         case let .blobs(blobs):
             w.write(UInt32(blobs.count))
             for b in blobs { w.write(b.hash); w.writeCompressed(b.contents) }
@@ -137,11 +140,12 @@ extension Message {
                                             exclude: try r.readStrings()))
         case .hostGrant:
             return .hostGrant(HostGrant(id: try r.readUInt64(), name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
-                                        choice: ToolchainChoice(platform: try r.readString(), toolchain: try r.readString())))
+                                        choice: ToolchainChoice(platform: try r.readString(), toolchain: try r.readString()),
+                                        speed: try r.readDouble()))
         case .noHost: return .noHost(id: try r.readUInt64(), reason: try r.readString())
         case .jobDone:
             return .jobDone(JobReport(host: try r.readString(), succeeded: try r.readBool(),
-                                      compileMicros: try r.readUInt64(), inputBytes: try r.readUInt64()))
+                                      compileMicros: try r.readUInt64(), inputBytes: try r.readUInt64(), jobFault: try r.readBool()))
         case .compile:
             let toolchain = try r.readString(), compiler = try r.readString(), arguments = try r.readStrings()
             let cwd = try r.readString(), environment = try r.readStrings()
@@ -159,6 +163,9 @@ extension Message {
         case .needBlobs: return .needBlobs(try r.readStrings())
         case .needEnvironment: return .needEnvironment(id: try r.readString())
         case .environment: return .environment(id: try r.readString(), archive: try r.readBytes())
+        case .jobFailed:
+            guard let failureClass = FailureClass(rawValue: try r.readUInt8()) else { throw DecodeError.badValue("unknown failure class") }
+            return .jobFailed(JobFailure(failureClass, try r.readString(), try r.readString()))
         case .blobs:
             var blobs: [Blob] = []
             for _ in 0..<(try r.readCount("blob", minimumItemSize: 9)) {

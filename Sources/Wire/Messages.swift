@@ -7,7 +7,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
     case statusRequest = 26, status = 27
     // daemon <-> helper daemon
-    case compile = 30, needBlobs = 31, blobs = 32, needEnvironment = 33, environment = 34
+    case compile = 30, needBlobs = 31, blobs = 32, needEnvironment = 33, environment = 34, jobFailed = 35
 }
 
 /// Who opens a connection; sent in the handshake.
@@ -184,13 +184,43 @@ public struct HostGrant: Sendable, Equatable {
     public var port: UInt32
     /// Which of the request's choices the host runs (its platform's).
     public var choice: ToolchainChoice
-    public init(id: UInt64, name: String, address: String, port: UInt32, choice: ToolchainChoice) {
+    /// The host's measured speed, in input bytes per microsecond of compile time; 0 when not measured yet.
+    /// The client sets each attempt's deadline from it.
+    public var speed: Double
+    public init(id: UInt64, name: String, address: String, port: UInt32, choice: ToolchainChoice, speed: Double = 0) {
         self.id = id
         self.name = name
         self.address = address
         self.port = port
         self.choice = choice
+        self.speed = speed
     }
+}
+
+/// Why a helper did not return the compiler's verdict on a job.
+public enum FailureClass: UInt8, Sendable, Equatable {
+    /// The helper could not run the job (set-up, sandbox, signal, limit, disk, missing input or output): another
+    /// helper or a local compile will do.
+    case infrastructure = 1
+    /// The job itself cannot run remotely (a compiler the environment cannot run, an option the helper's policy
+    /// refuses, an environment that does not unpack): it compiles locally, and no helper is blamed.
+    case job = 2
+}
+
+/// A helper's word that a job did not run to the compiler's verdict, with the class that decides what the
+/// client does next.
+public struct JobFailure: Sendable, Equatable, Error, CustomStringConvertible {
+    public var failureClass: FailureClass
+    /// A short stable name for stats (`no-space`, `signal`, `sandbox`, `limit`, `missing-output`, `policy`, ...).
+    public var code: String
+    /// The details, for logs.
+    public var reason: String
+    public init(_ failureClass: FailureClass, _ code: String, _ reason: String) {
+        self.failureClass = failureClass
+        self.code = code
+        self.reason = reason
+    }
+    public var description: String { "\(code): \(reason)" }
 }
 
 public struct JobReport: Sendable, Equatable {
@@ -198,11 +228,14 @@ public struct JobReport: Sendable, Equatable {
     public var succeeded: Bool
     public var compileMicros: UInt64
     public var inputBytes: UInt64
-    public init(host: String, succeeded: Bool, compileMicros: UInt64, inputBytes: UInt64) {
+    /// The attempt failed for a reason of the job's own: the host is not to blame (no back-off).
+    public var jobFault: Bool
+    public init(host: String, succeeded: Bool, compileMicros: UInt64, inputBytes: UInt64, jobFault: Bool = false) {
         self.host = host
         self.succeeded = succeeded
         self.compileMicros = compileMicros
         self.inputBytes = inputBytes
+        self.jobFault = jobFault
     }
 }
 
@@ -305,6 +338,8 @@ public enum Message: Sendable, Equatable {
     case needEnvironment(id: String)
     /// A toolchain environment archive (`.tar.zst`, sent as it is: already compressed).
     case environment(id: String, archive: [UInt8])
+    /// A helper's answer instead of `result` when the job did not run to the compiler's verdict.
+    case jobFailed(JobFailure)
 
     public var kind: MessageKind {
         switch self {
@@ -332,6 +367,7 @@ public enum Message: Sendable, Equatable {
         case .blobs: .blobs
         case .needEnvironment: .needEnvironment
         case .environment: .environment
+        case .jobFailed: .jobFailed
         }
     }
 }

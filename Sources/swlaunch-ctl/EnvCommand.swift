@@ -20,10 +20,10 @@ struct EnvCreate: ParsableCommand {
         commandName: "create",
         abstract: "Pack a compiler with every file it needs to run on another machine of this platform.",
         discussion: """
-            Packs the C and C++ drivers, the programs they run (cc1, cc1plus, as), the GCC installation marker \\
-            clang needs, and every shared library they load (resolved recursively, as ldd does), with the \\
-            symlinks on the way, into a deterministic .tar.zst. Its id is a hash of the platform, every path and \\
-            every file's content: the same toolchain gives the same id on every machine and every run. Prints \\
+            Packs the C and C++ drivers, the programs they run (cc1, cc1plus, as), the GCC installation marker \
+            clang needs, and every shared library they load (resolved recursively, as ldd does), with the \
+            symlinks on the way, into a deterministic .tar.zst. Its id is a hash of the platform, every path and \
+            every file's content: the same toolchain gives the same id on every machine and every run. Prints \
             the id, the archive's path and its size.
             """)
 

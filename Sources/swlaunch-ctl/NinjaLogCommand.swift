@@ -11,10 +11,10 @@ struct NinjaLogCommand: ParsableCommand {
         commandName: "ninjalog",
         abstract: "Where a ninja build's time went: wall and summed time, parallelism, slowest steps, idle stretches.",
         discussion: """
-            Reads .ninja_log files of versions 5, 6 and 7 (ninja 1.11 to 1.13) and reports the last build (a new \\
-            build starts where end times go backwards), or the one --build names (1 is the oldest in the log). \\
-            A command with several outputs counts once; malformed lines are skipped with a warning naming them. \\
-            From the log alone the critical path is a lower bound (the longest step). Weighted time divides each \\
+            Reads .ninja_log files of versions 5, 6 and 7 (ninja 1.11 to 1.13) and reports the last build (a new \
+            build starts where end times go backwards), or the one --build names (1 is the oldest in the log). \
+            A command with several outputs counts once; malformed lines are skipped with a warning naming them. \
+            From the log alone the critical path is a lower bound (the longest step). Weighted time divides each \
             step's duration by the number of steps running beside it.
             """)
 

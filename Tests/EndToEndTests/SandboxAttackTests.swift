@@ -42,8 +42,10 @@ struct AttackerEnvironment {
 
     func job(_ actions: [String], files: [FileEntry] = [], symlinks: [SymlinkEntry] = [], outputs: [String] = ["/job/out/a.o"],
              environment: [String] = []) -> RemoteJob {
-        RemoteJob(toolchain: id, compiler: "/usr/bin/gcc", arguments: actions, workingDirectory: "/job", environment: environment,
-                  files: files, symlinks: symlinks, directories: [], outputs: outputs)
+        // Ends by writing its object, as a compile does (a job that "succeeds" without one is a helper failure).
+        let writesObject = actions.contains { $0.hasSuffix(":" + (outputs.first ?? "")) } ? [] : outputs.prefix(1).map { "write:" + $0 }
+        return RemoteJob(toolchain: id, compiler: "/usr/bin/gcc", arguments: actions + writesObject, workingDirectory: "/job", environment: environment,
+                         files: files, symlinks: symlinks, directories: [], outputs: outputs)
     }
 }
 
@@ -84,14 +86,14 @@ struct SandboxAttackTests {
         // An absolute target: refused outright.
         let absolute = attacker.job([], files: [FileEntry(path: "/job/evil/planted", hash: hash, executable: false)],
                                     symlinks: [SymlinkEntry(path: "/job/evil", target: target)], outputs: ["/job/evil/out.o"])
-        guard case let .error(text)? = try send(absolute, blobs: [hash: blob]) else { Issue.record("absolute link accepted"); return }
-        #expect(text.contains("targets must be relative"), "\(text)")
+        guard case let .jobFailed(refusal)? = try send(absolute, blobs: [hash: blob]) else { Issue.record("absolute link accepted"); return }
+        #expect(refusal.failureClass == .job && refusal.reason.contains("targets must be relative"), "\(refusal)")
         // A relative target that climbs out of the tree: the daemon never follows it on the host.
         let climbing = String(repeating: "../", count: 40) + String(target.dropFirst())
         let relative = attacker.job([], files: [FileEntry(path: "/job/evil/planted", hash: hash, executable: false)],
                                     symlinks: [SymlinkEntry(path: "/job/evil", target: climbing)], outputs: ["/job/evil/out.o"])
-        guard case let .error(text2)? = try send(relative, blobs: [hash: blob]) else { Issue.record("climbing link accepted"); return }
-        #expect(text2.contains("symbolic link"), "\(text2)")
+        guard case let .jobFailed(refusal2)? = try send(relative, blobs: [hash: blob]) else { Issue.record("climbing link accepted"); return }
+        #expect(refusal2.failureClass == .job && refusal2.reason.contains("symbolic link"), "\(refusal2)")
         #expect(Self.entries(target) == ["secret"])
         #expect(try String(contentsOfFile: target + "/secret", encoding: .utf8) == "host secret")
         #expect(cluster.isAlive("helper1"))
@@ -102,9 +104,9 @@ struct SandboxAttackTests {
         let target = try Self.target("output")
         let reply = try send(attacker.job(["symlink:\(target)/secret:/job/out/a.o", "symlink:../../../../../..\(target)/secret:/job/out/b.o"],
                                           outputs: ["/job/out/a.o", "/job/out/b.o"]))
-        guard case let .result(result)? = reply else { Issue.record("\(String(describing: reply))"); return }
-        #expect(stdout(reply).contains("OK symlink"))
-        #expect(result.outputs.isEmpty, "\(result.outputs.map { String(decoding: $0.contents, as: UTF8.self) })")
+        // Neither link is read: the object is missing, so the helper answers with a failure, not the secret.
+        guard case let .jobFailed(failure)? = reply else { Issue.record("\(String(describing: reply))"); return }
+        #expect(failure.code == "missing-output", "\(failure)")
     }
 
     @Test func jobVariablesReachNeitherBubblewrapNorTheCompiler() throws {

@@ -16,9 +16,9 @@ let samples: [Message] = [
     .register(HostInfo(name: "h", address: "10.0.0.1", port: 8766, maxJobs: 8, platform: "x86_64-linux", acceptsRemote: true, toolchains: ["t"], note: "n")),
     .heartbeat(running: 3, load: 1.5, toolchains: ["t"]),
     .hostRequest(HostRequest(id: 9, choices: [ToolchainChoice(platform: "x86_64-linux", toolchain: "t"), ToolchainChoice(platform: "aarch64-linux", toolchain: "u")], exclude: ["a"])),
-    .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766, choice: ToolchainChoice(platform: "aarch64-linux", toolchain: "u"))),
+    .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766, choice: ToolchainChoice(platform: "aarch64-linux", toolchain: "u"), speed: 1.25)),
     .noHost(id: 9, reason: "busy"),
-    .jobDone(JobReport(host: "h", succeeded: false, compileMicros: 5, inputBytes: 6)),
+    .jobDone(JobReport(host: "h", succeeded: false, compileMicros: 5, inputBytes: 6, jobFault: true)),
     .statusRequest, .status(json: "{\"hosts\":[]}"),
     .compile(RemoteJob(toolchain: "t", compiler: "/usr/bin/gcc", arguments: ["-c"], workingDirectory: "/w", environment: [],
                        files: [FileEntry(path: "/w/a.c", hash: String(repeating: "a", count: 64), executable: false)],
@@ -27,6 +27,7 @@ let samples: [Message] = [
     .blobs([Blob(hash: "abc", contents: Array("int main(){}".utf8))]),
     .needEnvironment(id: "e"),
     .environment(id: "e", archive: [0x28, 0xb5, 0x2f, 0xfd]),
+    .jobFailed(JobFailure(.infrastructure, "limit", "helper1: job stopped: the compile ran longer than 600 s")),
 ]
 
 @Test func everyKindHasASample() {

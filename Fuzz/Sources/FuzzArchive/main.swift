@@ -3,13 +3,16 @@ import Toolchain
 
 /// The environment archive unpacker: any bytes as a `.tar.zst`, unpacked into a fresh directory on tmpfs. It
 /// refuses or unpacks; nothing may land outside the directory.
-let scratch = "/dev/shm/swlaunch-fuzz-\(getpid())"
-nonisolated(unsafe) var round = 0
+enum Scratch {
+    /// Globals of main.swift are set by top-level code, which libFuzzer's main never runs: these are lazy.
+    static let directory = "/dev/shm/swlaunch-fuzz-\(getpid())"
+    nonisolated(unsafe) static var round = 0
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    round += 1
-    let base = scratch + "/\(round)"
+    Scratch.round += 1
+    let base = Scratch.directory + "/\(Scratch.round)"
     try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: base) }
     let archive = base + "/in.tar.zst"

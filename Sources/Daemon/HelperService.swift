@@ -1,0 +1,239 @@
+import CompilerArgs
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SystemSupport
+import Toolchain
+import Wire
+import WireNIO
+
+/// Runs jobs for peers: receives a job, fetches the environment and contents it lacks, checks its own policy,
+/// compiles in the sandbox and answers with the compiler's verdict, or with a ``JobFailure`` whose class comes
+/// from facts (how the compiler ended, whether the sandbox was set up, free disk), never from the compiler's text.
+final class HelperService: Sendable {
+    let name: String
+    let stateDirectory: String
+    let logger: Logger
+    let environments: EnvironmentCache
+    let blobs: BlobStore
+    let fetches = EnvironmentFetches()
+    let slots: SlotPool
+    let stats: JobStats
+    let sandbox: SandboxRunner
+    let jobCounter = ManagedAtomicCounter()
+    /// Below this much free space in the state directory a job is not started (and a failed one is not the compiler's verdict).
+    let minimumFreeBytes: Int64
+
+    init(name: String, stateDirectory: String, logger: Logger, environments: EnvironmentCache, blobs: BlobStore, slots: SlotPool,
+         stats: JobStats, sandbox: SandboxRunner, minimumFreeBytes: Int64 = 64 << 20) {
+        self.name = name
+        self.stateDirectory = stateDirectory
+        self.logger = logger
+        self.environments = environments
+        self.blobs = blobs
+        self.slots = slots
+        self.stats = stats
+        self.sandbox = sandbox
+        self.minimumFreeBytes = minimumFreeBytes
+    }
+
+    /// Starts afresh after a crash: staging folders, partial blobs and job directories left behind are removed.
+    func recover() {
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: stateDirectory + "/jobs")
+        for directory in [stateDirectory + "/environments", stateDirectory + "/blobs"] {
+            for entry in (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+            where entry.hasPrefix(".staging-") || entry.hasPrefix(".incoming-") || entry.contains(".partial-") || entry.hasPrefix(".tmp") {
+                try? fm.removeItem(atPath: directory + "/" + entry)
+            }
+        }
+    }
+
+    func serve(_ connection: MessageChannel) async {
+        let peer = connection.channel.remoteAddress?.description ?? "?"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                guard try await acceptHandshake(&iterator, outbound, name: name) != nil else { return }
+                guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
+                try await withKeepAlives(outbound) {
+                    let answer = try await self.answer(job, &iterator, outbound, peer: peer)
+                    if case let .jobFailed(failure) = answer {
+                        logger.notice("job not compiled", metadata: ["peer": "\(peer)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
+                    }
+                    try await outbound.write(answer)
+                }
+                // Closing now could drop the tail of a large result still queued for the socket:
+                // the client hangs up once it has read everything (or the idle timeout ends it).
+                while try await nextMessage(&iterator) != nil {}
+            }
+        } catch {
+            logger.warning("peer connection closed on error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    /// The answer to one job: `result` with the compiler's verdict, or `jobFailed`.
+    private func answer(_ job: RemoteJob, _ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
+                        _ outbound: NIOAsyncChannelOutboundWriter<Message>, peer: String) async throws -> Message {
+        guard job.toolchain.count == 64, job.toolchain.allSatisfy(\.isHexDigit), isCompilerName(job.compiler) else {
+            return .jobFailed(JobFailure(.job, "policy", "\(name): not a toolchain id and a compiler driver"))
+        }
+        if !environments.contains(job.toolchain) {
+            var mustFetch = await fetches.claim(job.toolchain)
+            mustFetch = mustFetch || !environments.contains(job.toolchain)
+            if mustFetch {
+                let outcome: JobFailure?
+                do {
+                    outcome = try await fetchEnvironment(job.toolchain, &iterator, outbound, peer: peer)
+                } catch {
+                    await fetches.finish(job.toolchain, installed: false)
+                    throw error
+                }
+                await fetches.finish(job.toolchain, installed: outcome == nil)
+                if let outcome { return .jobFailed(outcome) }
+            } else if !environments.contains(job.toolchain) {
+                return .jobFailed(JobFailure(.infrastructure, "environment", "\(name): another fetch of environment \(job.toolchain) failed"))
+            }
+        }
+        environments.touch(job.toolchain)
+        let toolchainTree = environments.root(of: job.toolchain)
+        if let refusal = Self.preflight(job, toolchainTree: toolchainTree) {
+            return .jobFailed(JobFailure(.job, "policy", "\(name): \(refusal)"))
+        }
+        if let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+            return .jobFailed(JobFailure(.infrastructure, "no-space", "\(name): \(free) bytes free in \(stateDirectory)"))
+        }
+        let (present, absent) = job.files.map(\.hash).reduce(into: ([String](), [String]())) { sets, hash in
+            if self.blobs.contains(hash) { sets.0.append(hash) } else { sets.1.append(hash) }
+        }
+        blobs.touch(present)
+        let missing = Array(Set(absent))
+        if !missing.isEmpty {
+            try await outbound.write(.needBlobs(missing))
+            guard case let .blobs(received)? = try await nextMessage(&iterator) else { throw FrameError.closed }
+            do {
+                try await NIOThreadPool.singleton.runIfActive { for blob in received { try self.blobs.store(blob) } }
+            } catch {
+                return .jobFailed(JobFailure(.infrastructure, Posix.freeBytes(stateDirectory).map { $0 < minimumFreeBytes } == true ? "no-space" : "missing-input",
+                                             "\(name): \(error)"))
+            }
+            if let lacking = missing.first(where: { !blobs.contains($0) }) {
+                return .jobFailed(JobFailure(.infrastructure, "missing-input", "\(name): the client did not send \(lacking)"))
+            }
+        }
+        let waitStart = Posix.nowMicros()
+        await slots.acquire()
+        let waited = Posix.nowMicros() - waitStart
+        let outcome = await NIOThreadPool.singleton.runIfActiveOrFailure { self.compile(job, toolchainTree: toolchainTree) }
+        await slots.release()
+        switch outcome {
+        case var .result(result):
+            result.timings.queue = waited
+            await stats.countServed()
+            return .result(result)
+        default:
+            return outcome
+        }
+    }
+
+    /// Checks made before anything runs: the compiler is in the environment and can be executed there (a script's
+    /// interpreter too), and the arguments pass the helper's own policy.
+    static func preflight(_ job: RemoteJob, toolchainTree: String) -> String? {
+        var info = stat()
+        guard lstat(toolchainTree + job.compiler, &info) == 0 else { return "\(job.compiler) is not in environment \(job.toolchain)" }
+        if let head = Posix.readPrefix(toolchainTree + job.compiler, count: 256), head.starts(with: Array("#!".utf8)) {
+            let line = String(decoding: head.dropFirst(2).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+            let interpreter = line.split(separator: " ").first.map(String.init) ?? ""
+            var target = stat()
+            guard interpreter.hasPrefix("/"), stat(toolchainTree + interpreter, &target) == 0 else {
+                return "\(job.compiler) is a script whose interpreter \(interpreter) is not in the environment"
+            }
+        }
+        return HelperPolicy.refusal(of: job.arguments, inEnvironment: { path in
+            var entry = stat()
+            return lstat(toolchainTree + path, &entry) == 0
+        })
+    }
+
+    /// Asks the submitting daemon for an environment and installs it; the failure when it is refused.
+    private func fetchEnvironment(_ id: String, _ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
+                                  _ outbound: NIOAsyncChannelOutboundWriter<Message>, peer: String) async throws -> JobFailure? {
+        try await outbound.write(.needEnvironment(id: id))
+        guard case let .environment(received, archive)? = try await nextMessage(&iterator), received == id else {
+            throw FrameError.unexpected(.error, expected: "the environment \(id)")
+        }
+        do {
+            try await NIOThreadPool.singleton.runIfActive {
+                let temporary = self.stateDirectory + "/environments/.incoming-" + UUID().uuidString
+                defer { unlink(temporary) }
+                if let code = Posix.writeFileAtomically(temporary, archive) {
+                    throw ResolveError(path: temporary, reason: Posix.errorText(code))
+                }
+                try self.environments.install(archive: temporary, expectedID: id)
+            }
+        } catch let error as EnvironmentError {
+            if let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+                return JobFailure(.infrastructure, "no-space", "\(name): environment \(id): \(error)")
+            }
+            return JobFailure(.job, "environment", "\(name): environment \(id) refused: \(error)")
+        } catch {
+            return JobFailure(.infrastructure, "environment", "\(name): environment \(id): \(error)")
+        }
+        logger.info("received toolchain environment", metadata: ["id": "\(id)", "bytes": "\(archive.count)", "from": "\(peer)"])
+        return nil
+    }
+
+    /// Runs the job in the sandbox and decides what its end means.
+    func compile(_ job: RemoteJob, toolchainTree: String) -> Message {
+        let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run: SandboxRunner.Run
+        do {
+            run = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory)
+        } catch let refusal as TreeRefusal {
+            return .jobFailed(JobFailure(.job, "sandbox", "\(name): \(refusal)"))
+        } catch let limit as SandboxRunner.Refusal {
+            return .jobFailed(JobFailure(.infrastructure, "limit", limit.reason))
+        } catch {
+            let code = Posix.freeBytes(stateDirectory).map { $0 < minimumFreeBytes } == true ? "no-space" : "sandbox"
+            return .jobFailed(JobFailure(.infrastructure, code, "\(name): \(error)"))
+        }
+        return classify(run, job: job)
+    }
+
+    /// The compiler's verdict, or the infrastructure failure the facts show.
+    func classify(_ run: SandboxRunner.Run, job: RemoteJob) -> Message {
+        let status = run.result.exitStatus
+        guard run.compilerRan else {
+            return .jobFailed(JobFailure(.infrastructure, "sandbox", "\(name): the sandbox was not set up: " +
+                                         String(decoding: run.result.stderr.prefix(500), as: UTF8.self)))
+        }
+        if status >= 128 {
+            return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): the compiler was killed by signal \(status - 128)"))
+        }
+        // gcc's drivers exit with 4 for an internal error, which is also how they end when a program they run
+        // (cc1, as) is killed: a local compile gives the real answer.
+        if status == 4, !CompilerArgs.baseName(of: job.compiler).contains("clang") {
+            return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): the compiler reported an internal error (exit 4)"))
+        }
+        if status != 0, let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+            return .jobFailed(JobFailure(.infrastructure, "no-space", "\(name): the compile failed with \(free) bytes free"))
+        }
+        if status == 0, let object = job.outputs.first, !run.result.outputs.contains(where: { $0.path == object }) {
+            return .jobFailed(JobFailure(.infrastructure, "missing-output", "\(name): the compile succeeded without writing \(object)"))
+        }
+        return .result(run.result)
+    }
+}
+
+extension NIOThreadPool {
+    /// Runs `body` on the pool, or answers with an infrastructure failure when the pool is shutting down.
+    func runIfActiveOrFailure(_ body: @escaping @Sendable () -> Message) async -> Message {
+        do {
+            return try await runIfActive(body)
+        } catch {
+            return .jobFailed(JobFailure(.infrastructure, "shutdown", "the helper is shutting down"))
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Wire
+
+/// The scheduler as the distributor sees it.
+public protocol HostSource: Sendable {
+    /// The best host for a job among `choices`, never one of `exclude`.
+    func requestHost(choices: [ToolchainChoice], exclude: [String]) async -> HostAnswer
+    /// The outcome of one attempt (speed on success, back-off on an infrastructure failure).
+    func report(_ report: JobReport) async
+}
+
+/// The scheduler's answer to a host request.
+public enum HostAnswer: Sendable, Equatable {
+    case granted(HostGrant)
+    /// No host can take the job now.
+    case noHost
+    /// No scheduler answered.
+    case unreachable
+}
+
+/// One attempt to run a job on a helper, which must end by `deadline` (from when it starts) whatever the
+/// helper does; keep-alives prove that a helper lives, not that it progresses.
+public protocol HelperTransport: Sendable {
+    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration) async -> AttemptOutcome
+}
+
+/// How one attempt ended.
+public enum AttemptOutcome: Sendable, Equatable {
+    /// The compiler's verdict, whatever its exit status: returned as it is, never compiled again.
+    case verdict(JobResult)
+    /// The helper did not give the compiler's verdict.
+    case failed(JobFailure)
+}
+
+/// How long an attempt may take: a multiple of the compile time expected from the host's measured speed and
+/// the job's size, plus time to send its inputs, kept between a floor and a ceiling.
+public struct DeadlinePolicy: Sendable, Equatable {
+    public var floor: Duration = .seconds(30)
+    public var ceiling: Duration = .seconds(600)
+    /// Allowed multiple of the expected compile time.
+    public var factor: Double = 4
+    /// The deadline for a host whose speed is not measured yet.
+    public var unmeasured: Duration = .seconds(180)
+    /// The slowest transfer of inputs allowed for, in bytes per second.
+    public var transferBytesPerSecond: Double = 1_000_000
+
+    public init() {}
+
+    public func deadline(inputBytes: UInt64, speed: Double) -> Duration {
+        let transfer = Double(inputBytes) / transferBytesPerSecond
+        let seconds: Double
+        if speed > 0 {
+            seconds = factor * Double(inputBytes) / speed / 1_000_000 + transfer
+        } else {
+            seconds = Double(unmeasured.components.seconds) + transfer
+        }
+        let clamped = min(max(seconds, Double(floor.components.seconds)), Double(ceiling.components.seconds))
+        return .milliseconds(Int64(clamped * 1000))
+    }
+}
+
+/// How a job runs in one environment: its compiler there and its arguments (extended for a stand-in compiler).
+public struct JobVariant: Sendable, Equatable {
+    public let compiler: String
+    public let arguments: [String]
+    /// The compiler stands in for the client's (see ``IncludeTranslation``): its dependency file is not used.
+    public let translated: Bool
+
+    public init(compiler: String, arguments: [String], translated: Bool) {
+        self.compiler = compiler
+        self.arguments = arguments
+        self.translated = translated
+    }
+}
+
+/// A job ready to be sent: the toolchain choices for the scheduler, the variant per environment id, the job
+/// itself and the size of its inputs.
+public struct PreparedJob: Sendable {
+    public var choices: [ToolchainChoice]
+    public var variants: [String: JobVariant]
+    public var job: RemoteJob
+    public var inputBytes: UInt64
+
+    public init(choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64) {
+        self.choices = choices
+        self.variants = variants
+        self.job = job
+        self.inputBytes = inputBytes
+    }
+}
+
+/// One attempt as the distributor saw it.
+public struct AttemptRecord: Sendable, Equatable {
+    public var host: String
+    /// nil when the attempt gave the compiler's verdict.
+    public var failure: JobFailure?
+    public var deadline: Duration
+}
+
+/// Where a job ended up.
+public enum Distribution: Sendable, Equatable {
+    /// The compiler's verdict from `host`, run as `variant`.
+    case remote(JobResult, host: String, variant: JobVariant, attempts: [AttemptRecord])
+    /// Compile locally, for `reason` (a fallback reason counted in stats).
+    case local(reason: String, attempts: [AttemptRecord])
+}
+
+/// Chooses, sends, retries and falls back: the policy of distributing one job, over a ``HostSource`` and a
+/// ``HelperTransport`` so that it is tested without sockets.
+///
+/// An attempt that gives the compiler's verdict ends the job, whatever the verdict (a compile error is never
+/// compiled twice). An infrastructure failure is reported to the scheduler (the host backs off), the host is
+/// excluded and the next host tried, up to ``maximumAttempts``; then the job compiles locally. A failure of the
+/// job's own compiles locally at once, and no host is blamed.
+public struct JobDistributor: Sendable {
+    public let hosts: any HostSource
+    public let helpers: any HelperTransport
+    public var maximumAttempts: Int
+    public var deadlines: DeadlinePolicy
+
+    public init(hosts: any HostSource, helpers: any HelperTransport, maximumAttempts: Int = 3, deadlines: DeadlinePolicy = DeadlinePolicy()) {
+        self.hosts = hosts
+        self.helpers = helpers
+        self.maximumAttempts = maximumAttempts
+        self.deadlines = deadlines
+    }
+
+    public func distribute(_ prepared: PreparedJob) async -> Distribution {
+        var tried: [String] = []
+        var attempts: [AttemptRecord] = []
+        var lastReason = "no-helper"
+        for _ in 0..<max(1, maximumAttempts) {
+            let answer = await hosts.requestHost(choices: prepared.choices, exclude: tried)
+            guard case let .granted(grant) = answer else {
+                if tried.isEmpty { lastReason = answer == .unreachable ? "scheduler-unreachable" : "no-helper" }
+                break
+            }
+            guard let variant = prepared.variants[grant.choice.toolchain] else {
+                // A grant for a toolchain the job did not offer: the scheduler misbehaves; do not use it.
+                await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0, jobFault: true))
+                lastReason = "no-helper"
+                break
+            }
+            tried.append(grant.name)
+            var job = prepared.job
+            job.toolchain = grant.choice.toolchain
+            job.compiler = variant.compiler
+            job.arguments = variant.arguments
+            let deadline = deadlines.deadline(inputBytes: prepared.inputBytes, speed: grant.speed)
+            switch await helpers.attempt(job, on: grant, deadline: deadline) {
+            case let .verdict(result):
+                attempts.append(AttemptRecord(host: grant.name, failure: nil, deadline: deadline))
+                await hosts.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: prepared.inputBytes))
+                return .remote(result, host: grant.name, variant: variant, attempts: attempts)
+            case let .failed(failure):
+                attempts.append(AttemptRecord(host: grant.name, failure: failure, deadline: deadline))
+                if failure.failureClass == .job {
+                    await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0, jobFault: true))
+                    return .local(reason: "job-refused", attempts: attempts)
+                }
+                await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0))
+                lastReason = failure.code == "deadline" ? "helper-deadline" : "helper-failed"
+            }
+        }
+        return .local(reason: lastReason, attempts: attempts)
+    }
+}

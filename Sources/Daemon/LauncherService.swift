@@ -1,0 +1,242 @@
+import CompilerArgs
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SystemSupport
+import Toolchain
+import Wire
+import WireNIO
+
+/// Serves launchers and tools on the Unix socket: local slots, jobs to distribute, stats and status. A job is
+/// prepared with the caller's rights only (``Caller``), then handed to the ``JobDistributor``.
+final class LauncherService: Sendable {
+    let name: String
+    let platform: String
+    let logger: Logger
+    let localSlots: SlotPool
+    let stats: JobStats
+    let journal: JobJournal
+    let mapped: MappedEnvironments
+    let translation: IncludeTranslation
+    let resolver: FileResolver
+    let toolchains: ToolchainRegistry
+    /// Archives of this machine's own toolchains, by id, sent to helpers that lack them.
+    let archiveDirectory: String
+    let scheduler: SchedulerLink?
+    let distributor: JobDistributor?
+    private let packing = NSLock()
+    /// Set once SIGTERM arrives: new jobs compile locally while running ones finish.
+    let draining = ManagedFlag()
+
+    init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, stats: JobStats,
+         resolver: FileResolver, toolchains: ToolchainRegistry, scheduler: SchedulerLink?, distributor: JobDistributor?) throws {
+        self.name = name
+        self.platform = platform
+        self.logger = logger
+        self.localSlots = localSlots
+        self.stats = stats
+        self.resolver = resolver
+        self.toolchains = toolchains
+        self.scheduler = scheduler
+        self.distributor = distributor
+        journal = JobJournal(path: stateDirectory + "/jobs.jsonl")
+        mapped = MappedEnvironments(scratch: stateDirectory)
+        translation = IncludeTranslation(scratch: stateDirectory)
+        archiveDirectory = stateDirectory + "/envs"
+        try SandboxTree.ensureDirectory(archiveDirectory)
+    }
+
+    func serve(_ connection: MessageChannel) async {
+        var heldSlot = false
+        // Who is asking: the daemon does nothing for a launcher that its user could not do.
+        guard let caller = await Self.caller(of: connection.channel) else {
+            logger.warning("launcher connection without peer credentials refused")
+            try? await connection.channel.close()
+            return
+        }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                guard try await acceptHandshake(&iterator, outbound, name: name) != nil else { return }
+                while let message = try await nextMessage(&iterator) {
+                    switch message {
+                    case let .acquireLocal(reason):
+                        if reason != "preprocess" { await stats.countLocal(reason: reason) }
+                        if !heldSlot {
+                            try await withKeepAlives(outbound) { await self.localSlots.acquire() }
+                            heldSlot = true
+                        }
+                        try await outbound.write(.granted)
+                    case let .submit(job):
+                        if heldSlot { await localSlots.release(); heldSlot = false }
+                        let reply = try await withKeepAlives(outbound) { await self.distribute(job, for: caller) }
+                        if case .runLocally = reply {
+                            try await withKeepAlives(outbound) { await self.localSlots.acquire() }
+                            heldSlot = true
+                        }
+                        try await outbound.write(reply)
+                    case let .statsRequest(reset):
+                        if reset, caller.isRoot || caller.uid == getuid() { await stats.reset() }
+                        try await outbound.write(.stats(json: await stats.json()))
+                    case .statusRequest:
+                        if let json = await scheduler?.status() {
+                            try await outbound.write(.status(json: json))
+                        } else {
+                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                        }
+                    default:
+                        try await outbound.write(.error("unexpected \(message.kind) from a launcher"))
+                        return
+                    }
+                }
+            }
+        } catch {
+            logger.debug("launcher connection ended", metadata: ["error": "\(error)"])
+        }
+        if heldSlot { await localSlots.release() }
+    }
+
+    /// The user at the other end of a launcher's Unix socket (`SO_PEERCRED`).
+    static func caller(of channel: Channel) async -> Caller? {
+        struct PeerCredentials: Sendable { var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0 }
+        guard let provider = channel as? SocketOptionProvider,
+              let credentials: PeerCredentials = try? await provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SWLSocketOptions.peerCredentials)).get() else { return nil }
+        return Caller.user(uid: credentials.uid, gid: credentials.gid)
+    }
+
+    /// Prepares a job and has the distributor place it; the answer for the launcher.
+    func distribute(_ job: JobRequest, for caller: Caller) async -> Message {
+        let queued = Posix.nowMicros()
+        guard let distributor else { return await local("no-scheduler") }
+        if draining.isSet { return await local("shutting-down") }
+        let prepared: PreparedJob
+        do {
+            prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) }
+        } catch let error as UntrustedCompiler {
+            logger.notice("compiler not distributed", metadata: ["reason": "\(error.reason)"])
+            return await local("untrusted-compiler")
+        } catch let error as AccessDenied {
+            logger.notice("input not readable by the compile's user", metadata: ["error": "\(error)"])
+            return await local("unreadable-input")
+        } catch let error as MappedEnvironmentError {
+            logger.warning("cannot use a [toolchains] environment", metadata: ["error": "\(error)"])
+            return await local("bad-environment", detail: ": \(error)")
+        } catch {
+            logger.warning("cannot prepare job", metadata: ["error": "\(error)"])
+            return await local("unshippable-input")
+        }
+        let sent = Posix.nowMicros()
+        let distribution = await distributor.distribute(prepared)
+        let attempts: [AttemptRecord]
+        switch distribution {
+        case let .remote(_, _, _, records), let .local(_, records): attempts = records
+        }
+        for attempt in attempts {
+            guard let failure = attempt.failure else { continue }
+            await stats.countHelperFailure(code: failure.code)
+            logger.warning("remote attempt failed", metadata: ["helper": "\(attempt.host)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
+        }
+        switch distribution {
+        case let .local(reason, _):
+            return await local(reason)
+        case .remote(var result, let host, let variant, _):
+            // The helper reports how long the job waited for one of its slots; the rest of the round trip
+            // that was not compiling is transfer (connect, contents, sandbox set-up, result).
+            let total = Posix.nowMicros() - sent
+            let helperQueue = result.timings.queue
+            result.timings.queue = sent - queued + helperQueue
+            result.timings.preprocess = job.preprocessMicros
+            result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
+            // Map the helper's physical output paths back to the names the launcher wrote. A stand-in
+            // compiler's dependency file is not the client compiler's: the launcher writes its own.
+            let remoteOutputs = prepared.job.outputs
+            result.outputs = result.outputs.compactMap { file in
+                guard let index = remoteOutputs.firstIndex(of: file.path), !(variant.translated && index == 1) else { return nil }
+                return OutputFile(path: job.outputs[index], contents: file.contents)
+            }
+            await stats.countRemote(host: host, timings: result.timings)
+            await journal.record(host: host, outputs: job.outputs.map { FileResolver.absolute($0, in: job.workingDirectory) },
+                                 timings: result.timings)
+            return .result(result)
+        }
+    }
+
+    private func local(_ reason: String, detail: String = "") async -> Message {
+        await stats.countFallback(reason: reason)
+        return .runLocally(reason: reason + detail)
+    }
+
+    /// Resolves the job's inputs and toolchains on this machine (blocking file I/O), with the caller's rights:
+    /// the environments from the project's `[toolchains]` for the platforms it names, the native compiler (packed
+    /// on first use) for this machine's platform unless `[toolchains]` names one for it.
+    func prepare(_ job: JobRequest, for caller: Caller) throws -> PreparedJob {
+        // Only compilers no user but root can change are run, probed or packed for anyone.
+        if let reason = caller.programRefusal(job.compiler) { throw UntrustedCompiler(reason: reason) }
+        var choices: [ToolchainChoice] = []
+        var variants: [String: JobVariant] = [:]
+        for entry in job.environments {
+            guard let equals = entry.firstIndex(of: "=") else { throw MappedEnvironmentError(path: entry, reason: "not platform=path") }
+            let platform = String(entry[..<equals]), given = String(entry[entry.index(after: equals)...])
+            // The archive is read only if the compile's user could read it.
+            let (path, _) = try resolver.resolve(given, as: caller)
+            let (fd, _) = try caller.openForReading(path)
+            close(fd)
+            let environment = try mapped.environment(at: path, for: platform)
+            let standIn = try MappedEnvironments.compiler(in: environment, for: job.compiler)
+            if IncludeTranslation.isNeeded(client: job.compiler, standIn: standIn) {
+                if translation.firstUse(of: standIn, for: job.compiler) {
+                    logger.info("stand-in compiler", metadata: ["compiler": "\(job.compiler)", "runs": "\(standIn)", "platform": "\(platform)",
+                                                                "how": "the client's include directories with -nostdinc -isystem"])
+                }
+                variants[environment.id] = JobVariant(compiler: standIn, arguments: job.arguments + (try translation.arguments(for: job)), translated: true)
+            } else {
+                variants[environment.id] = JobVariant(compiler: standIn, arguments: job.arguments, translated: false)
+            }
+            choices.append(ToolchainChoice(platform: platform, toolchain: environment.id))
+        }
+        if !choices.contains(where: { $0.platform == platform }) {
+            let toolchain = try toolchains.native(compiler: job.compiler)
+            try ensureArchive(of: toolchain)
+            variants[toolchain.id] = JobVariant(compiler: job.compiler, arguments: job.arguments, translated: false)
+            choices.insert(ToolchainChoice(platform: platform, toolchain: toolchain.id), at: 0)
+        }
+        var outputs: [String] = []
+        var outputDirectories: [String] = []
+        for output in job.outputs {
+            let absolute = FileResolver.absolute(output, in: job.workingDirectory)
+            let (directory, _) = try resolver.resolve(SandboxTree.parent(absolute), as: caller)
+            outputDirectories.append(directory)
+            outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
+        }
+        let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
+                                     in: job.workingDirectory, as: caller)
+        let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory, as: caller)
+        let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
+                               environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
+                               directories: tree.directories, outputs: outputs)
+        return PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
+    }
+
+    /// The archive of a native toolchain, created on first use (the user does nothing).
+    func archivePath(of id: String) -> String { archiveDirectory + "/" + id + ".tar.zst" }
+
+    /// The archive this daemon serves for an environment id: a `[toolchains]` archive, or a native one.
+    func servedArchive(_ id: String) -> String? { mapped.archivePath(of: id) ?? archivePath(of: id) }
+
+    func ensureArchive(of toolchain: Toolchain) throws {
+        let path = archivePath(of: toolchain.id)
+        guard !Posix.fileExists(path) else { return }
+        packing.lock()
+        defer { packing.unlock() }
+        guard !Posix.fileExists(path) else { return }
+        logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
+        try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: [toolchain.compiler]), to: path)
+    }
+}
+
+/// A compiler that a user other than root could change: it is not packed, probed or sent for anyone.
+struct UntrustedCompiler: Error {
+    let reason: String
+}
