@@ -212,6 +212,9 @@ final class HelperService: Sendable {
         if status >= 128 {
             return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): the compiler was killed by signal \(status - 128)"))
         }
+        if let killed = run.signalled.first {
+            return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): a program of the compile ended by \(killed)"))
+        }
         // gcc's drivers exit with 4 for an internal error, which is also how they end when a program they run
         // (cc1, as) is killed: a local compile gives the real answer.
         if status == 4, !CompilerArgs.baseName(of: job.compiler).contains("clang") {

@@ -99,12 +99,27 @@ public struct SandboxRunner: Sendable {
     public let bwrap: String
     public let hostName: String
     public var limits: SandboxLimits
+    /// The static `swlaunch` binary, which gcc compiles run their programs through (``SandboxWrapper``) so that
+    /// a program killed by a signal is reported; nil runs them directly.
+    public var wrapper: String?
 
-    public init(bwrap: String = "/usr/bin/bwrap", hostName: String, limits: SandboxLimits = SandboxLimits()) {
+    public init(bwrap: String = "/usr/bin/bwrap", hostName: String, limits: SandboxLimits = SandboxLimits(),
+                wrapper: String? = SandboxRunner.installedWrapper()) {
         self.bwrap = bwrap
         self.hostName = hostName
         self.limits = limits
+        self.wrapper = wrapper
     }
+
+    /// `swlaunch` beside the running daemon, when it is there.
+    public static func installedWrapper() -> String? {
+        guard let exe = Posix.realPath("/proc/self/exe"), let slash = exe.lastIndex(of: "/") else { return nil }
+        let path = String(exe[..<slash]) + "/swlaunch"
+        return Posix.isExecutableFile(path) ? path : nil
+    }
+
+    /// Where the wrapper and its report appear inside the sandbox.
+    static let wrapperPath = "/.swlaunch/wrap", reportDirectory = "/.swlaunch/report"
 
     /// Namespace and privilege options every sandbox uses, including the probe.
     static let isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
@@ -146,6 +161,8 @@ public struct SandboxRunner: Sendable {
         public var result: JobResult
         /// False when bubblewrap failed before the compiler ran (set-up, or the compiler could not be executed).
         public var compilerRan: Bool
+        /// Programs of the compile that a signal ended (from the wrapper's report), for example `signal 9 cc1plus`.
+        public var signalled: [String]
     }
 
     public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> Run {
@@ -172,6 +189,17 @@ public struct SandboxRunner: Sendable {
             try tree.makeDirectories(directory)
             localeBinds += ["--ro-bind", directory, directory]
         }
+        // gcc runs cc1, as and the rest through the wrapper, which reports any of them ended by a signal (gcc
+        // itself exits 1 for a SIGKILLed cc1, as for a compile error). clang compiles in-process: its own exit says it.
+        var wrapping: [String] = [], wrapperArguments: [String] = []
+        let reportPath = jobDirectory + "/report"
+        if let wrapper, !CompilerArgs.baseName(of: job.compiler).contains("clang") {
+            try SandboxTree.ensureDirectory(reportPath)
+            try tree.makeDirectories(Self.reportDirectory)
+            try tree.placeFile(Self.wrapperPath, from: "/dev/null", executable: true, copy: true)
+            wrapping = ["--ro-bind", wrapper, Self.wrapperPath, "--bind", reportPath, Self.reportDirectory]
+            wrapperArguments = ["-wrapper", [Self.wrapperPath, "--sandbox-wrapper", Self.reportDirectory + "/signals"].joined(separator: ",")]
+        }
         var environment = ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "TMPDIR", Self.scratchDirectory]
         for (name, value) in HelperPolicy.environment(job.environment) { environment += ["--setenv", name, value] }
 
@@ -179,8 +207,8 @@ public struct SandboxRunner: Sendable {
         let limitOptions = ["--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--nproc=\(limits.processes)",
                             "--core=0", "--cpu=\(limits.seconds * 2)"]
         let arguments = ["/usr/bin/prlimit"] + limitOptions + ["--", bwrap, "--ro-bind", tree.root, "/", "--dev", "/dev", "--proc", "/proc",
-                         "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + Self.isolation
-            + environment + ["--json-status-fd", "3", "--chdir", job.workingDirectory, "--", job.compiler] + job.arguments
+                         "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + wrapping + Self.isolation
+            + environment + ["--json-status-fd", "3", "--chdir", job.workingDirectory, "--", job.compiler] + wrapperArguments + job.arguments
         let start = Posix.nowMicros()
         guard let pid = Spawn.start(arguments[0], arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
                                     environment: Self.spawnEnvironment, descriptor3Path: statusPath) else {
@@ -211,6 +239,7 @@ public struct SandboxRunner: Sendable {
         let reported = String(decoding: Posix.readFile(statusPath) ?? [], as: UTF8.self)
         return Run(result: JobResult(exitStatus: status, stdout: Posix.readFile(stdoutPath) ?? [], stderr: Posix.readFile(stderrPath) ?? [],
                                      outputs: outputs, host: hostName, timings: JobTimings(compile: elapsed)),
-                   compilerRan: reported.contains("\"exit-code\""))
+                   compilerRan: reported.contains("\"exit-code\""),
+                   signalled: String(decoding: Posix.readFile(reportPath + "/signals") ?? [], as: UTF8.self).split(separator: "\n").map(String.init))
     }
 }

@@ -58,6 +58,17 @@ public enum Spawn {
         return pid
     }
 
+    /// Starts a program (searched on PATH when its name has no slash) that inherits this process's descriptors
+    /// and environment; returns its pid.
+    public static func startInheriting(_ path: String, _ arguments: [String]) -> pid_t? {
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for p in argv { free(p) } }
+        var pid = pid_t()
+        guard posix_spawnp(&pid, path, nil, nil, argv, environ) == 0 else { return nil }
+        return pid
+    }
+
     /// How a supervised child ended.
     public enum Ending: Equatable, Sendable {
         /// It exited or died by itself: its exit code, or 128 + signal number.

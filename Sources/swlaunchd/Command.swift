@@ -57,10 +57,17 @@ struct DaemonCommand: AsyncParsableCommand {
     var keyFile: String?
     @Flag(help: "Listen on a non-loopback address without a cluster key: any host that reaches it can send jobs.")
     var insecure = false
+    @Option(help: ArgumentHelp("Shortest deadline of a remote attempt (default 30).", valueName: "seconds"))
+    var deadlineFloor: Int?
+    @Option(help: ArgumentHelp("Longest deadline of a remote attempt (default 600).", valueName: "seconds"))
+    var deadlineCeiling: Int?
 
     func validate() throws {
         if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, not \(maxJobs)") }
         if let localJobs, localJobs < 1 { throw ValidationError("--local-jobs must be at least 1, not \(localJobs)") }
+        if let deadlineFloor, let deadlineCeiling, deadlineFloor > deadlineCeiling {
+            throw ValidationError("--deadline-floor (\(deadlineFloor)) is above --deadline-ceiling (\(deadlineCeiling))")
+        }
     }
 
     func run() async throws {
@@ -111,6 +118,8 @@ struct DaemonCommand: AsyncParsableCommand {
             stateDirectory: stateDir ?? defaultStateDirectory(), platform: platform ?? currentPlatform(), logger: logger)
         var configured = daemonConfig
         configured.security = security
+        if let deadlineFloor { configured.deadlines.floor = .seconds(deadlineFloor) }
+        if let deadlineCeiling { configured.deadlines.ceiling = .seconds(deadlineCeiling) }
         let daemon = try Daemon(configured)
         try await runUntilTerminated { try await daemon.run() }
     }

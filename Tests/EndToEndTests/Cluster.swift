@@ -47,9 +47,13 @@ final class TestCluster: @unchecked Sendable {
     /// The cluster key every process of this cluster holds (`--key-file`), when it has one.
     let keyFile: String?
 
+    /// Arguments added to the client daemon's command line.
+    let clientArguments: [String]
+
     init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil,
-         sharedDirectory: Bool = false) throws {
+         sharedDirectory: Bool = false, clientArguments: [String] = []) throws {
         self.keyFile = keyFile
+        self.clientArguments = clientArguments
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -90,7 +94,7 @@ final class TestCluster: @unchecked Sendable {
         try start("client", binaries + "/swlaunchd", [
             "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
             "--socket", clientSocket, "--state-dir", directory + "/state-client",
-        ] + key)
+        ] + key + clientArguments)
     }
 
     func start(_ name: String, _ program: String, _ arguments: [String]) throws {
@@ -103,6 +107,13 @@ final class TestCluster: @unchecked Sendable {
         registerCleanupOnce
     }
 
+    /// Stops the scheduler and starts it again on the same port (daemons reconnect on their own).
+    func restartScheduler() throws {
+        stop("scheduler")
+        let key = keyFile.map { ["--key-file", $0] } ?? []
+        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
+    }
+
     func stop(_ name: String, signal: Int32 = SIGTERM) {
         guard let pid = pids.removeValue(forKey: name) else { return }
         kill(pid, signal)
@@ -111,8 +122,8 @@ final class TestCluster: @unchecked Sendable {
         startedProcesses.withLock { $0.removeAll { $0 == pid } }
     }
 
-    func ask(_ message: Message) throws -> String {
-        let connection = try DaemonConnection(path: clientSocket, role: .tool, timeoutSeconds: 10)
+    func ask(_ message: Message, socket: String? = nil) throws -> String {
+        let connection = try DaemonConnection(path: socket ?? clientSocket, role: .tool, timeoutSeconds: 10)
         try connection.send(message)
         switch try connection.receive() {
         case let .stats(json), let .status(json): return json
@@ -120,8 +131,8 @@ final class TestCluster: @unchecked Sendable {
         }
     }
 
-    func stats() throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: Data(try ask(.statsRequest(reset: false)).utf8)) as? [String: Any] ?? [:]
+    func stats(socket: String? = nil) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(try ask(.statsRequest(reset: false), socket: socket).utf8)) as? [String: Any] ?? [:]
     }
 
     func waitForHosts(_ count: Int, seconds: Int = 30) throws {

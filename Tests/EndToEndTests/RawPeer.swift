@@ -24,6 +24,13 @@ final class RawPeer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// A peer on an accepted connection.
+    init(accepted: Int32, timeoutSeconds: Int = 15) {
+        fd = accepted
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit { close(fd) }
 
     /// Writes all of `bytes` unless the peer has closed (no SIGPIPE).

@@ -181,7 +181,8 @@ struct SandboxAttackTests {
         for _ in 0..<70 { peers.append(try RawPeer(port: cluster.helperPorts[0], timeoutSeconds: 2)) }
         usleep(300_000)
         let closed = peers.filter { $0.isClosedNow() }.count
-        #expect(closed == 6, "\(closed) of 70 connections from one address were closed; the cap is 64")
+        // At most 64 stay open (a connection of an earlier test the helper has not yet seen close still counts).
+        #expect(70 - closed <= 64 && 70 - closed >= 56, "\(closed) of 70 connections from one address were closed; the cap is 64")
         peers = []
         // The helper counts closed connections out as it notices them: wait until one is admitted again.
         var admitted: (RawPeer, UInt64)?
