@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // libFuzzer targets for swlaunch's parsers. Built and run by scripts/fuzz.sh:
-//   swift build -c release --sanitize=fuzzer --sanitize=address --product FuzzFrames
+//   swift build -c release --sanitize=fuzzer --sanitize=address
 import PackageDescription
 
 let parsers: Target.Dependency = .product(name: "SwlaunchParsers", package: "swlaunch")
@@ -9,11 +9,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "swlaunch", path: ".."),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        .executableTarget(name: "FuzzFrames", dependencies: [parsers, .product(name: "NIOEmbedded", package: "swift-nio"),
-                                                             .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(name: "FuzzFrames", dependencies: [parsers]),
         .executableTarget(name: "FuzzMessages", dependencies: [parsers]),
         .executableTarget(name: "FuzzClassifier", dependencies: [parsers]),
         .executableTarget(name: "FuzzConfig", dependencies: [parsers]),

@@ -11,8 +11,8 @@ targets=("$@")
 ((${#targets[@]})) || targets=(FuzzFrames FuzzMessages FuzzClassifier FuzzConfig FuzzNinjaLog FuzzArchive)
 scripts/deps.sh
 command -v zstd >/dev/null || { apt-get install -y -qq zstd >/dev/null; }
-(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address \
-   $(printf -- '--product %s ' "${targets[@]}") >/tmp/swlaunch-fuzz-build.log 2>&1) || { tail -30 /tmp/swlaunch-fuzz-build.log; exit 1; }
+(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address >/tmp/swlaunch-fuzz-build.log 2>&1) \
+  || { tail -30 /tmp/swlaunch-fuzz-build.log; exit 1; }
 bin=Fuzz/.build/release
 
 # Seeds: real inputs of each kind.

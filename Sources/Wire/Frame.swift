@@ -80,3 +80,60 @@ public enum FrameError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// What one side of a connection decodes: before the handshake only small frames of the handshake's kinds,
+/// afterwards the kinds of its role. Anything else closes the connection without its payload being read,
+/// so nothing a peer sends before it is known can make the process allocate more than a handshake frame.
+public struct FramePolicy: Sendable {
+    /// Kinds the first frame may have.
+    public var handshake: Set<MessageKind>
+    /// Kinds decoded after the first frame.
+    public var kinds: Set<MessageKind>
+    public var handshakeMaximumSize = Frame.handshakeMaximumSize
+    public var maximumSize = Frame.defaultMaximumSize
+    public var decompressionBudget = Frame.defaultDecompressionBudget
+
+    public init(handshake: Set<MessageKind>, kinds: Set<MessageKind>) {
+        self.handshake = handshake
+        self.kinds = kinds
+    }
+
+    /// A daemon's Unix socket for launchers and tools.
+    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest])
+    /// A helper's port for jobs from peers.
+    public static let helperServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .compile, .blobs, .environment])
+    /// The scheduler's port for daemons and tools.
+    public static let schedulerServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .register, .heartbeat, .hostRequest, .jobDone, .statusRequest])
+    /// The connecting side: the peer's answer to the hello, then whatever the protocol lets that peer send.
+    public static let client = FramePolicy(handshake: [.helloAck, .error], kinds: Set(MessageKind.allCases).subtracting([.hello]))
+}
+
+/// Applies a ``FramePolicy`` to a stream of frames, independent of any I/O: check each frame's header first
+/// (refusing an unexpected kind or size before its body is buffered), then decode its body.
+public struct FrameReader: Sendable {
+    /// The bytes ``check(header:)`` needs: the length and the kind.
+    public static let headerBytes = Frame.headerSize + 1
+    public let policy: FramePolicy
+    public private(set) var handshakeDone = false
+
+    public init(policy: FramePolicy) { self.policy = policy }
+
+    var accepted: Set<MessageKind> { handshakeDone ? policy.kinds : policy.handshake }
+
+    /// The body length of the frame that starts with `header` (at least ``headerBytes`` bytes), or why it is refused.
+    public func check(header: some Collection<UInt8>) throws(FrameError) -> Int {
+        let length = try Frame.length(header: header, maximumSize: handshakeDone ? policy.maximumSize : policy.handshakeMaximumSize)
+        let kindByte = header[header.index(header.startIndex, offsetBy: Frame.headerSize)]
+        if let kind = MessageKind(rawValue: kindByte), !accepted.contains(kind) {
+            throw .unexpected(kind, expected: accepted.map { "\($0)" }.sorted().joined(separator: ", "))
+        }
+        return length
+    }
+
+    /// Decodes a complete frame body; the first one completes the handshake.
+    public mutating func decode(body: [UInt8]) throws(FrameError) -> Message {
+        let message = try Frame.decode(body: body, accepting: accepted, decompressionBudget: policy.decompressionBudget)
+        handshakeDone = true
+        return message
+    }
+}

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOSSL
 import Synchronization
+import Wire
 
 /// Caps the connections a server holds at once, in total and per peer address, so that one host opening
 /// connections in a loop cannot exhaust the process's descriptors or memory.

@@ -4,58 +4,23 @@ import NIOPosix
 import NIOSSL
 import Wire
 
-/// What one side of a connection decodes: before the handshake only small frames of the handshake's kinds,
-/// afterwards the kinds of its role. Anything else closes the connection without its payload being read,
-/// so nothing a peer sends before it is known can make the process allocate more than a handshake frame.
-public struct FramePolicy: Sendable {
-    /// Kinds the first frame may have.
-    public var handshake: Set<MessageKind>
-    /// Kinds decoded after the first frame.
-    public var kinds: Set<MessageKind>
-    public var handshakeMaximumSize = Frame.handshakeMaximumSize
-    public var maximumSize = Frame.defaultMaximumSize
-    public var decompressionBudget = Frame.defaultDecompressionBudget
-
-    public init(handshake: Set<MessageKind>, kinds: Set<MessageKind>) {
-        self.handshake = handshake
-        self.kinds = kinds
-    }
-
-    /// A daemon's Unix socket for launchers and tools.
-    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest])
-    /// A helper's port for jobs from peers.
-    public static let helperServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .compile, .blobs, .environment])
-    /// The scheduler's port for daemons and tools.
-    public static let schedulerServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .register, .heartbeat, .hostRequest, .jobDone, .statusRequest])
-    /// The connecting side: the peer's answer to the hello, then whatever the protocol lets that peer send.
-    public static let client = FramePolicy(handshake: [.helloAck, .error], kinds: Set(MessageKind.allCases).subtracting([.hello]))
-}
-
-/// Splits a byte stream into protocol messages; an oversized, malformed or unexpected frame is an error that
-/// closes the channel.
+/// Splits a byte stream into protocol messages with a ``FrameReader``; an oversized, malformed or unexpected
+/// frame is an error that closes the channel.
 public struct FrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Message
-    public let policy: FramePolicy
-    private var handshakeDone = false
+    private var reader: FrameReader
 
     public init(policy: FramePolicy) {
-        self.policy = policy
+        reader = FrameReader(policy: policy)
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let header = buffer.getBytes(at: buffer.readerIndex, length: Frame.headerSize + 1) else { return .needMoreData }
-        let length = try Frame.length(header: header, maximumSize: handshakeDone ? policy.maximumSize : policy.handshakeMaximumSize)
-        // Refuse an unexpected kind as soon as its first byte is here, before the rest of its frame is buffered.
-        let accepted = handshakeDone ? policy.kinds : policy.handshake
-        if let kind = MessageKind(rawValue: header[Frame.headerSize]), !accepted.contains(kind) {
-            throw FrameError.unexpected(kind, expected: accepted.map { "\($0)" }.sorted().joined(separator: ", "))
-        }
+        guard let header = buffer.getBytes(at: buffer.readerIndex, length: FrameReader.headerBytes) else { return .needMoreData }
+        let length = try reader.check(header: header)
         guard buffer.readableBytes >= Frame.headerSize + length else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
         let body = buffer.readBytes(length: length)!
-        let message = try Frame.decode(body: body, accepting: accepted, decompressionBudget: policy.decompressionBudget)
-        handshakeDone = true
-        context.fireChannelRead(wrapInboundOut(message))
+        context.fireChannelRead(wrapInboundOut(try reader.decode(body: body)))
         return .continue
     }
 

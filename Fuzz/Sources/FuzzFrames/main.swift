@@ -1,10 +1,8 @@
-import NIOCore
-import NIOEmbedded
 import Wire
-import WireNIO
 
-/// The frame decoder of every connection: a byte stream cut into arbitrary reads, for each role's policy.
-/// It may refuse the stream (an error closes the connection); it must never crash or hang.
+/// The frame reader of every connection (what the NIO frame decoder runs): a byte stream for each role's policy,
+/// cut into frames as they arrive. It may refuse the stream (an error closes the connection); it must never
+/// crash, and never accept more than the policy allows.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -13,21 +11,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var policy = policies[Int(first) % policies.count]
     policy.decompressionBudget = 16 << 20
     policy.maximumSize = 1 << 20
-    let channel = EmbeddedChannel()
-    try? channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(policy: policy)))
+    var reader = FrameReader(policy: policy)
     var offset = 1
-    var cut = Int(first >> 2) + 1
-    while offset < bytes.count {
-        let end = min(bytes.count, offset + cut)
-        do {
-            try channel.writeInbound(ByteBuffer(bytes: bytes[offset..<end]))
-        } catch {
-            return 0
-        }
-        while (try? channel.readInbound(as: Message.self)) != nil {}
-        offset = end
-        cut = cut * 3 % 97 + 1
+    while bytes.count - offset >= FrameReader.headerBytes {
+        let wasHandshake = !reader.handshakeDone
+        guard let length = try? reader.check(header: bytes[offset..<(offset + FrameReader.headerBytes)]) else { return 0 }
+        precondition(length <= (wasHandshake ? policy.handshakeMaximumSize : policy.maximumSize), "a frame over the policy's size was accepted")
+        guard bytes.count - offset - Frame.headerSize >= length else { return 0 }
+        let body = Array(bytes[(offset + Frame.headerSize)..<(offset + Frame.headerSize + length)])
+        guard let message = try? reader.decode(body: body) else { return 0 }
+        precondition((wasHandshake ? policy.handshake : policy.kinds).contains(message.kind), "\(message.kind) was decoded against the policy")
+        offset += Frame.headerSize + length
     }
-    _ = try? channel.finish()
     return 0
 }
