@@ -106,6 +106,20 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// A graceful stop (the first SIGTERM): launchers' new jobs compile locally, peers' new jobs are refused
+    /// (their clients try another helper), and the jobs already running, both ways, finish; at most `limit`.
+    public func drain(limit: Duration = .seconds(300)) async {
+        logger.notice("draining: running jobs finish, new ones go elsewhere", metadata: [
+            "distributing": "\(launchers.inFlight.value)", "compiling": "\(helper.inFlight.value)"])
+        launchers.draining.set()
+        helper.draining.set()
+        let clock = ContinuousClock(), end = clock.now + limit
+        while launchers.inFlight.value > 0 || helper.inFlight.value > 0, clock.now < end {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        logger.notice("drained", metadata: ["distributing": "\(launchers.inFlight.value)", "compiling": "\(helper.inFlight.value)"])
+    }
+
     func hostInfo(port: Int) -> HostInfo {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
@@ -122,6 +136,20 @@ private final class LauncherBox: @unchecked Sendable {
 final class ManagedAtomicCounter: Sendable {
     private let value = Atomic<UInt64>(0)
     func next() -> UInt64 { value.add(1, ordering: .relaxed).newValue }
+}
+
+/// A count of work in progress.
+final class InFlight: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .acquiring) }
+    func enter() { count.add(1, ordering: .acquiringAndReleasing) }
+    func leave() { count.subtract(1, ordering: .acquiringAndReleasing) }
+    /// Runs `body` counted.
+    func around<T>(_ body: () async -> T) async -> T {
+        enter()
+        defer { leave() }
+        return await body()
+    }
 }
 
 /// A flag set once (for example: the daemon is draining).

@@ -22,6 +22,10 @@ final class HelperService: Sendable {
     let stats: JobStats
     let sandbox: SandboxRunner
     let jobCounter = ManagedAtomicCounter()
+    /// Set once SIGTERM arrives: new jobs are refused (their clients try another helper), running ones finish.
+    let draining = ManagedFlag()
+    /// Jobs from peers being handled now.
+    let inFlight = InFlight()
     /// Below this much free space in the state directory a job is not started (and a failed one is not the compiler's verdict).
     let minimumFreeBytes: Int64
 
@@ -58,6 +62,12 @@ final class HelperService: Sendable {
                 guard try await acceptHandshake(&iterator, outbound, name: name) != nil else { return }
                 guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
                 try await withKeepAlives(outbound) {
+                    if draining.isSet {
+                        try await outbound.write(.jobFailed(JobFailure(.infrastructure, "shutdown", "\(name) is shutting down")))
+                        return
+                    }
+                    inFlight.enter()
+                    defer { inFlight.leave() }
                     let answer = try await self.answer(job, &iterator, outbound, peer: peer)
                     if case let .jobFailed(failure) = answer {
                         logger.notice("job not compiled", metadata: ["peer": "\(peer)", "class": "\(failure.failureClass)", "failure": "\(failure)"])

@@ -28,6 +28,8 @@ final class LauncherService: Sendable {
     private let packing = NSLock()
     /// Set once SIGTERM arrives: new jobs compile locally while running ones finish.
     let draining = ManagedFlag()
+    /// Jobs being distributed now.
+    let inFlight = InFlight()
 
     init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, stats: JobStats,
          resolver: FileResolver, toolchains: ToolchainRegistry, scheduler: SchedulerLink?, distributor: JobDistributor?) throws {
@@ -70,7 +72,7 @@ final class LauncherService: Sendable {
                         try await outbound.write(.granted)
                     case let .submit(job):
                         if heldSlot { await localSlots.release(); heldSlot = false }
-                        let reply = try await withKeepAlives(outbound) { await self.distribute(job, for: caller) }
+                        let reply = try await withKeepAlives(outbound) { await self.inFlight.around { await self.distribute(job, for: caller) } }
                         if case .runLocally = reply {
                             try await withKeepAlives(outbound) { await self.localSlots.acquire() }
                             heldSlot = true

@@ -121,6 +121,6 @@ struct DaemonCommand: AsyncParsableCommand {
         if let deadlineFloor { configured.deadlines.floor = .seconds(deadlineFloor) }
         if let deadlineCeiling { configured.deadlines.ceiling = .seconds(deadlineCeiling) }
         let daemon = try Daemon(configured)
-        try await runUntilTerminated { try await daemon.run() }
+        try await runUntilTerminated(drain: { await daemon.drain() }) { try await daemon.run() }
     }
 }

@@ -171,6 +171,29 @@ struct FaultTests {
         #expect(try failureReasons(cluster)["no-space"] == 1, "\(statsText(cluster))\n\(cluster.log("helper1").suffix(1500))")
     }
 
+    /// SIGTERM drains: the client daemon lets its job in flight finish, the helper finishes the job it runs
+    /// (no failure, nothing compiled twice), and both exit afterwards.
+    @Test func sigtermDuringABuildLosesNoJob() throws {
+        let cluster = try TestCluster(helpers: 1, clientArguments: Self.deadlines)
+        let project = try project(cluster)
+        let compile = try startSlowCompile(cluster, in: project, output: "build/drained.o")
+        guard helperRunning(cluster) != nil, let client = cluster.pids["client"], let helper = cluster.pids["helper1"] else {
+            Issue.record("no helper ran the job"); return
+        }
+        kill(helper, SIGTERM)
+        kill(client, SIGTERM)
+        #expect(Spawn.wait(compile) == 0, "\(String(decoding: Posix.readFile(project + "/slow.err") ?? [], as: UTF8.self))")
+        try expectIdenticalToLocal(project, object: "build/drained.o")
+        #expect(cluster.log("helper1").contains("draining") && cluster.log("client").contains("draining"))
+        #expect(!cluster.log("client").contains("remote attempt failed"), "\(cluster.log("client").suffix(1500))")
+        #expect(!cluster.log("helper1").contains("job not compiled"))
+        for name in ["helper1", "client"] {
+            var exited = false
+            for _ in 0..<100 where !exited { exited = !cluster.isAlive(name); if !exited { usleep(100_000) } }
+            #expect(exited, "\(name) did not exit after draining")
+        }
+    }
+
     @Test func theSchedulerRestartedDuringABuild() throws {
         let cluster = try TestCluster(helpers: 2, clientArguments: Self.deadlines)
         let project = try project(cluster)
