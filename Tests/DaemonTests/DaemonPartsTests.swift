@@ -47,14 +47,36 @@ func peerPathsMustBeNormalizedAndAbsolute(_ path: String) {
     #expect(throws: ResolveError.self) { try store.store(Blob(hash: "../../etc/passwd", contents: good)) }
 }
 
+/// Waiters get slots in the order they asked: five waiters queue one by one behind a full pool, then each
+/// release wakes exactly the next (a LIFO or unordered pool fails the order).
 @Test func slotPoolIsFair() async {
     let pool = SlotPool(capacity: 1)
     await pool.acquire()
-    let waiter = Task { await pool.acquire(); return true }
-    while await pool.waiting == 0 { await Task.yield() }
+    let order = OrderRecorder()
+    var waiters: [Task<Void, Never>] = []
+    for i in 0..<5 {
+        waiters.append(Task {
+            await pool.acquire()
+            await order.append(i)
+        })
+        // The barrier: the next waiter starts only once this one is queued.
+        while await pool.waiting < i + 1 { await Task.yield() }
+    }
+    for i in 0..<5 {
+        await pool.release()
+        while await order.values.count < i + 1 { await Task.yield() }
+        #expect(await pool.inUse == 1)
+    }
+    for waiter in waiters { await waiter.value }
+    #expect(await order.values == [0, 1, 2, 3, 4])
     await pool.release()
-    #expect(await waiter.value)
-    #expect(await pool.inUse == 1)
+    let (inUse, waiting) = (await pool.inUse, await pool.waiting)
+    #expect(inUse == 0 && waiting == 0)
+}
+
+actor OrderRecorder {
+    private(set) var values: [Int] = []
+    func append(_ value: Int) { values.append(value) }
 }
 
 @Test func blobStoreEvictsTheLeastRecentlyUsed() throws {
