@@ -19,6 +19,7 @@ final class LauncherService: Sendable {
     let journal: JobJournal
     let mapped: MappedEnvironments
     let translation: IncludeTranslation
+    let probed = ProbedHeaders()
     let resolver: FileResolver
     let toolchains: ToolchainRegistry
     /// Archives of this machine's own toolchains, by id, sent to helpers that lack them.
@@ -212,13 +213,45 @@ final class LauncherService: Sendable {
             outputDirectories.append(directory)
             outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
         }
-        let tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
+        var tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
                                      in: job.workingDirectory, as: caller)
+        let probedFiles = probedHeaders(of: job, in: tree)
+        if !probedFiles.isEmpty {
+            let more = try resolver.tree(files: probedFiles, directories: [], in: job.workingDirectory, as: caller)
+            let known = Set(tree.files.map(\.path)), knownLinks = Set(tree.symlinks.map(\.path))
+            for file in more.files where !known.contains(file.path) { tree.files.append(file) }
+            for link in more.symlinks where !knownLinks.contains(link.path) { tree.symlinks.append(link) }
+        }
         let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory, as: caller)
         let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
         return PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
+    }
+
+    /// Files that the job's sources probe with `__has_include` (see ``ProbedHeaders``): every file of a probed name
+    /// in the directories the probe searches.
+    func probedHeaders(of job: JobRequest, in tree: ResolvedTree) -> [String] {
+        var probes: [(ProbedHeaders.Probe, String)] = []
+        for file in tree.files {
+            for probe in probed.probes(ofHash: file.hash, contents: { resolver.contents(ofHash: file.hash) }) {
+                probes.append((probe, SandboxTree.parent(file.path)))
+            }
+        }
+        guard !probes.isEmpty else { return [] }
+        let language = job.language.isEmpty ? "c" : job.language
+        let system = (try? translation.searchPath(compiler: job.compiler, language: language,
+                                                  options: IncludeTranslation.searchOptions(job.arguments))) ?? []
+        let (quoted, angled) = ProbedHeaders.directories(arguments: job.arguments, workingDirectory: job.workingDirectory, system: system)
+        var found: [String] = [], seen = Set<String>()
+        for (probe, directory) in probes where !probe.name.hasPrefix("/") || Posix.fileExists(probe.name) {
+            let candidates = probe.name.hasPrefix("/") ? [probe.name]
+                : (probe.quoted ? [directory] + quoted : angled).map { $0 + "/" + probe.name }
+            for candidate in candidates where seen.insert(candidate).inserted && Posix.fileExists(candidate) {
+                found.append(candidate)
+            }
+        }
+        return found
     }
 
     /// The archive of a native toolchain, created on first use (the user does nothing).

@@ -97,3 +97,18 @@ actor OrderRecorder {
     #expect(!store.contains(hashes[1]))
     #expect(store.contains(hashes[2]))
 }
+
+@Test func probesAreFoundWithTheirNames() {
+    let text = """
+        #if __has_include(<a/b.h>) && __has_include_next( "c.h" )
+        # if defined(X) && __has_include (<sys/sdt.h>)
+        #if __has_include(MACRO) || __has_include("unterminated
+        """
+    let probes = ProbedHeaders.probes(in: Array(text.utf8))
+    #expect(probes == [ProbedHeaders.Probe(name: "a/b.h", quoted: false), ProbedHeaders.Probe(name: "c.h", quoted: true),
+                       ProbedHeaders.Probe(name: "sys/sdt.h", quoted: false)])
+    let (quoted, angled) = ProbedHeaders.directories(arguments: ["-iquote", "q", "-Iinc", "-I", "/abs", "-isystem", "s", "-idirafter", "late", "-include", "x.h"],
+                                                     workingDirectory: "/w", system: ["/usr/include"])
+    #expect(angled == ["/w/inc", "/abs", "/w/s", "/usr/include", "/w/late"])
+    #expect(quoted == ["/w/q"] + angled)
+}

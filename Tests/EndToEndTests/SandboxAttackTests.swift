@@ -184,15 +184,9 @@ struct SandboxAttackTests {
         // At most 64 stay open (a connection of an earlier test the helper has not yet seen close still counts).
         #expect(70 - closed <= 64 && 70 - closed >= 56, "\(closed) of 70 connections from one address were closed; the cap is 64")
         peers = []
-        // The helper counts closed connections out as it notices them: wait until one is admitted again.
-        var admitted: (RawPeer, UInt64)?
-        for _ in 0..<50 where admitted == nil {
-            let start = Posix.nowMicros()
-            let probe = try RawPeer(port: cluster.helperPorts[0], timeoutSeconds: 1)
-            usleep(100_000)
-            if !probe.isClosedNow() { admitted = (probe, start) }
+        guard let (slow, start) = try Self.admittedConnection(port: cluster.helperPorts[0]) else {
+            Issue.record("no connection admitted after the others closed"); return
         }
-        guard let (slow, start) = admitted else { Issue.record("no connection admitted after the others closed"); return }
         let hello = Frame.encode(.hello(Hello(role: .daemon, name: "slow")))
         var closedAfter: UInt64?
         for byte in hello.prefix(hello.count - 1) {
@@ -202,6 +196,18 @@ struct SandboxAttackTests {
         #expect(closedAfter != nil, "a handshake trickled over \(hello.count) s was still open")
         if let closedAfter { #expect(closedAfter >= 9_000_000 && closedAfter < 14_000_000, "closed after \(closedAfter) µs") }
         #expect(cluster.isAlive("helper1"))
+    }
+
+    /// A connection the helper keeps open, once it has counted out the connections of earlier tests (it does so as
+    /// it notices them close), with the time it was opened.
+    static func admittedConnection(port: Int) throws -> (RawPeer, UInt64)? {
+        for _ in 0..<50 {
+            let start = Posix.nowMicros()
+            let probe = try RawPeer(port: port, timeoutSeconds: 1)
+            usleep(100_000)
+            if !probe.isClosedNow() { return (probe, start) }
+        }
+        return nil
     }
 
     /// Before its hello, a peer can make the helper hold no more than a handshake frame: a stream of
@@ -214,6 +220,7 @@ struct SandboxAttackTests {
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
             return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         }
+        _ = try Self.admittedConnection(port: cluster.helperPorts[0])
         let before = residentKB()
         let bomb = Zstd.compress([UInt8](repeating: 0, count: 256 << 20))
         for round in 0..<20 {
