@@ -16,7 +16,7 @@ cp "$work/tiny.c" "$work/with-config/src/"
 cat > "$work/with-config/swlaunch.toml" <<'TOML'
 # a typical project file
 [scheduler]
-address = "198.18.0.11:8765"
+address = "198.18.0.11:8775"
 [jobs]
 fallback = "local"
 compression_level = 3

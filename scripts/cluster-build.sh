@@ -76,15 +76,15 @@ h1=$("$lab" ip h1)
 # Every process of the lab cluster holds one cluster key: connections are mutual TLS.
 key=$work/cluster.key
 rm -f "$key"; "$bin/swlaunch" key generate "$key" >/dev/null
-"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8765 --key-file "$key" >"$work/scheduler.log" 2>&1 &
+"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8775 --key-file "$key" >"$work/scheduler.log" 2>&1 &
 for h in h1 h2; do
   pinning=(); [[ $pin == 0 ]] || pinning=(--cpus "$(( ${h#h} - 1 ))")
-  "$lab" run $h "${pinning[@]}" --hide "$src" --hide "$build" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8766 \
-    --scheduler "$h1:8765" --state-dir "$work/state-$h" --max-jobs "$helper_jobs" --key-file "$key" >"$work/$h.log" 2>&1 &
+  "$lab" run $h "${pinning[@]}" --hide "$src" --hide "$build" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8776 \
+    --scheduler "$h1:8775" --state-dir "$work/state-$h" --max-jobs "$helper_jobs" --key-file "$key" >"$work/$h.log" 2>&1 &
   echo $! > "$work/$h.pid"
 done
 "$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 \
-  --scheduler "$h1:8765" --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
+  --scheduler "$h1:8775" --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
 on_client() { "$lab" run client -- "$@"; }
 for _ in $(seq 100); do
   n=$(on_client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)

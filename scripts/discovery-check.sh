@@ -16,7 +16,7 @@ trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 # "stranger" the right netname but another key; neither may join.
 "$bin/swlaunch" key generate "$work/cluster.key" >/dev/null
 "$bin/swlaunch" key generate "$work/stranger.key" >/dev/null
-"$lab" run sched -- "$bin/swlaunch-scheduler" --netname lab --listen 0.0.0.0:8765 --key-file "$work/cluster.key" 2>"$work/scheduler.log" &
+"$lab" run sched -- "$bin/swlaunch-scheduler" --netname lab --listen 0.0.0.0:8775 --key-file "$work/cluster.key" 2>"$work/scheduler.log" &
 for h in a b; do
   "$lab" run $h -- "$bin/swlaunchd" --name $h --netname lab --state-dir "$work/state-$h" --key-file "$work/cluster.key" 2>"$work/$h.log" &
 done

@@ -19,7 +19,7 @@ bin=Fuzz/.build/release
 seed() { mkdir -p "Fuzz/corpus/$1"; }
 seed FuzzNinjaLog; cp Tests/NinjaLogTests/Fixtures/* Fuzz/corpus/FuzzNinjaLog/ 2>/dev/null || true
 seed FuzzConfig
-printf '[scheduler]\naddress = "h:8765"\n[jobs]\ncount = 4\nfallback = "local"\n[toolchains]\n"g++" = { x86_64-linux = "a.tar.zst" }\n' > Fuzz/corpus/FuzzConfig/seed.toml
+printf '[scheduler]\naddress = "h:8775"\n[jobs]\ncount = 4\nfallback = "local"\n[toolchains]\n"g++" = { x86_64-linux = "a.tar.zst" }\n' > Fuzz/corpus/FuzzConfig/seed.toml
 seed FuzzClassifier
 printf -- '-c\0a.c\0-o\0a.o\0-MD\0-MF\0a.d\0-Iinc\0--output=b.o\0-Wp,-MD,x' > Fuzz/corpus/FuzzClassifier/seed
 seed FuzzArchive

@@ -121,7 +121,7 @@ installed swlaunch under $prefix
   compile through it:   CMake: -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES=$prefix/share/swlaunch/cmake/swlaunch.cmake
                         make and others: PATH=$prefix/lib/swlaunch/bin:\$PATH
   services:             systemctl daemon-reload && systemctl enable --now swlaunchd   (and swlaunch-scheduler on one machine)
-  settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8765", cluster.key_file), then: swlaunch doctor
+  settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8775", cluster.key_file), then: swlaunch doctor
   cluster key:          swlaunch key generate /etc/swlaunch/cluster.key; chown swlaunch: /etc/swlaunch/cluster.key;
                         copy the same file to every machine
 EOT

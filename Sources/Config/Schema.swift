@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// What a configuration key accepts.
 public enum KeyKind: Sendable, Equatable {
     case string
@@ -32,7 +34,7 @@ public let configKeys: [KeySpec] = [
             help: "Listen on other addresses than loopback without a cluster key (any host that reaches the port can join)."),
     KeySpec(key: "daemon.socket", kind: .string, environment: "SWLAUNCH_SOCKET", defaultValue: nil,
             help: "Unix socket where launchers reach the local daemon."),
-    KeySpec(key: "daemon.listen", kind: .address, environment: "SWLAUNCH_LISTEN", defaultValue: .string("0.0.0.0:8766"),
+    KeySpec(key: "daemon.listen", kind: .address, environment: "SWLAUNCH_LISTEN", defaultValue: .string("0.0.0.0:\(DefaultPorts.daemon)"),
             help: "Address and port where the daemon takes jobs from peers."),
     KeySpec(key: "daemon.max_jobs", kind: .integer(1...4096), environment: "SWLAUNCH_MAX_JOBS", defaultValue: nil,
             help: "Remote jobs the daemon runs at once for peers (default: cores)."),

@@ -2,6 +2,7 @@ import Crypto
 import Logging
 import NIOCore
 import NIOPosix
+import SystemSupport
 
 /// UDP broadcast discovery of a scheduler within a network name, as icecream does it.
 /// A daemon broadcasts `SWLAUNCH-DISCOVER 1 <netname> <nonce>` (16 random bytes, hex); a scheduler of that
@@ -48,7 +49,7 @@ public enum Discovery {
         }.joined()
     }
 
-    public static let defaultPort = 8765
+    public static let defaultPort = DefaultPorts.discovery
     typealias Datagrams = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 
     static func bind(host: String, port: Int, broadcast: Bool) async throws -> Datagrams {

@@ -20,7 +20,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         version: "0.1.0")
 
     @Option(help: "Address and port to listen on.")
-    var listen: String = "0.0.0.0:8765"
+    var listen: String = "0.0.0.0:\(DefaultPorts.scheduler)"
 
     @Option(help: "Seconds without a heartbeat before a daemon is dropped.")
     var heartbeatTimeout: Double = 15
@@ -29,7 +29,7 @@ struct SchedulerCommand: AsyncParsableCommand {
     var netname: String?
 
     @Option(help: "UDP port for discovery.")
-    var discoveryPort: Int = 8765
+    var discoveryPort: Int = DefaultPorts.discovery
 
     @Option(help: "Log level: trace, debug, info, warning, error.")
     var logLevel: String = "info"

@@ -29,7 +29,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @Option(help: "Unix socket for local launchers.")
     var socket: String?
-    @Option(help: "Address and port for jobs from peers (default 0.0.0.0:8766).")
+    @Option(help: "Address and port for jobs from peers (default 0.0.0.0:8776).")
     var listen: String?
     @Option(help: "Address announced to the scheduler for --listen (default: the address the scheduler sees).")
     var advertise: String = ""
@@ -38,7 +38,7 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Find the scheduler by UDP broadcast within this network name (when --scheduler is not given).")
     var netname: String?
     @Option(help: "UDP port for discovery broadcasts.")
-    var discoveryPort: Int = 8765
+    var discoveryPort: Int = DefaultPorts.discovery
     @Option(help: "Remote jobs run at once for peers (default: cores).")
     var maxJobs: Int?
     @Option(help: "Local slots for preprocessing, links and fallbacks (default: cores).")
@@ -83,7 +83,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         var logger = Logger(label: "swlaunchd")
         logger.logLevel = Logger.Level(rawValue: logLevel ?? config.string("log.level") ?? "info") ?? .info
-        let (listenHost, listenPort) = try parseHostPort(listen ?? config.string("daemon.listen") ?? "0.0.0.0:8766", option: "--listen")
+        let (listenHost, listenPort) = try parseHostPort(listen ?? config.string("daemon.listen") ?? "0.0.0.0:\(DefaultPorts.daemon)", option: "--listen")
         var schedulerAddress = try (scheduler ?? config.string("scheduler.address")).map { try parseHostPort($0, option: "--scheduler") }
         let netname = netname ?? config.string("scheduler.netname")
         let maxJobs = maxJobs ?? config.integer("daemon.max_jobs")

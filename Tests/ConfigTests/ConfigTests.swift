@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Testing
 @testable import Config
 
@@ -151,4 +152,13 @@ func projectFilesOwnedBySomeoneElseAreRefused() throws {
     #expect(parsed[3].value == .array([.string("x"), .string("y")]))
     #expect(parsed[4].value == .float(1.5))
     #expect(parsed[5].value == .table([("k", .boolean(true)), ("n", .integer(-2))]))
+}
+
+/// swlaunch's default ports are not icecream's (scheduler TCP/UDP 8765, its text interface 8766, daemon 10245),
+/// so both run on one machine while a site moves from one to the other.
+@Test func defaultPortsStayOffIcecreams() {
+    let icecream: Set<Int> = [8765, 8766, 10245]
+    for port in [DefaultPorts.scheduler, DefaultPorts.daemon, DefaultPorts.discovery] { #expect(!icecream.contains(port)) }
+    let listen = configKeys.first { $0.key == "daemon.listen" }?.defaultValue
+    #expect(listen == .string("0.0.0.0:8776"))
 }
