@@ -62,7 +62,8 @@ let package = Package(
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain",
+            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -84,10 +85,7 @@ let package = Package(
             "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "swlaunchd", dependencies: [
-            "Daemon", "Wire", "WireNIO", "SystemSupport", "Config", "ClusterKey",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "swlaunchd", dependencies: ["Daemon"]),
         .executableTarget(name: "swlaunch-scheduler", dependencies: [
             "SchedulerService", "WireNIO", "SystemSupport", "Config", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -101,7 +99,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain"], exclude: ["Fixtures"]),
     ]

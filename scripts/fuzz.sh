@@ -23,10 +23,11 @@ printf '[scheduler]\naddress = "h:8775"\n[jobs]\ncount = 4\nfallback = "local"\n
 seed FuzzClassifier
 printf -- '-c\0a.c\0-o\0a.o\0-MD\0-MF\0a.d\0-Iinc\0--output=b.o\0-Wp,-MD,x' > Fuzz/corpus/FuzzClassifier/seed
 seed FuzzArchive
-if [[ ! -s Fuzz/corpus/FuzzArchive/seed.tar.zst ]]; then
+if [[ ! -s Fuzz/corpus/FuzzArchive/seed.tar ]]; then
+  # The target compresses its input: seeds are plain tars (an environment's layout, with a link).
   t=$(mktemp -d); mkdir -p "$t/.swlaunch" "$t/usr/bin"; printf 'platform x86_64-linux\ncompiler /usr/bin/gcc\n' > "$t/.swlaunch/environment"
   printf 'x' > "$t/usr/bin/gcc"; ln -s gcc "$t/usr/bin/cc"
-  tar -C "$t" --zstd -cf Fuzz/corpus/FuzzArchive/seed.tar.zst .swlaunch usr; rm -rf "$t"
+  tar -C "$t" --format=pax -cf Fuzz/corpus/FuzzArchive/seed.tar .swlaunch usr; rm -rf "$t"
 fi
 seed FuzzFrames; seed FuzzMessages
 

@@ -26,3 +26,12 @@ public enum DaemonSocket {
         return "/tmp/swlaunch-\(getuid())/swlaunchd.sock"
     }
 }
+
+extension Posix {
+    /// This machine's host name.
+    public static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, 255)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import ClusterKey
+import Config
+import Logging
+import SystemSupport
+import Wire
+import WireNIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swlaunchd`'s command line; `swlaunchd` itself only runs it.
+public struct DaemonCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "swlaunchd",
+        abstract: "The swlaunch peer daemon: serves local launchers and compiles jobs for peers in sandboxes.",
+        discussion: """
+            Launchers on this machine reach the daemon on a Unix socket (--socket, SWLAUNCH_SOCKET, default \
+            /run/swlaunch/swlaunchd.sock for root, $XDG_RUNTIME_DIR/swlaunch/swlaunchd.sock otherwise). \
+            Peers send jobs to --listen; the scheduler (--scheduler, or --netname for broadcast discovery) decides \
+            who compiles what. Jobs from peers run in bubblewrap sandboxes; a machine that cannot sandbox refuses \
+            them and says so in `swlaunch status`.
+
+            Settings not given here come from /etc/swlaunch/config.toml, the user's config.toml and SWLAUNCH_* \
+            variables (see `swlaunch config --keys`). SIGTERM or SIGINT stops the daemon.
+            """,
+        version: "0.1.0")
+
+    @Option(help: "Unix socket for local launchers.")
+    var socket: String?
+    @Option(help: "Address and port for jobs from peers (default 0.0.0.0:8776).")
+    var listen: String?
+    @Option(help: "Address announced to the scheduler for --listen (default: the address the scheduler sees).")
+    var advertise: String = ""
+    @Option(help: "The scheduler's HOST:PORT.")
+    var scheduler: String?
+    @Option(help: "Find the scheduler by UDP broadcast within this network name (when --scheduler is not given).")
+    var netname: String?
+    @Option(help: "UDP port for discovery broadcasts.")
+    var discoveryPort: Int = DefaultPorts.discovery
+    @Option(help: "Remote jobs run at once for peers (default: cores).")
+    var maxJobs: Int?
+    @Option(help: "Local slots for preprocessing, links and fallbacks (default: cores).")
+    var localJobs: Int?
+    @Flag(help: "Never compile for other machines.")
+    var noRemote = false
+    @Option(help: "Name shown in status (default: host name).")
+    var name: String?
+    @Option(help: "Directory for caches and job sandboxes.")
+    var stateDir: String?
+    @Option(help: ArgumentHelp("Platform announced to the scheduler instead of this machine's (labs and tests that model other machines).", valueName: "arch-os"))
+    var platform: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+    @Option(help: "The cluster key (from `swlaunch key generate`): every TCP connection is mutual TLS from it.")
+    var keyFile: String?
+    @Flag(help: "Listen on a non-loopback address without a cluster key: any host that reaches it can send jobs.")
+    var insecure = false
+    @Option(help: ArgumentHelp("Shortest deadline of a remote attempt (default 30).", valueName: "seconds"))
+    var deadlineFloor: Int?
+    @Option(help: ArgumentHelp("Longest deadline of a remote attempt (default 600).", valueName: "seconds"))
+    var deadlineCeiling: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, not \(maxJobs)") }
+        if let localJobs, localJobs < 1 { throw ValidationError("--local-jobs must be at least 1, not \(localJobs)") }
+        if let deadlineFloor, let deadlineCeiling, deadlineFloor > deadlineCeiling {
+            throw ValidationError("--deadline-floor (\(deadlineFloor)) is above --deadline-ceiling (\(deadlineCeiling))")
+        }
+    }
+
+    public func run() async throws {
+        // Machine-wide settings (/etc/swlaunch/config.toml, the user's file, SWLAUNCH_* variables) fill in
+        // what the command line leaves out.
+        let config: Configuration
+        do {
+            config = try Configuration.load(workingDirectory: "/", environment: Posix.environment, includeProject: false)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        Zstd.payloadLevel = Int32(config.integer("jobs.compression_level") ?? 1)
+        var resolved: ResolvedDaemonSettings
+        do {
+            resolved = try ResolvedDaemonSettings.resolve(options, config: config, hostName: Posix.hostName(),
+                                                          cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let logger = resolved.configuration.logger
+        if let warning = resolved.warning { logger.warning("\(warning)") }
+        if resolved.configuration.schedulerHost == nil, let netname = resolved.netname {
+            logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
+            let (host, port) = try await Discovery.find(netname: netname, udpPort: discoveryPort,
+                                                        key: resolved.configuration.security.discoveryKey, logger: logger)
+            logger.info("found scheduler", metadata: ["scheduler": "\(host):\(port)"])
+            resolved.configuration.schedulerHost = host
+            resolved.configuration.schedulerPort = port
+        }
+        let daemon = try Daemon(resolved.configuration)
+        try await runUntilTerminated(drain: { await daemon.drain() }) { try await daemon.run() }
+    }
+
+    /// The command line as plain values.
+    var options: DaemonOptions {
+        DaemonOptions(socket: socket, listen: listen, advertise: advertise, scheduler: scheduler, netname: netname, maxJobs: maxJobs,
+                      localJobs: localJobs, noRemote: noRemote, name: name, stateDir: stateDir, platform: platform, logLevel: logLevel,
+                      keyFile: keyFile, insecure: insecure, deadlineFloor: deadlineFloor, deadlineCeiling: deadlineCeiling)
+    }
+}
+
+/// What `swlaunchd`'s options say, each nil (or false) when not given.
+public struct DaemonOptions: Sendable {
+    public var socket, listen: String?
+    public var advertise: String = ""
+    public var scheduler, netname: String?
+    public var maxJobs, localJobs: Int?
+    public var noRemote = false
+    public var name, stateDir, platform, logLevel, keyFile: String?
+    public var insecure = false
+    public var deadlineFloor, deadlineCeiling: Int?
+
+    public init(socket: String? = nil, listen: String? = nil, advertise: String = "", scheduler: String? = nil, netname: String? = nil,
+                maxJobs: Int? = nil, localJobs: Int? = nil, noRemote: Bool = false, name: String? = nil, stateDir: String? = nil,
+                platform: String? = nil, logLevel: String? = nil, keyFile: String? = nil, insecure: Bool = false,
+                deadlineFloor: Int? = nil, deadlineCeiling: Int? = nil) {
+        self.socket = socket; self.listen = listen; self.advertise = advertise; self.scheduler = scheduler; self.netname = netname
+        self.maxJobs = maxJobs; self.localJobs = localJobs; self.noRemote = noRemote; self.name = name; self.stateDir = stateDir
+        self.platform = platform; self.logLevel = logLevel; self.keyFile = keyFile; self.insecure = insecure
+        self.deadlineFloor = deadlineFloor; self.deadlineCeiling = deadlineCeiling
+    }
+}
+
+/// A daemon's settings from its options, then the configuration files and variables, then the defaults.
+public struct ResolvedDaemonSettings: Sendable {
+    public var configuration: DaemonConfiguration
+    /// The network name to find the scheduler by, when no address is known.
+    public var netname: String?
+    /// What the operator should hear about (listening beyond loopback without a key).
+    public var warning: String?
+
+    public static func resolve(_ options: DaemonOptions, config: Configuration, hostName: String, cores: Int) throws -> ResolvedDaemonSettings {
+        var logger = Logger(label: "swlaunchd")
+        logger.logLevel = Logger.Level(rawValue: options.logLevel ?? config.string("log.level") ?? "info") ?? .info
+        let (listenHost, listenPort) = try parseHostPort(options.listen ?? config.string("daemon.listen") ?? "0.0.0.0:\(DefaultPorts.daemon)",
+                                                         option: "--listen")
+        let schedulerAddress = try (options.scheduler ?? config.string("scheduler.address")).map { try parseHostPort($0, option: "--scheduler") }
+        let noRemote = options.noRemote || config.boolean("daemon.remote") == false
+        let name = options.name ?? hostName
+        let security = try TransportSecurity.resolve(keyFile: options.keyFile ?? config.string("cluster.key_file"),
+                                                     insecure: options.insecure || config.boolean("cluster.insecure") == true,
+                                                     listenHosts: noRemote ? [] : [listenHost], name: name)
+        var configuration = DaemonConfiguration(
+            name: name, socketPath: options.socket ?? config.string("daemon.socket") ?? DaemonSocket.defaultPath(),
+            listenHost: noRemote ? nil : listenHost, listenPort: listenPort, advertisedAddress: options.advertise,
+            schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
+            maxJobs: options.maxJobs ?? config.integer("daemon.max_jobs") ?? cores,
+            localSlots: options.localJobs ?? config.integer("daemon.local_jobs") ?? cores, acceptsRemote: !noRemote,
+            stateDirectory: options.stateDir ?? config.string("daemon.state_dir") ?? defaultStateDirectory(),
+            platform: options.platform ?? currentPlatform(), logger: logger)
+        configuration.security = security
+        if let floor = options.deadlineFloor { configuration.deadlines.floor = .seconds(floor) }
+        if let ceiling = options.deadlineCeiling { configuration.deadlines.ceiling = .seconds(ceiling) }
+        let warning = !security.isAuthenticated && !noRemote && !TransportSecurity.isLoopback(listenHost)
+            ? "INSECURE: no cluster key; any host that reaches \(listenHost):\(listenPort) can send jobs (--insecure)" : nil
+        return ResolvedDaemonSettings(configuration: configuration, netname: options.netname ?? config.string("scheduler.netname"), warning: warning)
+    }
+}
