@@ -45,7 +45,7 @@ let package = Package(
         ]),
 
         .target(name: "WireNIO", dependencies: [
-            "Wire", "ClusterKey", "SystemSupport",
+            "Wire", "ClusterKey", "SystemSupport", "CLinuxShims",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
