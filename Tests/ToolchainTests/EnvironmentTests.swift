@@ -104,7 +104,9 @@ func clangEnvironmentCarriesTheGCCInstallationMarker() throws {
         writeRawArchive(path, [.file("usr/bin/tool\(i)", String(repeating: "x", count: 1000))])
         let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 2500)
         ids.append(try cache.install(archive: path).1.id)
-        Thread.sleep(forTimeInterval: 0.02)
+        // Use times set outright (no sleeps): e0 at 1000 s, e1 at 2000 s after the epoch, e2 installed now.
+        var times = [timeval(tv_sec: 1000 * (i + 1), tv_usec: 0), timeval(tv_sec: 1000 * (i + 1), tv_usec: 0)]
+        if i < 2 { utimes(cache.root(of: ids[i]) + ".meta", &times) }
         if i == 1 { cache.touch(ids[0]) }  // e0 used after e1: e1 is now the oldest
     }
     let cache = try EnvironmentCache(directory: dir + "/cache", limitBytes: 2500)
