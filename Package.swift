@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),
-        .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"]),
+        .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"], exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain"], exclude: ["Fixtures"]),
     ]
 )

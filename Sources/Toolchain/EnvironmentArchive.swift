@@ -42,6 +42,11 @@ public struct EnvironmentError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(archive): \(reason)" }
 }
 
+/// libarchive's message for its last error. It may have none: the archive fuzz target found that a NULL here crashed.
+func libarchiveError(_ archive: OpaquePointer) -> String {
+    archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+}
+
 /// Toolchain environments as `.tar.zst` archives: the files of a compiler and everything it loads, at
 /// their paths, with the symlinks on the way. Archives are deterministic (sorted entries, no owners or
 /// times), and their id is the toolchain id: a hash of the platform, every path and every file's content.
@@ -67,7 +72,7 @@ public enum EnvironmentArchive {
         func check(_ rc: Int32) throws {
             guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else {
                 unlink(temporary)
-                throw EnvironmentError(archive: output, reason: String(cString: archive_error_string(archive)))
+                throw EnvironmentError(archive: output, reason: libarchiveError(archive))
             }
         }
         try check(archive_write_add_filter_zstd(archive))
@@ -119,7 +124,7 @@ public enum EnvironmentArchive {
         archive_read_support_filter_zstd(archive)
         archive_read_support_format_tar(archive)
         guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK else {
-            throw EnvironmentError(archive: path, reason: "not a readable .tar.zst: " + String(cString: archive_error_string(archive)))
+            throw EnvironmentError(archive: path, reason: "not a readable .tar.zst: " + libarchiveError(archive))
         }
         let fm = FileManager.default
         guard !fm.fileExists(atPath: directory) else { throw EnvironmentError(archive: path, reason: "\(directory) exists already") }
@@ -144,7 +149,7 @@ public enum EnvironmentArchive {
             let rc = archive_read_next_header(archive, &entry)
             if rc == ARCHIVE_EOF { break }
             guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
-                throw refuse("corrupt archive: " + String(cString: archive_error_string(archive)))
+                throw refuse("corrupt archive: " + libarchiveError(archive))
             }
             let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
             let components = name.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -172,9 +177,10 @@ public enum EnvironmentArchive {
                 linkPaths.insert(relative)
                 if relative != manifestPath { links.append(SymlinkEntry(path: "/" + relative, target: target)) }
             case S_IFREG:
+                // A header may claim any size (up to Int64.max): compared before it is added, so nothing overflows.
                 let size = archive_entry_size(entry)
+                guard size >= 0, size <= maximumUnpackedSize - total else { throw refuse("unpacks to more than \(maximumUnpackedSize) bytes") }
                 total += size
-                guard size >= 0, total <= maximumUnpackedSize else { throw refuse("unpacks to more than \(maximumUnpackedSize) bytes") }
                 // Streamed to disk chunk by chunk, hashed on the way: nothing is held in memory.
                 let executable = (archive_entry_perm(entry) & 0o111) != 0
                 try SandboxTree.ensureDirectory(SandboxTree.parent(destination))
@@ -188,7 +194,7 @@ public enum EnvironmentArchive {
                 while true {
                     let n = chunk.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
                     if n == 0 { break }
-                    guard n > 0 else { throw refuse("corrupt data in '\(name)': " + String(cString: archive_error_string(archive))) }
+                    guard n > 0 else { throw refuse("corrupt data in '\(name)': " + libarchiveError(archive)) }
                     written += Int64(n)
                     guard written <= size else { throw refuse("'\(name)' is longer than its header says") }
                     let piece = chunk[0..<n]

@@ -172,3 +172,18 @@ func hostileArchivesAreRefusedAndLeaveNothing(_ entries: [RawEntry], _ reason: S
 func linkTargetsStayInside(_ link: [String], _ target: String, _ inside: Bool) {
     #expect(EnvironmentArchive.linkStaysInside(link: link, target: target) == inside)
 }
+
+/// Inputs the archive fuzz target (scripts/fuzz.sh FuzzArchive) found, kept as regression tests: each is a tar
+/// that the target compressed; unpacking must refuse it (or unpack it) without crashing.
+@Test(arguments: ["fuzz-crash-archive-size-overflow.tar"])
+func fuzzFindingsAreRefusedWithoutCrashing(_ name: String) throws {
+    let file = #filePath
+    let fixture = String(file[..<file.lastIndex(of: "/")!]) + "/Fixtures/" + name
+    let tar = try #require(Posix.readFile(fixture))
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let archive = dir + "/in.tar.zst"
+    #expect(Posix.writeFileAtomically(archive, Zstd.compress(tar)) == nil)
+    #expect(throws: EnvironmentError.self) { try EnvironmentArchive.unpack(archive, into: dir + "/out") }
+    #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+}
