@@ -201,7 +201,7 @@ struct SandboxAttackTests {
     /// A connection the helper keeps open, once it has counted out the connections of earlier tests (it does so as
     /// it notices them close), with the time it was opened.
     static func admittedConnection(port: Int) throws -> (RawPeer, UInt64)? {
-        for _ in 0..<50 {
+        for _ in 0..<300 {  // up to 30 s on a loaded machine
             let start = Posix.nowMicros()
             let probe = try RawPeer(port: port, timeoutSeconds: 1)
             usleep(100_000)
