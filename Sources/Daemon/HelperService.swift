@@ -42,6 +42,13 @@ final class HelperService: Sendable {
         self.minimumFreeBytes = minimumFreeBytes
     }
 
+    /// The free bytes in the state directory when they are below ``minimumFreeBytes``; nil when there is room
+    /// (or the file system cannot be asked).
+    func shortOfSpace() -> Int64? {
+        guard let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes else { return nil }
+        return free
+    }
+
     /// Starts afresh after a crash: staging folders, partial blobs and job directories left behind are removed.
     func recover() {
         let fm = FileManager.default
@@ -111,7 +118,7 @@ final class HelperService: Sendable {
         if let refusal = Self.preflight(job, toolchainTree: toolchainTree) {
             return .jobFailed(JobFailure(.job, "policy", "\(name): \(refusal)"))
         }
-        if let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+        if let free = shortOfSpace() {
             return .jobFailed(JobFailure(.infrastructure, "no-space", "\(name): \(free) bytes free in \(stateDirectory)"))
         }
         let (present, absent) = job.files.map(\.hash).reduce(into: ([String](), [String]())) { sets, hash in
@@ -125,7 +132,7 @@ final class HelperService: Sendable {
             do {
                 try await NIOThreadPool.singleton.runIfActive { for blob in received { try self.blobs.store(blob) } }
             } catch {
-                return .jobFailed(JobFailure(.infrastructure, Posix.freeBytes(stateDirectory).map { $0 < minimumFreeBytes } == true ? "no-space" : "missing-input",
+                return .jobFailed(JobFailure(.infrastructure, shortOfSpace() != nil ? "no-space" : "missing-input",
                                              "\(name): \(error)"))
             }
             if let lacking = missing.first(where: { !blobs.contains($0) }) {
@@ -183,7 +190,7 @@ final class HelperService: Sendable {
                 try self.environments.install(archive: temporary, expectedID: id)
             }
         } catch let error as EnvironmentError {
-            if let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+            if shortOfSpace() != nil {
                 return JobFailure(.infrastructure, "no-space", "\(name): environment \(id): \(error)")
             }
             return JobFailure(.job, "environment", "\(name): environment \(id) refused: \(error)")
@@ -206,7 +213,7 @@ final class HelperService: Sendable {
         } catch let limit as SandboxRunner.Refusal {
             return .jobFailed(JobFailure(.infrastructure, "limit", limit.reason))
         } catch {
-            let code = Posix.freeBytes(stateDirectory).map { $0 < minimumFreeBytes } == true ? "no-space" : "sandbox"
+            let code = shortOfSpace() != nil ? "no-space" : "sandbox"
             return .jobFailed(JobFailure(.infrastructure, code, "\(name): \(error)"))
         }
         return classify(run, job: job)
@@ -230,7 +237,7 @@ final class HelperService: Sendable {
         if status == 4, !CompilerArgs.baseName(of: job.compiler).contains("clang") {
             return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): the compiler reported an internal error (exit 4)"))
         }
-        if status != 0, let free = Posix.freeBytes(stateDirectory), free < minimumFreeBytes {
+        if status != 0, let free = shortOfSpace() {
             return .jobFailed(JobFailure(.infrastructure, "no-space", "\(name): the compile failed with \(free) bytes free"))
         }
         if status == 0, let object = job.outputs.first, !run.result.outputs.contains(where: { $0.path == object }) {

@@ -208,7 +208,7 @@ public enum EnvironmentArchive {
                 if relative == manifestPath {
                     manifest = EnvironmentManifest(text: String(decoding: manifestBytes, as: UTF8.self))
                 } else {
-                    let digest = hasher.finalize().map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+                    let digest = hexString(hasher.finalize())
                     files.append(FileEntry(path: "/" + relative, hash: digest, executable: executable))
                 }
             default:

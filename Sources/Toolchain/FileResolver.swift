@@ -88,7 +88,7 @@ public final class FileResolver: @unchecked Sendable {
     /// The SHA-256 of a file's contents (cached), and whether it is executable. The file is opened without
     /// following links (the path is physical); with a `caller`, only when that user could read it.
     public func hash(_ physicalPath: String, as caller: Caller? = nil) throws -> (String, Bool) {
-        let (fd, info) = try (caller ?? Caller(uid: 0, gid: 0, groups: [])).openForReading(physicalPath)
+        let (fd, info) = try (caller ?? .daemon).openForReading(physicalPath)
         defer { close(fd) }
         let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                       mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
@@ -109,10 +109,7 @@ public final class FileResolver: @unchecked Sendable {
     }
 
     public static func digest(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        hexString(SHA256.hash(data: bytes))
     }
 
     /// Reads the contents of a file previously hashed, checking it still has that hash.
@@ -120,7 +117,7 @@ public final class FileResolver: @unchecked Sendable {
         lock.lock()
         let path = paths[digest]
         lock.unlock()
-        guard let path, let (fd, _) = try? Caller(uid: 0, gid: 0, groups: []).openForReading(path) else { return nil }
+        guard let path, let (fd, _) = try? Caller.daemon.openForReading(path) else { return nil }
         defer { close(fd) }
         guard let bytes = Posix.readAll(fd), Self.digest(bytes) == digest else { return nil }
         return bytes

@@ -15,7 +15,7 @@ public enum Discovery {
     static func answerMAC(netname: String, port: Int, nonce: String, key: [UInt8]?) -> String {
         guard let key else { return "-" }
         let code = HMAC<SHA256>.authenticationCode(for: Array("\(netname) \(port) \(nonce)".utf8), using: SymmetricKey(data: key))
-        return code.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        return hexString(code)
     }
 
     /// The answer to a discovery datagram, or nil when it is not a query for `netname`.
@@ -43,10 +43,7 @@ public enum Discovery {
 
     static func newNonce() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
+        return hexString((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     public static let defaultPort = DefaultPorts.discovery

@@ -22,17 +22,7 @@ final class RecordingProxy: @unchecked Sendable {
     var chunks: [[UInt8]] { lock.withLock { recorded } }
 
     init(to target: Int) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else {
-            throw TestClusterError("proxy cannot bind")
-        }
-        listen(listener, 1)
+        let listener = try listenOnLoopback(port: port, backlog: 1)
         Thread.detachNewThread {
             let client = accept(listener, nil, nil)
             close(listener)

@@ -5,6 +5,23 @@ import Wire
 import Glibc
 #endif
 
+/// A TCP socket listening on 127.0.0.1:`port`.
+func listenOnLoopback(port: Int, backlog: Int32 = 16) throws -> Int32 {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var on: Int32 = 1
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0,
+          listen(listener, backlog) == 0 else {
+        close(listener)
+        throw TestClusterError("cannot listen on 127.0.0.1:\(port): \(Posix.errorText(errno))")
+    }
+    return listener
+}
+
 /// A hand-driven TCP peer for tests that send what a real daemon never would: frames written byte for byte,
 /// replies read frame by frame, with a timeout.
 final class RawPeer: @unchecked Sendable {

@@ -148,15 +148,9 @@ struct SandboxAttackTests {
     @Test func theSandboxHasNoNetworkNoHostSecretsAndNoWritableHost() throws {
         let cluster = try Self.cluster.get(), attacker = try Self.attacker.get()
         let home = try Self.target("home")
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let port = TestCluster.freePort()
-        address.sin_port = UInt16(port).bigEndian
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(listener, 4)
+        let listener = try listenOnLoopback(port: port)
+        defer { close(listener) }
         let reply = try send(attacker.job([
             "connect:127.0.0.1:\(port)", "connect:127.0.0.1:\(cluster.schedulerPort)", "connect:198.18.0.1:80",
             "read:/etc/shadow", "read:\(home)/secret", "read:/root/.bashrc",

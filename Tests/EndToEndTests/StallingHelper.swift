@@ -16,17 +16,7 @@ final class StallingHelper: @unchecked Sendable {
 
     init(name: String, schedulerPort: Int) throws {
         self.name = name
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        guard withUnsafePointer(to: &address, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else {
-            throw TestClusterError("stalling helper cannot bind")
-        }
-        listen(listener, 16)
+        let listener = try listenOnLoopback(port: port)
         let scheduler = try RawPeer(port: schedulerPort)
         scheduler.send(.hello(Hello(role: .daemon, name: name)))
         guard case .helloAck? = scheduler.receive() else { throw TestClusterError("the scheduler did not answer the stalling helper") }
