@@ -187,6 +187,10 @@ public struct Configuration: Sendable {
                 throw fail("'\(text)' is not HOST:PORT with a port from 1 to 65535")
             }
             return value
+        case .addressList:
+            guard case let .string(text) = value else { throw fail("must be \"HOST:PORT[,HOST:PORT...]\", not \(value.typeName)") }
+            do { _ = try HostPort.list(text, option: key) } catch { throw fail("'\(text)' is not HOST:PORT[,HOST:PORT...] with ports from 1 to 65535") }
+            return value
         case let .integer(range):
             guard case let .integer(n) = value else { throw fail("must be an integer, not \(value.typeName)") }
             guard range.contains(n) else { throw fail("\(n) is out of range \(range.lowerBound)...\(range.upperBound)") }

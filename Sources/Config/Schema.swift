@@ -5,6 +5,8 @@ public enum KeyKind: Sendable, Equatable {
     case string
     case path(mustExist: Bool)
     case address
+    /// `HOST:PORT[,HOST:PORT...]`, in order (a scheduler and its standbys).
+    case addressList
     case integer(ClosedRange<Int>)
     case boolean
     case choice([String])
@@ -24,8 +26,8 @@ public struct KeySpec: Sendable {
 
 /// Every key swlaunch reads. `toolchains.<compiler>` keys are open-ended and checked by ``KeyKind/toolchainTable``.
 public let configKeys: [KeySpec] = [
-    KeySpec(key: "scheduler.address", kind: .address, environment: "SWLAUNCH_SCHEDULER", defaultValue: nil,
-            help: "HOST:PORT of the scheduler daemons register with."),
+    KeySpec(key: "scheduler.address", kind: .addressList, environment: "SWLAUNCH_SCHEDULER", defaultValue: nil,
+            help: "HOST:PORT of the scheduler daemons register with; standbys follow after commas, in order of preference."),
     KeySpec(key: "scheduler.netname", kind: .string, environment: "SWLAUNCH_NETNAME", defaultValue: nil,
             help: "Network name for UDP discovery when no address is set."),
     KeySpec(key: "cluster.key_file", kind: .path(mustExist: false), environment: "SWLAUNCH_KEY_FILE", defaultValue: nil,

@@ -1,4 +1,5 @@
 import ClusterKey
+import SystemSupport
 import Logging
 
 /// Everything a daemon needs to run, from its command line.
@@ -10,8 +11,8 @@ public struct DaemonConfiguration: Sendable {
     public var listenPort: Int
     /// The address announced to the scheduler for the job listener; empty lets the scheduler use the connection's source.
     public var advertisedAddress: String
-    public var schedulerHost: String?
-    public var schedulerPort: Int
+    /// The scheduler and its standbys, in order of preference (``SchedulerLink``).
+    public var schedulers: [HostPort]
     /// Remote job slots offered to peers.
     public var maxJobs: Int
     /// Local slots for preprocessing, local fallbacks and links (the client's cores).
@@ -34,15 +35,14 @@ public struct DaemonConfiguration: Sendable {
     public var logger: Logger
 
     public init(name: String, socketPath: String, listenHost: String?, listenPort: Int, advertisedAddress: String,
-                schedulerHost: String?, schedulerPort: Int, maxJobs: Int, localSlots: Int, acceptsRemote: Bool,
+                schedulers: [HostPort], maxJobs: Int, localSlots: Int, acceptsRemote: Bool,
                 stateDirectory: String, platform: String, logger: Logger) {
         self.name = name
         self.socketPath = socketPath
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.advertisedAddress = advertisedAddress
-        self.schedulerHost = schedulerHost
-        self.schedulerPort = schedulerPort
+        self.schedulers = schedulers
         self.maxJobs = maxJobs
         self.localSlots = localSlots
         self.acceptsRemote = acceptsRemote

@@ -23,11 +23,14 @@ public final class Daemon: Sendable {
     let helper: HelperService
     let sandboxProblem: String?
     let limiter = ConnectionLimiter()
+    /// This daemon's stable id (``HostIdentity``).
+    let hostID: String
 
     public init(_ config: DaemonConfiguration) throws {
         self.config = config
         logger = config.logger
         try SandboxTree.ensureDirectory(config.stateDirectory)
+        hostID = try HostIdentity.load(stateDirectory: config.stateDirectory)
         remoteSlots = SlotPool(capacity: config.maxJobs)
         let resolver = FileResolver()
         let sandbox = SandboxRunner(hostName: config.name, limits: config.sandboxLimits)
@@ -38,7 +41,8 @@ public final class Daemon: Sendable {
             blobs: try BlobStore(directory: config.stateDirectory + "/blobs", limitBytes: config.blobCacheBytes),
             slots: remoteSlots, stats: stats, sandbox: sandbox)
         helper.recover()
-        let scheduler = config.schedulerHost.map { SchedulerLink(host: $0, port: config.schedulerPort, security: config.security, logger: config.logger) }
+        let scheduler = config.schedulers.isEmpty ? nil
+            : SchedulerLink(addresses: config.schedulers, security: config.security, logger: config.logger)
         self.scheduler = scheduler
         // The transport reads contents and archives through the launcher service, created just below.
         let box = LauncherBox()
@@ -123,7 +127,7 @@ public final class Daemon: Sendable {
     func hostInfo(port: Int) -> HostInfo {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
-                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: helper.environments.ids(), note: note)
+                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: helper.environments.ids(), note: note, id: hostID)
     }
 }
 

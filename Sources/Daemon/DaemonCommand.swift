@@ -32,7 +32,7 @@ public struct DaemonCommand: AsyncParsableCommand {
     var listen: String?
     @Option(help: "Address announced to the scheduler for --listen (default: the address the scheduler sees).")
     var advertise: String = ""
-    @Option(help: "The scheduler's HOST:PORT.")
+    @Option(help: "The scheduler's HOST:PORT; standbys follow after commas, in order of preference (A:8775,B:8775).")
     var scheduler: String?
     @Option(help: "Find the scheduler by UDP broadcast within this network name (when --scheduler is not given).")
     var netname: String?
@@ -90,13 +90,12 @@ public struct DaemonCommand: AsyncParsableCommand {
         }
         let logger = resolved.configuration.logger
         if let warning = resolved.warning { logger.warning("\(warning)") }
-        if resolved.configuration.schedulerHost == nil, let netname = resolved.netname {
+        if resolved.configuration.schedulers.isEmpty, let netname = resolved.netname {
             logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
             let (host, port) = try await Discovery.find(netname: netname, udpPort: discoveryPort,
                                                         key: resolved.configuration.security.discoveryKey, logger: logger)
             logger.info("found scheduler", metadata: ["scheduler": "\(host):\(port)"])
-            resolved.configuration.schedulerHost = host
-            resolved.configuration.schedulerPort = port
+            resolved.configuration.schedulers = [HostPort(host: host, port: port)]
         }
         let daemon = try Daemon(resolved.configuration)
         try await runUntilTerminated(drain: { await daemon.drain() }) { try await daemon.run() }
@@ -145,7 +144,7 @@ public struct ResolvedDaemonSettings: Sendable {
         logger.logLevel = Logger.Level(rawValue: options.logLevel ?? config.string("log.level") ?? "info") ?? .info
         let (listenHost, listenPort) = try parseHostPort(options.listen ?? config.string("daemon.listen") ?? "0.0.0.0:\(DefaultPorts.daemon)",
                                                          option: "--listen")
-        let schedulerAddress = try (options.scheduler ?? config.string("scheduler.address")).map { try parseHostPort($0, option: "--scheduler") }
+        let schedulers = try (options.scheduler ?? config.string("scheduler.address")).map { try HostPort.list($0, option: "--scheduler") } ?? []
         let noRemote = options.noRemote || config.boolean("daemon.remote") == false
         let name = options.name ?? hostName
         let security = try TransportSecurity.resolve(keyFile: options.keyFile ?? config.string("cluster.key_file"),
@@ -154,7 +153,7 @@ public struct ResolvedDaemonSettings: Sendable {
         var configuration = DaemonConfiguration(
             name: name, socketPath: options.socket ?? config.string("daemon.socket") ?? DaemonSocket.defaultPath(),
             listenHost: noRemote ? nil : listenHost, listenPort: listenPort, advertisedAddress: options.advertise,
-            schedulerHost: schedulerAddress?.0, schedulerPort: schedulerAddress?.1 ?? 0,
+            schedulers: schedulers,
             maxJobs: options.maxJobs ?? config.integer("daemon.max_jobs") ?? cores,
             localSlots: options.localJobs ?? config.integer("daemon.local_jobs") ?? cores, acceptsRemote: !noRemote,
             stateDirectory: options.stateDir ?? config.string("daemon.state_dir") ?? defaultStateDirectory(),

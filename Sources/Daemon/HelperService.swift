@@ -148,6 +148,10 @@ final class HelperService: Sendable {
         case var .result(result):
             result.timings.queue = waited
             await stats.countServed()
+            // One line per compile that ran to its end here: chaos runs count compiles that ran twice from it.
+            logger.info("job compiled", metadata: [
+                "peer": "\(peer)", "output": "\(job.outputs.first.map { FileResolver.absolute($0, in: job.workingDirectory) } ?? "")",
+                "exit": "\(result.exitStatus)", "compile_ms": "\(result.timings.compile / 1000)"])
             return .result(result)
         default:
             return outcome

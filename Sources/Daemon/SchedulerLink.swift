@@ -9,20 +9,27 @@ import WireNIO
 
 /// The daemon's connection to the scheduler: registers, sends heartbeats, and asks for hosts.
 /// Reconnects with back-off; while disconnected, requests fail fast so jobs compile locally.
+///
+/// With standbys (`--scheduler A,B`), the link uses the first address in order that answers; while on a
+/// standby it probes the preferred ones every ``probeInterval`` and moves back as soon as one answers, so
+/// that every daemon of a cluster meets on the same scheduler.
 public actor SchedulerLink {
-    private let host: String
-    private let port: Int
+    private let addresses: [HostPort]
     private let logger: Logger
     private let security: TransportSecurity
     private var outbound: NIOAsyncChannelOutboundWriter<Message>?
     private var pending: [UInt64: CheckedContinuation<Message?, Never>] = [:]
     private var nextID: UInt64 = 1
+    /// The scheduler in use, while connected.
+    public private(set) var current: HostPort?
+    let probeInterval: Duration
 
-    public init(host: String, port: Int, security: TransportSecurity, logger: Logger) {
+    public init(addresses: [HostPort], security: TransportSecurity, logger: Logger, probeInterval: Duration = .seconds(5)) {
+        precondition(!addresses.isEmpty, "a scheduler link needs an address")
+        self.addresses = addresses
         self.security = security
-        self.host = host
-        self.port = port
         self.logger = logger
+        self.probeInterval = probeInterval
     }
 
     public var isConnected: Bool { outbound != nil }
@@ -32,41 +39,103 @@ public actor SchedulerLink {
                     toolchains: @escaping @Sendable () async -> [String]) async {
         var delay: Duration = .milliseconds(200)
         while !Task.isCancelled {
-            do {
-                let channel = try await connectPeer(host: host, port: port, security: security, idleTimeout: .seconds(30))
-                try await channel.executeThenClose { inbound, outbound in
-                    var iterator = inbound.makeAsyncIterator()
-                    try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
-                    try await outbound.write(.register(await info()))
-                    // A refused registration (a live host of the same name) comes back as an error, then the
-                    // scheduler closes: logged in dispatch, and the link tries again with back-off.
-                    self.attach(outbound)
-                    logger.info("connected to scheduler", metadata: ["scheduler": "\(host):\(port)"])
-                    delay = .milliseconds(200)
-                    let beat = Task {
-                        while !Task.isCancelled {
-                            try await outbound.write(.heartbeat(running: UInt32(await running()), load: Self.loadAverage(),
-                                                                toolchains: await toolchains()))
-                            try await Task.sleep(for: .seconds(2))
-                        }
-                    }
-                    defer { beat.cancel() }
-                    while let message = try await nextMessage(&iterator) { self.dispatch(message) }
+            for (rank, address) in addresses.enumerated() where !Task.isCancelled {
+                let channel: MessageChannel
+                do {
+                    channel = try await connectPeer(host: address.host, port: address.port, security: security, idleTimeout: .seconds(30))
+                } catch {
+                    logger.debug("scheduler connection failed", metadata: ["scheduler": "\(address)", "error": "\(error)"])
+                    continue
                 }
-            } catch {
-                logger.debug("scheduler connection failed", metadata: ["error": "\(error)"])
+                let registered = await session(on: channel, address: address, preferred: Array(addresses[..<rank]), name: name,
+                                                info: info, running: running, toolchains: toolchains)
+                detach()
+                if registered { delay = .milliseconds(200) }
+                break
             }
-            detach()
             try? await Task.sleep(for: delay)
             delay = min(delay * 2, .seconds(5))
         }
         detach()
     }
 
-    private func attach(_ writer: NIOAsyncChannelOutboundWriter<Message>) { outbound = writer }
+    /// One registered connection; returns when it is lost or a `preferred` scheduler answers, and whether it registered.
+    private func session(on channel: MessageChannel, address: HostPort, preferred: [HostPort], name: String,
+                         info: @escaping @Sendable () async -> HostInfo, running: @escaping @Sendable () async -> Int,
+                         toolchains: @escaping @Sendable () async -> [String]) async -> Bool {
+        var registered = false
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
+                try await outbound.write(.register(await info()))
+                // A refused registration (a live host of the same name) comes back as an error, then the
+                // scheduler closes: logged in dispatch, and the link tries again with back-off.
+                self.attach(outbound, address)
+                registered = true
+                logger.info("connected to scheduler", metadata: ["scheduler": "\(address)",
+                                                                 "role": "\(preferred.isEmpty ? "primary" : "standby")"])
+                let beat = Task {
+                    while !Task.isCancelled {
+                        try await outbound.write(.heartbeat(running: UInt32(await running()), load: Self.loadAverage(),
+                                                            toolchains: await toolchains()))
+                        try await Task.sleep(for: .seconds(2))
+                    }
+                }
+                defer { beat.cancel() }
+                // On a standby, a preferred scheduler that answers again ends this session: closing the channel
+                // ends the read loop below, and `run` starts again from the first address.
+                let probe = Task { [logger, security, probeInterval, channel = channel.channel] in
+                    guard !preferred.isEmpty else { return }
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: probeInterval)
+                        for candidate in preferred where await Self.answers(candidate, security: security, name: name) {
+                            logger.info("a preferred scheduler answers again; moving to it", metadata: ["scheduler": "\(candidate)"])
+                            try await channel.close()
+                            return
+                        }
+                    }
+                }
+                defer { probe.cancel() }
+                while let message = try await nextMessage(&iterator) { self.dispatch(message) }
+            }
+        } catch {
+            logger.debug("scheduler connection ended", metadata: ["scheduler": "\(address)", "error": "\(error)"])
+        }
+        return registered
+    }
+
+    /// Whether a scheduler completes a connection and the handshake within a few seconds.
+    static func answers(_ address: HostPort, security: TransportSecurity, name: String) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    let channel = try await connectPeer(host: address.host, port: address.port, security: security,
+                                                        connectTimeout: .seconds(3), idleTimeout: .seconds(5))
+                    return try await channel.executeThenClose { inbound, outbound in
+                        var iterator = inbound.makeAsyncIterator()
+                        try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
+                        return true
+                    }
+                } catch {
+                    return false
+                }
+            }
+            group.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func attach(_ writer: NIOAsyncChannelOutboundWriter<Message>, _ address: HostPort) {
+        outbound = writer
+        current = address
+    }
 
     private func detach() {
         outbound = nil
+        current = nil
         for (_, continuation) in pending { continuation.resume(returning: nil) }
         pending = [:]
     }

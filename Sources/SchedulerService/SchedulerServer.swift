@@ -29,13 +29,19 @@ actor ClusterState {
     /// The connection that registered each host name.
     private var owners: [String: UInt64] = [:]
 
-    /// Adds a host for `connection`; false when another live connection already registered that name
-    /// (a registration never replaces another live host).
-    func join(_ info: HostInfo, connection: UInt64) -> Bool {
-        if let owner = owners[info.name], owner != connection, cluster.hosts[info.name] != nil { return false }
+    enum JoinOutcome { case joined, replacedItsOldConnection, refusedDuplicateName }
+
+    /// Adds a host for `connection`. A name held by another live connection is refused unless the registration
+    /// carries the same host id (the same daemon reconnecting before its old connection was seen to close).
+    func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
+        var outcome = JoinOutcome.joined
+        if let owner = owners[info.name], owner != connection, let live = cluster.hosts[info.name] {
+            guard !info.id.isEmpty, live.info.id == info.id else { return .refusedDuplicateName }
+            outcome = .replacedItsOldConnection
+        }
         owners[info.name] = connection
         cluster.join(info, now: now)
-        return true
+        return outcome
     }
 
     /// Removes a host, only when `connection` is the one that registered it.
@@ -56,6 +62,7 @@ actor ClusterState {
         let hosts = cluster.hosts.values.sorted { $0.info.name < $1.info.name }.map { h in
             JSON.object([
                 ("name", JSON.quote(h.info.name)),
+                ("id", JSON.quote(h.info.id)),
                 ("address", JSON.quote(h.info.address)),
                 ("port", String(h.info.port)),
                 ("max_jobs", String(h.info.maxJobs)),
@@ -156,10 +163,16 @@ public struct SchedulerServer: Sendable {
                             try await outbound.write(.error("refused: this connection registered \(hostName!) already"))
                             return
                         }
-                        guard await state.join(info, connection: id) else {
-                            logger.warning("duplicate host name refused", metadata: ["host": "\(info.name)", "peer": "\(peer?.description ?? "?")"])
+                        switch await state.join(info, connection: id) {
+                        case .refusedDuplicateName:
+                            logger.warning("duplicate host name refused", metadata: ["host": "\(info.name)", "id": "\(info.id)",
+                                                                                     "peer": "\(peer?.description ?? "?")"])
                             try await outbound.write(.error("refused: a live host is registered as \(info.name) already; give this daemon another --name"))
                             return
+                        case .replacedItsOldConnection:
+                            logger.info("host reconnected; its previous connection is dropped", metadata: ["host": "\(info.name)"])
+                        case .joined:
+                            break
                         }
                         hostName = info.name
                         logger.info("host joined", metadata: ["host": "\(info.name)", "address": "\(info.address):\(info.port)", "slots": "\(info.maxJobs)"])

@@ -52,7 +52,7 @@ extension Message {
             w.write(reset)
         case let .register(h):
             w.write(h.name); w.write(h.address); w.write(h.port); w.write(h.maxJobs); w.write(h.platform)
-            w.write(h.acceptsRemote); w.write(h.toolchains); w.write(h.note)
+            w.write(h.acceptsRemote); w.write(h.toolchains); w.write(h.note); w.write(h.id)
         case let .heartbeat(running, load, toolchains):
             w.write(running); w.write(load); w.write(toolchains)
         case let .hostRequest(r):
@@ -131,7 +131,7 @@ extension Message {
             return .register(HostInfo(
                 name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
                 maxJobs: try r.readUInt32(), platform: try r.readString(), acceptsRemote: try r.readBool(),
-                toolchains: try r.readStrings(), note: try r.readString()))
+                toolchains: try r.readStrings(), note: try r.readString(), id: try r.readString()))
         case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble(), toolchains: try r.readStrings())
         case .hostRequest:
             let id = try r.readUInt64(), platforms = try r.readStrings(), toolchains = try r.readStrings()

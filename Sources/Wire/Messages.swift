@@ -138,9 +138,13 @@ public struct HostInfo: Sendable, Equatable {
     public var toolchains: [String]
     /// Why it takes no remote jobs, when it does not (`--no-remote`, no sandbox ...).
     public var note: String
+    /// The daemon's stable identity (random, kept in its state folder): a reconnect of the same daemon replaces
+    /// its previous connection, another daemon with the same name is refused. Version 4.
+    public var id: String
 
     public init(name: String, address: String, port: UInt32, maxJobs: UInt32, platform: String, acceptsRemote: Bool,
-                toolchains: [String], note: String = "") {
+                toolchains: [String], note: String = "", id: String = "") {
+        self.id = id
         self.name = name
         self.address = address
         self.port = port

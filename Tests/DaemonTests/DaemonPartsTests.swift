@@ -112,3 +112,17 @@ actor OrderRecorder {
     #expect(angled == ["/w/inc", "/abs", "/w/s", "/usr/include", "/w/late"])
     #expect(quoted == ["/w/q"] + angled)
 }
+
+@Test func theHostIdIsMadeOnceAndKept() throws {
+    let directory = NSTemporaryDirectory() + "swlaunch-hostid-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let first = try HostIdentity.load(stateDirectory: directory)
+    #expect(first.count == 32 && first.allSatisfy(\.isHexDigit))
+    #expect(try HostIdentity.load(stateDirectory: directory) == first)
+    // A damaged file is replaced by a fresh id, not used.
+    try "not an id\n".write(toFile: directory + "/host-id", atomically: true, encoding: .utf8)
+    let second = try HostIdentity.load(stateDirectory: directory)
+    #expect(second != first && second.count == 32)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["host-id"])
+}

@@ -1,5 +1,6 @@
 import ClusterKey
 import Config
+import SystemSupport
 import Testing
 @testable import Daemon
 
@@ -16,15 +17,24 @@ import Testing
                          "SWLAUNCH_LISTEN": "127.0.0.1:9100", "SWLAUNCH_STATE_DIR": "/var/tmp/swl"]
         let fromConfig = try ResolvedDaemonSettings.resolve(DaemonOptions(), config: config(variables), hostName: "box", cores: 8).configuration
         #expect(fromConfig.maxJobs == 5 && fromConfig.localSlots == 3 && fromConfig.name == "box")
-        #expect(fromConfig.schedulerHost == "sched" && fromConfig.schedulerPort == 9000)
+        #expect(fromConfig.schedulers == [HostPort(host: "sched", port: 9000)])
         #expect(fromConfig.listenHost == "127.0.0.1" && fromConfig.listenPort == 9100 && fromConfig.stateDirectory == "/var/tmp/swl")
-        let options = DaemonOptions(listen: "127.0.0.2:9200", scheduler: "other:9001", maxJobs: 7, name: "named", deadlineFloor: 4)
+        let options = DaemonOptions(listen: "127.0.0.2:9200", scheduler: "other:9001, [::1]:9002", maxJobs: 7, name: "named", deadlineFloor: 4)
         let fromOptions = try ResolvedDaemonSettings.resolve(options, config: config(variables), hostName: "box", cores: 8).configuration
         #expect(fromOptions.maxJobs == 7 && fromOptions.localSlots == 3 && fromOptions.name == "named")
-        #expect(fromOptions.schedulerHost == "other" && fromOptions.listenHost == "127.0.0.2" && fromOptions.deadlines.floor == .seconds(4))
+        #expect(fromOptions.schedulers == [HostPort(host: "other", port: 9001), HostPort(host: "::1", port: 9002)])
+        #expect(fromOptions.listenHost == "127.0.0.2" && fromOptions.deadlines.floor == .seconds(4))
         let defaults = try ResolvedDaemonSettings.resolve(DaemonOptions(noRemote: true), config: config([:]), hostName: "box", cores: 8)
-        #expect(defaults.configuration.maxJobs == 8 && defaults.configuration.listenHost == nil && defaults.configuration.schedulerHost == nil)
+        #expect(defaults.configuration.maxJobs == 8 && defaults.configuration.listenHost == nil && defaults.configuration.schedulers.isEmpty)
         #expect(defaults.configuration.listenPort == 8776)
+    }
+
+    @Test func aBadSchedulerListIsRefusedNamingTheValue() throws {
+        for bad in ["a:1,", "a:1,,b:2", "a:1,b", "a:70000"] {
+            #expect(throws: AddressError.self, "\(bad)") {
+                try ResolvedDaemonSettings.resolve(DaemonOptions(scheduler: bad, noRemote: true), config: config([:]), hostName: "box", cores: 2)
+            }
+        }
     }
 
     @Test func withoutAKeyOnlyLoopbackUnlessInsecure() throws {

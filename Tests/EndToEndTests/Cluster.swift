@@ -12,6 +12,8 @@ final class TestCluster: @unchecked Sendable {
     let directory: String
     let binaries: String
     private(set) var schedulerPort = 0
+    /// The standby scheduler's port, when the cluster has one (daemons get `--scheduler primary,standby`).
+    private(set) var standbyPort: Int?
     var pids: [String: pid_t] = [:]
     var helperPorts: [Int] = []
     /// The client daemon's socket (a `--no-remote` daemon, so every distributed job runs on a helper).
@@ -50,9 +52,13 @@ final class TestCluster: @unchecked Sendable {
     /// Arguments added to the client daemon's command line.
     let clientArguments: [String]
 
+    /// Whether a standby scheduler runs beside the primary.
+    let hasStandby: Bool
+
     init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil,
-         sharedDirectory: Bool = false, clientArguments: [String] = []) throws {
+         sharedDirectory: Bool = false, clientArguments: [String] = [], standby: Bool = false) throws {
         self.keyFile = keyFile
+        hasStandby = standby
         self.clientArguments = clientArguments
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
         self.directory = directory
@@ -82,17 +88,24 @@ final class TestCluster: @unchecked Sendable {
         schedulerPort = Self.freePort()
         let key = keyFile.map { ["--key-file", $0] } ?? []
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
+        var schedulers = "127.0.0.1:\(schedulerPort)"
+        if hasStandby {
+            let port = Self.freePort()
+            standbyPort = port
+            schedulers += ",127.0.0.1:\(port)"
+            try start("standby", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"] + key)
+        }
         for i in 1...helpers {
             let port = Self.freePort()
             helperPorts.append(port)
             let program = helperPrefix.first ?? binaries + "/swlaunchd"
             try start("helper\(i)", program, Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
-                "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", "127.0.0.1:\(schedulerPort)",
+                "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", schedulers,
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
             ] + key + helperArguments)
         }
         try start("client", binaries + "/swlaunchd", [
-            "--name", "client", "--no-remote", "--scheduler", "127.0.0.1:\(schedulerPort)",
+            "--name", "client", "--no-remote", "--scheduler", schedulers,
             "--socket", clientSocket, "--state-dir", directory + "/state-client",
         ] + key + clientArguments)
     }
@@ -108,8 +121,8 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// Stops the scheduler and starts it again on the same port (daemons reconnect on their own).
-    func restartScheduler() throws {
-        stop("scheduler")
+    func restartScheduler(stopped: Bool = false) throws {
+        if !stopped { stop("scheduler") }
         let key = keyFile.map { ["--key-file", $0] } ?? []
         try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
     }
