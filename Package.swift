@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "NinjaLog", dependencies: ["SystemSupport"]),
         .target(name: "Wire", dependencies: ["CZstd"]),
         .target(name: "Scheduling", dependencies: ["Wire"]),
+        // The JSON records of stats, status and the job journal, shared by their writers and readers.
+        .target(name: "Records"),
 
         // The cluster key: host certificates issued from it, mutual TLS 1.3 configurations, discovery MACs.
         .target(name: "ClusterKey", dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config",
+            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,7 +72,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "SchedulerService", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "SystemSupport", "Scheduling",
+            "Wire", "WireNIO", "ClusterKey", "SystemSupport", "Scheduling", "Records",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -82,7 +84,7 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey",
+            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: ["Daemon"]),
@@ -97,6 +99,7 @@ let package = Package(
             "Wire", "WireNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "RecordsTests", dependencies: ["Records"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),

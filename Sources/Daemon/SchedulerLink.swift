@@ -11,7 +11,7 @@ import WireNIO
 /// Reconnects with back-off; while disconnected, requests fail fast so jobs compile locally.
 ///
 /// With standbys (`--scheduler A,B`), the link uses the first address in order that answers; while on a
-/// standby it probes the preferred ones every ``probeInterval`` and moves back as soon as one answers, so
+/// standby it probes the preferred ones every ``probeInterval`` (2 s) and moves back as soon as one answers, so
 /// that every daemon of a cluster meets on the same scheduler.
 public actor SchedulerLink {
     private let addresses: [HostPort]
@@ -24,7 +24,7 @@ public actor SchedulerLink {
     public private(set) var current: HostPort?
     let probeInterval: Duration
 
-    public init(addresses: [HostPort], security: TransportSecurity, logger: Logger, probeInterval: Duration = .seconds(5)) {
+    public init(addresses: [HostPort], security: TransportSecurity, logger: Logger, probeInterval: Duration = .seconds(2)) {
         precondition(!addresses.isEmpty, "a scheduler link needs an address")
         self.addresses = addresses
         self.security = security
@@ -47,14 +47,17 @@ public actor SchedulerLink {
                     logger.debug("scheduler connection failed", metadata: ["scheduler": "\(address)", "error": "\(error)"])
                     continue
                 }
+                let started = ContinuousClock.now
                 let registered = await session(on: channel, address: address, preferred: Array(addresses[..<rank]), name: name,
                                                 info: info, running: running, toolchains: toolchains)
                 detach()
-                if registered { delay = .milliseconds(200) }
+                // A session that lasted is worth resuming at once; a refused registration backs off.
+                if registered, ContinuousClock.now - started > .seconds(2) { delay = .zero }
                 break
             }
-            try? await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(5))
+            // A session that ended (lost, or left for a preferred scheduler) tries again at once; failures back off.
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            delay = delay == .zero ? .milliseconds(200) : min(delay * 2, .seconds(5))
         }
         detach()
     }
@@ -134,6 +137,7 @@ public actor SchedulerLink {
     }
 
     private func detach() {
+        if outbound != nil { lostAt = .now }
         outbound = nil
         current = nil
         for (_, continuation) in pending { continuation.resume(returning: nil) }
@@ -154,7 +158,16 @@ public actor SchedulerLink {
         pending.removeValue(forKey: id)?.resume(returning: message)
     }
 
+    /// When the link last lost a registered connection: a request soon after waits a moment for the reconnect
+    /// (a restarted scheduler, a move to a standby or back) instead of compiling locally at once.
+    private var lostAt: ContinuousClock.Instant?
+    static let reconnectGrace: Duration = .seconds(3)
+
     private func request(_ message: Message, id: UInt64, timeout: Duration) async -> Message? {
+        if outbound == nil, let lostAt, ContinuousClock.now - lostAt < .seconds(15) {
+            let end = ContinuousClock.now + Self.reconnectGrace
+            while outbound == nil, ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(25)) }
+        }
         guard let outbound else { return nil }
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)

@@ -1,6 +1,7 @@
 import SystemSupport
 import ClusterKey
 import Logging
+import Records
 import NIOCore
 import NIOPosix
 import Scheduling
@@ -60,23 +61,11 @@ actor ClusterState {
     func statusJSON() -> String {
         let t = now
         let hosts = cluster.hosts.values.sorted { $0.info.name < $1.info.name }.map { h in
-            JSON.object([
-                ("name", JSON.quote(h.info.name)),
-                ("id", JSON.quote(h.info.id)),
-                ("address", JSON.quote(h.info.address)),
-                ("port", String(h.info.port)),
-                ("max_jobs", String(h.info.maxJobs)),
-                ("running", String(h.running)),
-                ("load", JSON.number(h.load)),
-                ("speed", h.speed.map(JSON.number) ?? "null"),
-                ("jobs_done", String(h.jobsDone)),
-                ("accepts_remote", h.info.acceptsRemote ? "true" : "false"),
-                ("platform", JSON.quote(h.info.platform)),
-                ("note", JSON.quote(h.info.note)),
-                ("avoided_for_s", JSON.number(max(0, h.avoidUntil - t))),
-            ])
+            StatusRecord.Host(name: h.info.name, id: h.info.id, address: h.info.address, port: Int(h.info.port), maxJobs: Int(h.info.maxJobs),
+                              running: h.running, load: h.load, speed: h.speed, jobsDone: h.jobsDone, acceptsRemote: h.info.acceptsRemote,
+                              platform: h.info.platform, note: h.info.note, avoidedForS: max(0, h.avoidUntil - t))
         }
-        return JSON.object([("security", JSON.quote(security)), ("hosts", JSON.array(hosts))])
+        return RecordJSON.encode(StatusRecord(security: security, hosts: hosts))
     }
 }
 

@@ -68,12 +68,12 @@ struct Stats: ParsableCommand {
             to a local run because distribution failed (by reason), jobs this machine compiled for peers, helper \
             failures that were retried, and the summed queue, preprocess, transfer and compile times of remote jobs.
             """)
-    @Flag(help: "Print JSON (fields remote, local, fallback, served, and reasons).") var json = false
+    @Flag(help: "Print JSON (fields remote, local, fallback, served, helper_failures, and reasons).") var json = false
     @Flag(help: "Zero the counters.") var reset = false
 
     func run() throws {
         let text = try askDaemon(.statsRequest(reset: reset))
-        print(json ? text : StatsTable.render(text))
+        print(json ? text : try StatsTable.render(text))
     }
 }
 
@@ -82,14 +82,14 @@ struct Status: ParsableCommand {
         abstract: "The cluster as the scheduler sees it: hosts, slots, running jobs, speed, load.",
         discussion: """
             Asked through the local daemon. SPEED is measured throughput (input bytes per microsecond of compile, \
-            averaged); NOTE says why a host takes no remote jobs. The JSON has a hosts array whose items have \
-            name, address, port, max_jobs, running, load, speed, jobs_done, accepts_remote, platform, note and \
-            avoided_for_s (seconds a failing host is still avoided).
+            averaged); NOTE says why a host takes no remote jobs. The JSON has security and a hosts array whose \
+            items have name, id, address, port, max_jobs, running, load, speed, jobs_done, accepts_remote, \
+            platform, note and avoided_for_s (seconds a failing host is still avoided).
             """)
     @Flag(help: "Print JSON with a hosts array (name, address, max_jobs, running, load, speed ...).") var json = false
 
     func run() throws {
         let text = try askDaemon(.statusRequest)
-        print(json ? text : StatsTable.renderStatus(text))
+        print(json ? text : try StatsTable.renderStatus(text))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Foundation
+import Records
 import Launch
 import Wire
 
@@ -53,9 +54,9 @@ struct Doctor: ParsableCommand {
             report.ok("compilers", compilers.joined(separator: ", "))
         }
 
-        let stats: [String: Any]
+        let stats: StatsRecord
         do {
-            stats = try query(.statsRequest(reset: false), socket: socket)
+            stats = try query(.statsRequest(reset: false), socket: socket, as: StatsRecord.self)
             report.ok("daemon", "answering on \(socket)")
         } catch {
             report.fail("daemon", "no swlaunchd answering on \(socket) (\(error)); every compile runs locally",
@@ -65,29 +66,27 @@ struct Doctor: ParsableCommand {
         }
 
         do {
-            let status = try query(.statusRequest, socket: socket)
-            let hosts = status["hosts"] as? [[String: Any]] ?? []
+            let status = try query(.statusRequest, socket: socket, as: StatusRecord.self)
+            let hosts = status.hosts
             report.ok("scheduler", "connected; \(hosts.count) host(s) known")
-            if let security = status["security"] as? String {
-                if security.hasPrefix("INSECURE") {
-                    report.warn("security", security + " (make a key with `swlaunch key generate FILE` and give it to every machine: --key-file or cluster.key_file)")
-                } else {
-                    report.ok("security", security)
-                }
+            if status.security.hasPrefix("INSECURE") {
+                report.warn("security", status.security + " (make a key with `swlaunch key generate FILE` and give it to every machine: --key-file or cluster.key_file)")
+            } else {
+                report.ok("security", status.security)
             }
-            let helpers = hosts.filter { $0["accepts_remote"] as? Bool == true }
+            let helpers = hosts.filter(\.acceptsRemote)
             if helpers.isEmpty {
                 report.fail("helpers", "no host accepts remote jobs, so nothing can be distributed",
                             fix: "start `swlaunchd --scheduler ...` without --no-remote on a faster machine")
             } else {
-                report.ok("helpers", helpers.map { "\($0["name"] ?? "?") (\($0["max_jobs"] ?? 0) slots)" }.joined(separator: ", "))
+                report.ok("helpers", helpers.map { "\($0.name) (\($0.maxJobs) slots)" }.joined(separator: ", "))
             }
-            for host in hosts where host["accepts_remote"] as? Bool != true {
-                let note = host["note"] as? String ?? ""
+            for host in hosts where !host.acceptsRemote {
+                let note = host.note
                 if note.hasPrefix("cannot sandbox") {
-                    report.fail("sandbox on \(host["name"] ?? "?")", note, fix: "install bubblewrap there (apt-get install bubblewrap) and allow user namespaces")
+                    report.fail("sandbox on \(host.name)", note, fix: "install bubblewrap there (apt-get install bubblewrap) and allow user namespaces")
                 } else {
-                    report.ok("\(host["name"] ?? "?")", "takes no remote jobs (\(note.isEmpty ? "by choice" : note))")
+                    report.ok(host.name, "takes no remote jobs (\(note.isEmpty ? "by choice" : note))")
                 }
             }
         } catch {
@@ -101,8 +100,8 @@ struct Doctor: ParsableCommand {
             report.warn("sandbox here", "bubblewrap is not installed; this machine cannot compile for others (apt-get install bubblewrap)")
         }
 
-        let remote = stats["remote"] as? Int ?? 0, local = stats["local"] as? Int ?? 0, fallback = stats["fallback"] as? Int ?? 0
-        let reasons = (stats["fallback_reasons"] as? [String: Int] ?? [:]).sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
+        let remote = stats.remote, local = stats.local, fallback = stats.fallback
+        let reasons = stats.fallbackReasons.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
         let summary = "\(remote) remote, \(local) local, \(fallback) fallback" + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: ", ") + ")")
         if fallback > 0, fallback >= remote { report.warn("jobs so far", summary) } else { report.ok("jobs so far", summary) }
         finish(report)
@@ -116,12 +115,12 @@ struct Doctor: ParsableCommand {
         print("No problems found.")
     }
 
-    func query(_ message: Message, socket: String) throws -> [String: Any] {
+    func query<Record: Decodable>(_ message: Message, socket: String, as: Record.Type) throws -> Record {
         let connection = try DaemonConnection(path: socket, role: .tool, timeoutSeconds: 10)
         try connection.send(message)
         switch try connection.receive() {
         case let .stats(json), let .status(json):
-            return (try JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+            return try RecordJSON.decode(Record.self, from: Array(json.utf8))
         case let .error(text):
             throw ValidationError(text)
         case let other:

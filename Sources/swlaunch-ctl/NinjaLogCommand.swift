@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Foundation
+import Records
 import Launch
 import NinjaLog
 import SystemSupport
@@ -126,11 +127,12 @@ struct NinjaLogCommand: ParsableCommand {
         var records: [String: StepGraph.JournalRecord] = [:]
         for file in [journal + ".1", journal] {
             guard let bytes = Posix.readFile(file) else { continue }
+            // A line cut short by a crash, or from another version, is skipped.
             for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                      let outputs = object["outputs"] as? [String], let queue = object["queue_us"] as? Int,
-                      let compile = object["compile_us"] as? Int else { continue }
-                for output in outputs { records[output] = StepGraph.JournalRecord(queueMs: queue / 1000, compileMs: compile / 1000) }
+                guard let entry = try? RecordJSON.decode(JournalEntry.self, from: line) else { continue }
+                for output in entry.outputs {
+                    records[output] = StepGraph.JournalRecord(queueMs: Int(entry.queueUs / 1000), compileMs: Int(entry.compileUs / 1000))
+                }
             }
         }
         return records
@@ -139,9 +141,8 @@ struct NinjaLogCommand: ParsableCommand {
     /// Remote slots of the hosts that take jobs, as the scheduler sees them.
     func clusterSlots() -> Int? {
         guard let json = try? askDaemon(.statusRequest),
-              let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let hosts = object["hosts"] as? [[String: Any]] else { return nil }
-        return hosts.filter { $0["accepts_remote"] as? Bool == true }.reduce(0) { $0 + ($1["max_jobs"] as? Int ?? 0) }
+              let status = try? RecordJSON.decode(StatusRecord.self, from: Array(json.utf8)) else { return nil }
+        return status.hosts.filter(\.acceptsRemote).reduce(0) { $0 + $1.maxJobs }
     }
 
     /// Sets `jobs.count` in the closest swlaunch.toml (or a new one in the build's parent directory).

@@ -1,34 +1,29 @@
 import Foundation
+import Records
 
 /// Human-readable renderings of the daemon's JSON replies.
 enum StatsTable {
-    static func object(_ text: String) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-    }
-
-    static func render(_ text: String) -> String {
-        let o = object(text)
-        var lines = ["remote   \(o["remote"] ?? 0)", "local    \(o["local"] ?? 0)", "fallback \(o["fallback"] ?? 0)", "served   \(o["served"] ?? 0)"]
-        for key in ["remote_hosts", "local_reasons", "fallback_reasons"] {
-            guard let d = o[key] as? [String: Any], !d.isEmpty else { continue }
-            lines.append(key.replacingOccurrences(of: "_", with: " ") + ":")
-            for (k, v) in d.sorted(by: { $0.key < $1.key }) { lines.append("  \(k): \(v)") }
+    static func render(_ text: String) throws -> String {
+        let stats = try RecordJSON.decode(StatsRecord.self, from: Array(text.utf8))
+        var lines = ["remote   \(stats.remote)", "local    \(stats.local)", "fallback \(stats.fallback)", "served   \(stats.served)"]
+        if stats.helperFailures > 0 { lines.append("helper failures \(stats.helperFailures)") }
+        for (title, counts) in [("remote hosts", stats.remoteHosts), ("local reasons", stats.localReasons),
+                                ("fallback reasons", stats.fallbackReasons), ("helper failure reasons", stats.helperFailureReasons)] where !counts.isEmpty {
+            lines.append(title + ":")
+            for (k, v) in counts.sorted(by: { $0.key < $1.key }) { lines.append("  \(k): \(v)") }
         }
         return lines.joined(separator: "\n")
     }
 
-    static func renderStatus(_ text: String) -> String {
-        let hosts = object(text)["hosts"] as? [[String: Any]] ?? []
-        var lines: [String] = []
-        if let security = object(text)["security"] as? String {
-            lines.append((security.hasPrefix("INSECURE") ? "WARNING: " : "security: ") + security)
-        }
+    static func renderStatus(_ text: String) throws -> String {
+        let status = try RecordJSON.decode(StatusRecord.self, from: Array(text.utf8))
+        var lines = [(status.security.hasPrefix("INSECURE") ? "WARNING: " : "security: ") + status.security]
         lines.append("NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE  NOTE")
-        for h in hosts {
-            let name = "\(h["name"] ?? "")".padding(toLength: 20, withPad: " ", startingAt: 0)
-            let address = "\(h["address"] ?? ""):\(h["port"] ?? "")".padding(toLength: 22, withPad: " ", startingAt: 0)
-            let speed = (h["speed"] as? Double).map { String(format: "%.1f", $0) } ?? "-"
-            lines.append("\(name) \(address) \(String(describing: h["max_jobs"] ?? 0).leftPad(5)) \(String(describing: h["running"] ?? 0).leftPad(7)) \(String(format: "%5.2f", h["load"] as? Double ?? 0)) \(speed.leftPad(6))  \((h["accepts_remote"] as? Bool ?? false) ? "yes" : "no ")   \(h["note"] as? String ?? "")")
+        for h in status.hosts {
+            let name = h.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            let address = "\(h.address):\(h.port)".padding(toLength: 22, withPad: " ", startingAt: 0)
+            let speed = h.speed.map { String(format: "%.1f", $0) } ?? "-"
+            lines.append("\(name) \(address) \(String(h.maxJobs).leftPad(5)) \(String(h.running).leftPad(7)) \(String(format: "%5.2f", h.load)) \(speed.leftPad(6))  \(h.acceptsRemote ? "yes" : "no ")   \(h.note)")
         }
         return lines.joined(separator: "\n")
     }

@@ -48,7 +48,7 @@ import Glibc
         #expect(launched == plain)
         #expect(try cluster.stats()["remote"] as? Int == 1, "the compile did not run remote through the standby")
 
-        // The primary comes back: every daemon returns to it (the link probes it every 5 s), the standby empties.
+        // The primary comes back: every daemon returns to it (the link probes it every 2 s), the standby empties.
         try cluster.restartScheduler(stopped: true)
         #expect(Self.waitUntil(seconds: 30) {
             Self.hosts(atSchedulerPort: cluster.schedulerPort) == ["client", "helper1"] && Self.hosts(atSchedulerPort: standby) == []

@@ -1,0 +1,151 @@
+import Foundation
+
+// The JSON records that cross process boundaries: `swlaunch stats`, `swlaunch status` and swlaunchd's job journal.
+// Writers (swlaunchd, swlaunch-scheduler) and readers (swlaunch stats/status/doctor/ninjalog, tests) share these
+// types, so a field cannot be written under one name and read under another; docs/cli.md lists the same
+// fields and a test holds the two together. Not for the launcher's hot path (Foundation).
+
+/// A daemon's counts of jobs by where they ran (`swlaunch stats --json`).
+public struct StatsRecord: Codable, Sendable, Equatable {
+    /// Sums over remote jobs, in microseconds.
+    public struct Timings: Codable, Sendable, Equatable {
+        public var queue: UInt64 = 0, preprocess: UInt64 = 0, transfer: UInt64 = 0, compile: UInt64 = 0
+        public init() {}
+    }
+
+    /// Jobs compiled on a helper for this machine.
+    public var remote = 0
+    /// Jobs the launcher compiled here by choice (not distributable).
+    public var local = 0
+    /// Jobs that were to be distributed and compiled here instead.
+    public var fallback = 0
+    /// Jobs compiled here for peers.
+    public var served = 0
+    /// Remote attempts that gave no verdict and were tried elsewhere (or fell back).
+    public var helperFailures = 0
+    public var localReasons: [String: Int] = [:]
+    public var fallbackReasons: [String: Int] = [:]
+    /// Remote jobs by helper name.
+    public var remoteHosts: [String: Int] = [:]
+    /// Failed remote attempts by failure code (`deadline`, `signal`, `connection`, ...).
+    public var helperFailureReasons: [String: Int] = [:]
+    public var remoteTimingsUs = Timings()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case remote, local, fallback, served
+        case helperFailures = "helper_failures", localReasons = "local_reasons", fallbackReasons = "fallback_reasons"
+        case remoteHosts = "remote_hosts", helperFailureReasons = "helper_failure_reasons", remoteTimingsUs = "remote_timings_us"
+    }
+    /// The JSON field names, in documentation order.
+    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+}
+
+/// The scheduler's view of the cluster (`swlaunch status --json`).
+public struct StatusRecord: Codable, Sendable, Equatable {
+    /// One registered daemon.
+    public struct Host: Codable, Sendable, Equatable {
+        public var name: String
+        /// The daemon's stable id (docs/protocol.md, version 4).
+        public var id: String
+        public var address: String
+        public var port: Int
+        public var maxJobs: Int
+        public var running: Int
+        public var load: Double
+        /// Input bytes per microsecond of compile; nil until measured.
+        public var speed: Double?
+        public var jobsDone: Int
+        public var acceptsRemote: Bool
+        public var platform: String
+        public var note: String
+        /// Seconds the scheduler still avoids the host after an infrastructure failure.
+        public var avoidedForS: Double
+
+        public init(name: String, id: String, address: String, port: Int, maxJobs: Int, running: Int, load: Double, speed: Double?,
+                    jobsDone: Int, acceptsRemote: Bool, platform: String, note: String, avoidedForS: Double) {
+            self.name = name; self.id = id; self.address = address; self.port = port; self.maxJobs = maxJobs
+            self.running = running; self.load = load; self.speed = speed; self.jobsDone = jobsDone
+            self.acceptsRemote = acceptsRemote; self.platform = platform; self.note = note; self.avoidedForS = avoidedForS
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, id, address, port, maxJobs = "max_jobs", running, load, speed, jobsDone = "jobs_done"
+            case acceptsRemote = "accepts_remote", platform, note, avoidedForS = "avoided_for_s"
+        }
+        public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+        // `speed` is written as null until measured, so that every field is always present.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name); try c.encode(id, forKey: .id); try c.encode(address, forKey: .address)
+            try c.encode(port, forKey: .port); try c.encode(maxJobs, forKey: .maxJobs); try c.encode(running, forKey: .running)
+            try c.encode(load, forKey: .load); try c.encode(speed, forKey: .speed); try c.encode(jobsDone, forKey: .jobsDone)
+            try c.encode(acceptsRemote, forKey: .acceptsRemote); try c.encode(platform, forKey: .platform)
+            try c.encode(note, forKey: .note); try c.encode(avoidedForS, forKey: .avoidedForS)
+        }
+    }
+
+    /// How the scheduler's connections are protected: `mutual TLS (cluster key …)` or a line starting `INSECURE`.
+    public var security: String
+    public var hosts: [Host]
+
+    public init(security: String, hosts: [Host]) {
+        self.security = security
+        self.hosts = hosts
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case security, hosts }
+    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+}
+
+/// One line of swlaunchd's job journal (`<state>/jobs.jsonl`): a job that ran on a helper, for `swlaunch ninjalog`.
+public struct JournalEntry: Codable, Sendable, Equatable {
+    /// When the result came back (microseconds since the epoch).
+    public var endUs: UInt64
+    public var host: String
+    /// The job's outputs, absolute.
+    public var outputs: [String]
+    public var queueUs: UInt64
+    public var preprocessUs: UInt64
+    public var transferUs: UInt64
+    public var compileUs: UInt64
+
+    public init(endUs: UInt64, host: String, outputs: [String], queueUs: UInt64, preprocessUs: UInt64, transferUs: UInt64, compileUs: UInt64) {
+        self.endUs = endUs; self.host = host; self.outputs = outputs
+        self.queueUs = queueUs; self.preprocessUs = preprocessUs; self.transferUs = transferUs; self.compileUs = compileUs
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case endUs = "end_us", host, outputs, queueUs = "queue_us", preprocessUs = "preprocess_us"
+        case transferUs = "transfer_us", compileUs = "compile_us"
+    }
+    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+}
+
+/// JSON text for records: keys sorted, one line.
+public enum RecordJSON {
+    public static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // The records hold only strings, numbers and booleans: encoding cannot fail.
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
+    }
+
+    /// Decodes a record; the error names the type and what did not fit.
+    public static func decode<T: Decodable>(_ type: T.Type, from text: some Collection<UInt8>) throws(RecordError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text))
+        } catch {
+            throw RecordError(type: "\(type)", reason: "\(error)")
+        }
+    }
+}
+
+/// A JSON record that could not be read.
+public struct RecordError: Error, CustomStringConvertible {
+    public let type: String
+    public let reason: String
+    public var description: String { "not a valid \(type): \(reason)" }
+}
