@@ -121,7 +121,8 @@ inject() { # prints one line per fault to the fault log; runs until killed
   exec 2>>"$work/faults.err"
   while read -r delay fault target pause; do
     sleep "$delay"
-    echo "$(date +%s.%N | cut -c1-14) $fault $target" >> "$work/faults.log"
+    [[ $fault == sched ]] && target=s1
+    echo "S $(date +%s.%N) $fault $target" >> "$work/faults.log"
     case $fault in
       kill)
         kill -9 "$(cat "$work/$target.pid")" 2>/dev/null || true; sleep 5; start_helper "$target" ;;
@@ -149,6 +150,7 @@ EOF
       stop)
         pid=$(cat "$work/$target.pid"); kill -STOP "$pid" 2>/dev/null || true; sleep 20; kill -CONT "$pid" 2>/dev/null || true ;;
     esac
+    echo "E $(date +%s.%N) $fault $target" >> "$work/faults.log"
   done < "$schedule"
 }
 : > "$work/faults.log"; : > "$work/faults.err"
@@ -163,13 +165,13 @@ stat_of() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d
 
 failed=0 differ_total=0 twice_total=0 error_twice=0 error_wrong=0 compared=0 slowest=0 slowest_name=""
 results=$work/results.tsv
-printf 'build\trc\twall_s\tremote\tfallback\thelper_failures\tdiffer\tran_twice\tslowest_ms\tfaults\n' > "$results"
+printf 'build\trc\twall_s\tremote\tfallback\thelper_failures\tdiffer\tran_twice\tslowest_ms\n' > "$results"
+: > "$work/build-times"
 for i in $(seq "$builds"); do
   on_client ninja -C "$build" -t clean >/dev/null
   rm -f "$build/.ninja_log"
   on_client "$bin/swlaunch" stats --reset >/dev/null
   compiled_lines | sort > "$work/before.lst"
-  faults_before=$(wc -l < "$work/faults.log")
   t0=$(date +%s.%N)
   rc=0; on_client ninja -C "$build" -j"$jobs" >"$work/build-$i.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
@@ -217,18 +219,35 @@ PY
       echo "build $i: genuine error $e: exit $erc or diagnostics differ from the plain compile"; error_wrong=$((error_wrong + 1))
     fi
   done
-  faults_now=$(wc -l < "$work/faults.log")
   wall=$(python3 -c "print(round($t1 - $t0, 1))")
-  line=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$i" "$rc" "$wall" "$(stat_of "$work/stats-$i.json" remote)" \
+  echo "$i $t0 $t1" >> "$work/build-times"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$rc" "$wall" "$(stat_of "$work/stats-$i.json" remote)" \
     "$(stat_of "$work/stats-$i.json" fallback)" "$(stat_of "$work/stats-$i.json" helper_failures)" "$differ" "$twice" \
-    "$build_slowest" "$(sed -n "$((faults_before + 1)),${faults_now}p" "$work/faults.log" | awk '{ printf "%s%s:%s", sep, $2, $3; sep="," }')")
-  echo "$line" >> "$results"
-  echo "build $i: rc $rc, ${wall} s, $(stat_of "$work/stats-$i.json" remote) remote, $(stat_of "$work/stats-$i.json" fallback) fallback, $differ differ, $twice ran twice; faults: $(echo "$line" | cut -f10)"
+    "$build_slowest" >> "$results"
+  echo "build $i: rc $rc, ${wall} s, $(stat_of "$work/stats-$i.json" remote) remote, $(stat_of "$work/stats-$i.json" fallback) fallback, $differ differ, $twice ran twice"
 done
 kill "$injector" 2>/dev/null || true; injector=""
 
 echo "== chaos run, seed $seed"
-column -t -s $'\t' "$results"
+# The faults under way at some moment of each build (begun before it ended, not over before it began).
+python3 - "$work" <<'PY' > "$work/results-faults.tsv"
+import sys, time
+w = sys.argv[1]
+faults, open_ = [], {}
+for line in open(f"{w}/faults.log"):
+    kind, t, fault, target = line.split()
+    if kind == "S": open_[(fault, target)] = float(t)
+    else: faults.append((open_.pop((fault, target)), float(t), f"{fault}:{target}"))
+faults += [(start, time.time(), f"{f}:{t}") for (f, t), start in open_.items()]
+rows = open(f"{w}/results.tsv").read().splitlines()
+times = {int(b): (float(t0), float(t1)) for b, t0, t1 in (l.split() for l in open(f"{w}/build-times"))}
+print(rows[0] + "\tfaults during the build")
+for row in rows[1:]:
+    t0, t1 = times[int(row.split("\t")[0])]
+    print(row + "\t" + (",".join(name for start, end, name in sorted(faults) if start < t1 and end > t0) or "-"))
+PY
+column -t -s $'\t' "$work/results-faults.tsv"
+with_faults=$(awk -F'\t' 'NR > 1 && $10 != "-"' "$work/results-faults.tsv" | wc -l)
 python3 - "$work" <<'PY'
 import json, glob, sys, collections
 reasons = collections.Counter(); failures = collections.Counter()
@@ -237,7 +256,8 @@ for f in glob.glob(f"{sys.argv[1]}/stats-*.json"):
     reasons.update(d.get("fallback_reasons", {})); failures.update(d.get("helper_failure_reasons", {}))
 print("fallback reasons:", dict(reasons)); print("helper failures by class code:", dict(failures))
 PY
-echo "faults injected: $(wc -l < "$work/faults.log") ($(awk '{ print $2 }' "$work/faults.log" | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep=", " }'))"
+echo "faults injected: $(grep -c '^S' "$work/faults.log") ($(awk '$1 == "S" { print $3 }' "$work/faults.log" | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep=", " }'))"
+echo "builds with a fault under way: $with_faults of $builds"
 [[ ! -s $work/faults.err ]] || { echo "fault injector errors:"; sed -n 1,10p "$work/faults.err"; }
 echo "builds attempted: $builds, failed: $failed"
 echo "objects compared with a plain build: $compared, differ: $differ_total"

@@ -18,6 +18,8 @@ final class HelperService: Sendable {
     let environments: EnvironmentCache
     let blobs: BlobStore
     let fetches = EnvironmentFetches()
+    /// How long a job waits for another job's fetch of the environment it needs.
+    let environmentWait: Duration = .seconds(60)
     let slots: SlotPool
     let stats: JobStats
     let sandbox: SandboxRunner
@@ -63,6 +65,10 @@ final class HelperService: Sendable {
 
     func serve(_ connection: MessageChannel) async {
         let peer = connection.channel.remoteAddress?.description ?? "?"
+        // A client that hangs up (its deadline passed, it was stopped) stops the compile it asked for: nothing
+        // runs for nobody, and an abandoned compile never finishes beside its retry.
+        let abandoned = ManagedFlag()
+        connection.channel.closeFuture.whenComplete { _ in abandoned.set() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
@@ -75,7 +81,7 @@ final class HelperService: Sendable {
                     }
                     inFlight.enter()
                     defer { inFlight.leave() }
-                    let answer = try await self.answer(job, &iterator, outbound, peer: peer)
+                    let answer = try await self.answer(job, &iterator, outbound, peer: peer, abandoned: abandoned)
                     if case let .jobFailed(failure) = answer {
                         logger.notice("job not compiled", metadata: ["peer": "\(peer)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
                     }
@@ -92,25 +98,29 @@ final class HelperService: Sendable {
 
     /// The answer to one job: `result` with the compiler's verdict, or `jobFailed`.
     private func answer(_ job: RemoteJob, _ iterator: inout NIOAsyncChannelInboundStream<Message>.AsyncIterator,
-                        _ outbound: NIOAsyncChannelOutboundWriter<Message>, peer: String) async throws -> Message {
+                        _ outbound: NIOAsyncChannelOutboundWriter<Message>, peer: String, abandoned: ManagedFlag) async throws -> Message {
         guard job.toolchain.count == 64, job.toolchain.allSatisfy(\.isHexDigit), isCompilerName(job.compiler) else {
             return .jobFailed(JobFailure(.job, "policy", "\(name): not a toolchain id and a compiler driver"))
         }
-        if !environments.contains(job.toolchain) {
-            var mustFetch = await fetches.claim(job.toolchain)
-            mustFetch = mustFetch || !environments.contains(job.toolchain)
-            if mustFetch {
+        // A missing environment is fetched once however many jobs need it; a fetch that fails lets the next
+        // waiter fetch it from its own client, and no waiter waits longer than ``environmentWait``.
+        while !environments.contains(job.toolchain) {
+            switch await fetches.claim(job.toolchain, waitAtMost: environmentWait) {
+            case .fetch:
                 let outcome: JobFailure?
                 do {
-                    outcome = try await fetchEnvironment(job.toolchain, &iterator, outbound, peer: peer)
+                    outcome = environments.contains(job.toolchain) ? nil : try await fetchEnvironment(job.toolchain, &iterator, outbound, peer: peer)
                 } catch {
                     await fetches.finish(job.toolchain, installed: false)
                     throw error
                 }
                 await fetches.finish(job.toolchain, installed: outcome == nil)
                 if let outcome { return .jobFailed(outcome) }
-            } else if !environments.contains(job.toolchain) {
-                return .jobFailed(JobFailure(.infrastructure, "environment", "\(name): another fetch of environment \(job.toolchain) failed"))
+            case .finished:
+                continue
+            case .gaveUp:
+                return .jobFailed(JobFailure(.infrastructure, "environment",
+                                             "\(name): another job's fetch of environment \(job.toolchain) took over \(environmentWait)"))
             }
         }
         environments.touch(job.toolchain)
@@ -142,7 +152,7 @@ final class HelperService: Sendable {
         let waitStart = Posix.nowMicros()
         await slots.acquire()
         let waited = Posix.nowMicros() - waitStart
-        let outcome = await NIOThreadPool.singleton.runIfActiveOrFailure { self.compile(job, toolchainTree: toolchainTree) }
+        let outcome = await NIOThreadPool.singleton.runIfActiveOrFailure { self.compile(job, toolchainTree: toolchainTree, abandoned: abandoned) }
         await slots.release()
         switch outcome {
         case var .result(result):
@@ -206,12 +216,12 @@ final class HelperService: Sendable {
     }
 
     /// Runs the job in the sandbox and decides what its end means.
-    func compile(_ job: RemoteJob, toolchainTree: String) -> Message {
+    func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) -> Message {
         let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run: SandboxRunner.Run
         do {
-            run = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory)
+            run = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory, abandoned: { abandoned.isSet })
         } catch let refusal as TreeRefusal {
             return .jobFailed(JobFailure(.job, "sandbox", "\(name): \(refusal)"))
         } catch let limit as SandboxRunner.Refusal {

@@ -6,11 +6,15 @@ import Wire
 
 /// Stores file contents by SHA-256 under the state directory.
 /// Kept to a size limit: the least recently used contents go first (use is the file's mtime).
+/// Contents found at start-up are checked lazily: the first use of each in a process hashes it, and one whose
+/// hash is not its name is removed (and asked of the client again).
 public final class BlobStore: @unchecked Sendable {
     public let directory: String
     public let limitBytes: Int64
     private let lock = NSLock()
     private var storedSinceTrim: Int64 = 0
+    /// When this store was opened: a file changed since (stored, touched or checked by this process) is trusted.
+    private let opened = Posix.realtimeNanos()
 
     public init(directory: String, limitBytes: Int64 = 2 << 30) throws {
         self.directory = directory
@@ -47,7 +51,17 @@ public final class BlobStore: @unchecked Sendable {
 
     public func path(_ hash: String) -> String { directory + "/" + hash }
 
-    public func contains(_ hash: String) -> Bool { Posix.fileExists(path(hash)) }
+    public func contains(_ hash: String) -> Bool {
+        var info = stat()
+        guard stat(path(hash), &info) == 0 else { return false }
+        if Posix.nanos(info.st_ctim) >= opened { return true }
+        guard let contents = Posix.readFile(path(hash)), FileResolver.digest(contents) == hash else {
+            unlink(path(hash))
+            return false
+        }
+        utimes(path(hash), nil)
+        return true
+    }
 
     /// Stores a blob after checking that its contents have the announced hash.
     public func store(_ blob: Blob) throws {
@@ -103,7 +117,7 @@ public struct SandboxRunner: Sendable {
     /// a program killed by a signal is reported; nil runs them directly.
     public var wrapper: String?
 
-    public init(bwrap: String = "/usr/bin/bwrap", hostName: String, limits: SandboxLimits = SandboxLimits(),
+    public init(bwrap: String = Bubblewrap.defaultPath, hostName: String, limits: SandboxLimits = SandboxLimits(),
                 wrapper: String? = SandboxRunner.installedWrapper()) {
         self.bwrap = bwrap
         self.hostName = hostName
@@ -122,19 +136,13 @@ public struct SandboxRunner: Sendable {
     static let wrapperPath = "/.swlaunch/wrap", reportDirectory = "/.swlaunch/report"
 
     /// Namespace and privilege options every sandbox uses, including the probe.
-    static let isolation = ["--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL",
-                            "--die-with-parent", "--new-session", "--clearenv"]
+    static let isolation = Bubblewrap.isolation
 
     /// Why this host cannot sandbox, or nil when it can.
-    public func unavailableReason() -> String? {
-        guard Posix.isExecutableFile(bwrap) else { return "bubblewrap (\(bwrap)) is not installed" }
-        let status = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/"] + Self.isolation + ["/bin/true"],
-                               stdoutPath: "/dev/null", stderrPath: "/dev/null", environment: Self.spawnEnvironment)
-        return status == 0 ? nil : "bubblewrap cannot create namespaces here"
-    }
+    public func unavailableReason() -> String? { Bubblewrap.unavailableReason(bwrap) }
 
     /// The environment `prlimit` and `bwrap` themselves start with: nothing from the job.
-    static let spawnEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    static let spawnEnvironment = Bubblewrap.spawnEnvironment
 
     /// Validates that a path from a peer is absolute and has no `..` or empty components.
     static func checkedPath(_ path: String) throws -> String {
@@ -165,7 +173,9 @@ public struct SandboxRunner: Sendable {
         public var signalled: [String]
     }
 
-    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> Run {
+    /// `abandoned` is polled while the compile runs (every 200 ms): once it says so, the sandbox is stopped.
+    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String,
+                    abandoned: @escaping () -> Bool = { false }) throws -> Run {
         let tree = try ConfinedTree(root: jobDirectory + "/root")
         let outputDirectories = Array(Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })).sorted()
         func isWritable(_ path: String) -> Bool {
@@ -218,6 +228,7 @@ public struct SandboxRunner: Sendable {
         var ticks = 0
         let ending = Spawn.supervise(pid) {
             if Posix.nowMicros() > deadline { return "the compile ran longer than \(limits.seconds) s" }
+            if abandoned() { return "the client went away" }
             ticks += 1
             // Disk use of the writable directories, checked every second.
             if ticks % 5 == 0 {

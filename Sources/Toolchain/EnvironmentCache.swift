@@ -2,11 +2,17 @@ import Foundation
 import SystemSupport
 
 /// Unpacked environments by id under one directory, with a size limit and least-recently-used eviction.
-/// Each entry is `<id>/` (the environment's root) with `<id>.meta` beside it: size and platform.
+/// Each entry is `<id>/` (the environment's root) with `<id>.meta` beside it: size, file count and platform.
+/// The meta file is written last, so an entry without one is incomplete. Entries found at start-up are checked
+/// lazily: the first use of each in a process compares the tree's files and bytes with its meta, and an entry
+/// that does not match (a crash, a full disk, a hand that deleted files) is removed and fetched again.
 public final class EnvironmentCache: @unchecked Sendable {
     public let directory: String
     public let limitBytes: Int64
     private let lock = NSLock()
+    /// When this cache was opened: an entry whose meta file changed since (installed, touched or checked by this
+    /// process) is trusted.
+    private let opened = Posix.realtimeNanos()
 
     public struct Entry: Equatable, Sendable {
         public var id: String
@@ -34,15 +40,17 @@ public final class EnvironmentCache: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: staging)
             throw EnvironmentError(archive: archive, reason: "contents hash to \(toolchain.id), not the announced \(expectedID)")
         }
-        let size = try treeSize(staging)
+        let (size, files) = try treeSize(staging)
         lock.lock()
         defer { lock.unlock() }
         let final = root(of: toolchain.id)
-        if FileManager.default.fileExists(atPath: final) {
+        if FileManager.default.fileExists(atPath: final + ".meta") {
             try? FileManager.default.removeItem(atPath: staging)
         } else {
+            // A tree without its meta file is what a crash left half done: replaced.
+            try? FileManager.default.removeItem(atPath: final)
             try FileManager.default.moveItem(atPath: staging, toPath: final)
-            let meta = "bytes \(size)\nplatform \(manifest.platform)\n" + manifest.compilers.map { "compiler \($0)\n" }.joined()
+            let meta = "bytes \(size)\nfiles \(files)\nplatform \(manifest.platform)\n" + manifest.compilers.map { "compiler \($0)\n" }.joined()
             try meta.write(toFile: final + ".meta", atomically: true, encoding: .utf8)
         }
         touch(toolchain.id)
@@ -56,7 +64,28 @@ public final class EnvironmentCache: @unchecked Sendable {
         try? FileManager.default.setAttributes([.modificationDate: now], ofItemAtPath: root(of: id) + ".meta")
     }
 
-    public func contains(_ id: String) -> Bool { FileManager.default.fileExists(atPath: root(of: id) + ".meta") }
+    /// Whether the environment is here and whole (checked once per process, see the type's notes).
+    public func contains(_ id: String) -> Bool {
+        let meta = root(of: id) + ".meta"
+        var info = stat()
+        guard stat(meta, &info) == 0 else { return false }
+        if Posix.nanos(info.st_ctim) >= opened { return true }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let text = try? String(contentsOfFile: meta, encoding: .utf8) else { return false }
+        var bytes: Int64?, files: Int?
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("bytes ") { bytes = Int64(line.dropFirst(6)) }
+            if line.hasPrefix("files ") { files = Int(line.dropFirst(6)) }
+        }
+        if let (actualBytes, actualFiles) = try? treeSize(root(of: id)), actualBytes == bytes, files == nil || actualFiles == files {
+            touch(id)
+            return true
+        }
+        try? FileManager.default.removeItem(atPath: meta)
+        try? FileManager.default.removeItem(atPath: root(of: id))
+        return false
+    }
 
     /// Ids of the environments held, from the directory listing alone (cheap enough for every heartbeat).
     public func ids() -> [String] {
@@ -93,13 +122,18 @@ public final class EnvironmentCache: @unchecked Sendable {
         }
     }
 
-    func treeSize(_ path: String) throws -> Int64 {
-        var total: Int64 = 0
+    /// Bytes and number of the regular files below `path`.
+    func treeSize(_ path: String) throws -> (bytes: Int64, files: Int) {
+        guard FileManager.default.fileExists(atPath: path) else { throw EnvironmentError(archive: path, reason: "no such tree") }
+        var total: Int64 = 0, files = 0
         let walker = FileManager.default.enumerator(atPath: path)
         while let relative = walker?.nextObject() as? String {
             var info = stat()
-            if lstat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { total += Int64(info.st_size) }
+            if lstat(path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                total += Int64(info.st_size)
+                files += 1
+            }
         }
-        return total
+        return (total, files)
     }
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Config
 import Foundation
 import Records
+import SystemSupport
+import Toolchain
 import Launch
 import Wire
 
@@ -93,11 +95,13 @@ struct Doctor: ParsableCommand {
             report.fail("scheduler", "\(error)", fix: "start `swlaunch-scheduler` and give the daemon --scheduler HOST:PORT (or scheduler.address in its config)")
         }
 
-        if let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].first(where: Posix.isExecutableFile) {
-            let works = Spawn.run(bwrap, [bwrap, "--ro-bind", "/", "/", "--unshare-all", "/bin/true"], stdoutPath: "/dev/null", stderrPath: "/dev/null") == 0
-            if works { report.ok("sandbox here", "bubblewrap works") } else { report.warn("sandbox here", "bubblewrap cannot create namespaces; this machine cannot help others") }
-        } else {
-            report.warn("sandbox here", "bubblewrap is not installed; this machine cannot compile for others (apt-get install bubblewrap)")
+        // The daemon's own probe, with its sandbox's flags: doctor says "works" only where swlaunchd would take jobs.
+        switch Bubblewrap.unavailableReason() {
+        case nil: report.ok("sandbox here", "bubblewrap works")
+        case let reason? where Posix.isExecutableFile(Bubblewrap.defaultPath):
+            report.warn("sandbox here", "\(reason) (with the sandbox's flags: \(Bubblewrap.isolation.joined(separator: " "))); this machine cannot help others")
+        case let reason?:
+            report.warn("sandbox here", "\(reason); this machine cannot compile for others (apt-get install bubblewrap)")
         }
 
         let remote = stats.remote, local = stats.local, fallback = stats.fallback

@@ -126,3 +126,55 @@ actor OrderRecorder {
     #expect(second != first && second.count == 32)
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["host-id"])
 }
+
+/// Jobs that need the same missing environment at once: one fetches, the others wait for its outcome (all four
+/// are waiting before it ends: a barrier, so the test cannot pass by the jobs running one after another), and a
+/// job that needs another environment does not wait at all.
+@Test func concurrentClaimsFetchOnceAndTheOthersGetItsOutcome() async {
+    let fetches = EnvironmentFetches()
+    #expect(await fetches.claim("env", waitAtMost: .seconds(30)) == .fetch)
+    let outcomes = await withTaskGroup(of: EnvironmentFetches.Claim.self) { group in
+        for _ in 0..<4 { group.addTask { await fetches.claim("env", waitAtMost: .seconds(30)) } }
+        var waiting = 0
+        for _ in 0..<5000 where waiting < 4 {
+            waiting = await fetches.waiters(for: "env")
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(waiting == 4, "the other jobs did not wait for the fetch under way")
+        #expect(await fetches.claim("other", waitAtMost: .seconds(30)) == .fetch)
+        await fetches.finish("env", installed: true)
+        return await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(outcomes == Array(repeating: .finished(installed: true), count: 4))
+    // Over: the next job to miss it fetches again.
+    #expect(await fetches.claim("env", waitAtMost: .seconds(30)) == .fetch)
+}
+
+@Test func aWaiterGivesUpAtItsOwnDeadlineAndTheOthersWaitOn() async {
+    let fetches = EnvironmentFetches()
+    #expect(await fetches.claim("env", waitAtMost: .seconds(30)) == .fetch)
+    async let patient = fetches.claim("env", waitAtMost: .seconds(30))
+    #expect(await fetches.claim("env", waitAtMost: .milliseconds(200)) == .gaveUp)
+    await fetches.finish("env", installed: false)
+    #expect(await patient == .finished(installed: false))
+}
+
+/// Contents left by an earlier run are hashed on their first use: a damaged one is removed (the client sends it
+/// again), a sound one is kept; contents this run stored are not hashed again.
+@Test func blobsFromAnEarlierRunAreCheckedOnFirstUse() throws {
+    let directory = NSTemporaryDirectory() + "blobs-" + UUID().uuidString
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let sound = Array("int x;".utf8), damaged = Array("int y;".utf8)
+    let earlier = try BlobStore(directory: directory)
+    for contents in [sound, damaged] { try earlier.store(Blob(hash: FileResolver.digest(contents), contents: contents)) }
+    // A crash, a disk error or a hand changes one file: same name, other contents, an older change time.
+    let damagedPath = earlier.path(FileResolver.digest(damaged))
+    chmod(damagedPath, 0o644)
+    try "int z;".write(toFile: damagedPath, atomically: false, encoding: .utf8)
+    #expect(earlier.contains(FileResolver.digest(damaged)), "this run's own file is trusted without hashing")
+    usleep(20_000)
+    let restarted = try BlobStore(directory: directory)
+    #expect(restarted.contains(FileResolver.digest(sound)))
+    #expect(!restarted.contains(FileResolver.digest(damaged)))
+    #expect(!FileManager.default.fileExists(atPath: damagedPath))
+}

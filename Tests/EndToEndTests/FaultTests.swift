@@ -142,6 +142,33 @@ struct FaultTests {
         #expect(elapsed >= 2.5 && elapsed < 20, "took \(elapsed) s against a deadline of 3 to 8 s")
     }
 
+    /// An attempt past its deadline is abandoned by the client, and the helper stops the compile it was running:
+    /// it never finishes beside the retry.
+    @Test func anAbandonedAttemptIsStoppedOnTheHelper() throws {
+        let cluster = try TestCluster(helpers: 1, clientArguments: ["--deadline-floor", "2", "--deadline-ceiling", "2"])
+        let project = try project(cluster)
+        // A first job brings the environment to the helper (its transfer extends that attempt's deadline).
+        let warm = try runCompile([cluster.binaries + "/swlaunch", "g++", "-Iinclude", "-c", "src/app.cpp", "-o", "build/warm.o"],
+                                  in: project, outputs: ["build/warm.o"], environment: ["SWLAUNCH_SOCKET": cluster.clientSocket])
+        let remoteAfterWarmUp = try cluster.stats()["remote"] as? Int
+        #expect(warm.status == 0 && remoteAfterWarmUp == 1)
+        let compile = try startSlowCompile(cluster, in: project, output: "build/abandoned.o")
+        guard let (_, compilers) = helperRunning(cluster) else { Issue.record("no helper ran the job"); return }
+        #expect(Spawn.wait(compile) == 0)
+        try expectIdenticalToLocal(project, object: "build/abandoned.o")
+        #expect(try failureReasons(cluster)["deadline"] == 1, "\(statsText(cluster))")
+        // The helper's compiler is gone within a second or so of the client hanging up, without finishing.
+        var running = compilers
+        for _ in 0..<50 where !running.isEmpty {
+            running = compilers.filter { kill($0, 0) == 0 && !(Posix.readFile("/proc/\($0)/stat").map { String(decoding: $0, as: UTF8.self).contains(") Z ") } ?? true) }
+            usleep(100_000)
+        }
+        #expect(running.isEmpty, "the abandoned compile still runs on the helper")
+        let log = cluster.log("helper1")
+        #expect(log.contains("the client went away"), "\(log.suffix(1500))")
+        #expect(!log.contains("output=\(project)/build/abandoned.o"), "the abandoned compile ran to its end")
+    }
+
     @Test func aHelperWhoseCompilerIsKilledBySignal() throws {
         let cluster = try TestCluster(helpers: 2, clientArguments: Self.deadlines)
         let project = try project(cluster)

@@ -187,3 +187,28 @@ func fuzzFindingsAreRefusedWithoutCrashing(_ name: String) throws {
     #expect(throws: EnvironmentError.self) { try EnvironmentArchive.unpack(archive, into: dir + "/out") }
     #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
 }
+
+/// An environment left by an earlier run is checked on its first use (files and bytes against its meta file): one
+/// that lost a file is removed and fetched again; a tree whose meta file a crash never wrote is replaced on install.
+@Test func environmentsFromAnEarlierRunAreCheckedOnFirstUse() throws {
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var ids: [String] = []
+    for i in 0..<2 {
+        writeRawArchive(dir + "/e\(i).tar.zst", [.file("usr/bin/tool", "tool \(i)"), .file("usr/lib/lib.so", String(repeating: "l", count: 100 + i))])
+    }
+    let earlier = try EnvironmentCache(directory: dir + "/cache", limitBytes: 1 << 30)
+    for i in 0..<2 { ids.append(try earlier.install(archive: dir + "/e\(i).tar.zst").1.id) }
+    try FileManager.default.removeItem(atPath: earlier.root(of: ids[1]) + "/usr/lib/lib.so")
+    usleep(20_000)
+    let restarted = try EnvironmentCache(directory: dir + "/cache", limitBytes: 1 << 30)
+    #expect(restarted.contains(ids[0]))
+    #expect(!restarted.contains(ids[1]))
+    #expect(!FileManager.default.fileExists(atPath: restarted.root(of: ids[1])))
+    #expect(restarted.ids() == [ids[0]])
+    // A crash between moving the tree in and writing its meta file: the next install replaces the tree.
+    try FileManager.default.createDirectory(atPath: restarted.root(of: ids[1]) + "/partial", withIntermediateDirectories: true)
+    let (root, _) = try restarted.install(archive: dir + "/e1.tar.zst", expectedID: ids[1])
+    #expect(restarted.contains(ids[1]) && !FileManager.default.fileExists(atPath: root + "/partial"))
+    #expect(FileManager.default.fileExists(atPath: root + "/usr/lib/lib.so"))
+}
