@@ -31,19 +31,20 @@ bin=$repo/.build/release
 [[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
 export LAB_PREFIX=swice LAB_SUBNET=198.18.4
 lab=$repo/scripts/lab.sh
-rm -rf "$work"; mkdir -p "$work"/{src-ice,src-swl,build-ice,build-swl,reference,ice-env}
+rm -rf "$work"; mkdir -p "$work"/{src-ice,src-swl,build-ice,build-swl,reference,ice}
 cp -a "$project/." "$work/src-ice/"; cp -a "$project/." "$work/src-swl/"
-chmod 777 "$work/ice-env"
+# icecream's programs drop to the icecc user: their logs and environments go where it can write.
+chmod 777 "$work/ice"
+ice=$work/ice
 "$lab" down >/dev/null 2>&1 || true
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up client h1 h2 >/dev/null
 on() { local h=$1; shift; "$lab" run "$h" -- "$@"; }
 
 # icecream: scheduler on h1, a daemon on every host, all by broadcast.
-"$lab" run h1 -- icecc-scheduler -n lab -l "$work/icecc-scheduler.log" -vv &
+"$lab" run h1 -- icecc-scheduler -n lab -l "$ice/scheduler.log" -vv &
 for h in client h1 h2; do
-  mkdir -p "$work/ice-env/$h"
-  "$lab" run $h -- iceccd -n lab -N "ice-$h" -b "$work/ice-env/$h" -l "$work/iceccd-$h.log" -m 2 -vv &
+  "$lab" run $h -- iceccd -n lab -N "ice-$h" -b "$ice/env-$h" -l "$ice/iceccd-$h.log" -m 2 -vv &
 done
 # swlaunch: scheduler on h1, daemons found by broadcast too; the client takes no remote jobs.
 key=$work/cluster.key
@@ -58,14 +59,13 @@ done
   --key-file "$key" >"$work/swl-client.log" 2>&1 &
 
 swl_hosts() { on client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(sorted(h["name"] for h in json.load(sys.stdin)["hosts"])))' 2>/dev/null || true; }
-ice_hosts() { grep -ho "login [a-z-]*" "$work/icecc-scheduler.log" 2>/dev/null | sed 's/login //' | sort -u | xargs || true; }
+ice_connected() { grep -l "Connected to scheduler" "$ice"/iceccd-*.log 2>/dev/null | wc -l; }
 for _ in $(seq 150); do
-  [[ $(swl_hosts) == "client h1 h2" && $(grep -c "login" "$work/icecc-scheduler.log" 2>/dev/null || echo 0) -ge 3 ]] && break
+  [[ $(swl_hosts) == "client h1 h2" && $(ice_connected) == 3 ]] && break
   sleep 0.2
 done
 echo "swlaunch cluster: $(swl_hosts)"
-echo "icecream scheduler log, logins: $(grep -c "login" "$work/icecc-scheduler.log" 2>/dev/null || echo 0)"
-grep -h "login" "$work/icecc-scheduler.log" | sed -n 1,6p
+echo "icecream daemons connected to their scheduler: $(ice_connected) of 3"
 
 echo "== reference: plain build"
 on client cmake -S "$work/src-swl" -B "$work/build-swl" -G Ninja $cmake_args >/dev/null
@@ -92,11 +92,11 @@ PY
 }
 t0=$(date +%s.%N)
 ice_rc=0; swl_rc=0
-( on client ninja -C "$work/build-ice" -j"$jobs" >"$work/build-ice.log" 2>&1 ) & ice=$!
-( on client ninja -C "$work/build-swl" -j"$jobs" >"$work/build-swl.log" 2>&1 ) & swl=$!
+( on client ninja -C "$work/build-ice" -j"$jobs" >"$work/build-ice.log" 2>&1 ) & ice_build=$!
+( on client ninja -C "$work/build-swl" -j"$jobs" >"$work/build-swl.log" 2>&1 ) & swl_build=$!
 swl_discovery_noise
-wait $ice || ice_rc=$?
-wait $swl || swl_rc=$?
+wait $ice_build || ice_rc=$?
+wait $swl_build || swl_rc=$?
 echo "both builds done in $(python3 -c "print(round($(date +%s.%N) - $t0, 1))") s: icecc build rc $ice_rc, swlaunch build rc $swl_rc"
 
 differ=0
@@ -105,8 +105,9 @@ while IFS= read -r o; do cmp -s "$work/reference/$o" "$work/build-swl/$o" || { e
 objects=$(cd "$work/reference" && find . -name '*.o' | wc -l)
 stats=$(on client "$bin/swlaunch" stats --json)
 echo "swlaunch: $(echo "$stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["remote"], "remote,", d["fallback"], "fallback", d["fallback_reasons"])'); $differ of $objects objects differ from the plain build"
-ice_remote=$(cat "$work"/iceccd-h1.log "$work"/iceccd-h2.log 2>/dev/null | grep -ci "compile.*done\|job done\|handle_compile" || true)
-echo "icecream: $(grep -c '\.o' "$work/build-ice.log" || true) ninja steps; its daemons on h1 and h2 logged $ice_remote remote-job lines"
+ice_jobs=$(grep -c " NEW " "$ice/scheduler.log" || true)
+ice_remote=$(cat "$ice"/iceccd-h1.log "$ice"/iceccd-h2.log | grep -c "Remote compilation completed" || true)
+echo "icecream: $ice_jobs jobs scheduled, $ice_remote compiled on h1 and h2"
 # swlaunch's discovery still answers after the noise, and nothing above debug was logged about it.
 answered=$(on client python3 - "$("$lab" ip h1)" <<'PY'
 import socket, sys
@@ -120,4 +121,5 @@ echo "swlaunch discovery after the noise: $answered"
 noisy=$(grep -ciE "warning|error|critical" "$work/swl-scheduler.log" || true)
 echo "swlaunch scheduler warnings/errors: $noisy"
 echo "swlaunch cluster at the end: $(swl_hosts)"
-[[ $ice_rc == 0 && $swl_rc == 0 && $differ == 0 && $answered == SWLAUNCH-SCHEDULER && $noisy == 0 && $(swl_hosts) == "client h1 h2" ]]
+echo "icecream daemons still connected: $(( $(ice_connected) - $(grep -l "scheduler closed connection" "$ice"/iceccd-*.log 2>/dev/null | wc -l) )) of 3"
+[[ $ice_rc == 0 && $swl_rc == 0 && $ice_remote -gt 0 && $differ == 0 && $answered == SWLAUNCH-SCHEDULER && $noisy == 0 && $(swl_hosts) == "client h1 h2" ]]

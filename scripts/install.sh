@@ -84,6 +84,8 @@ ProtectControlGroups=yes
 TasksMax=4096
 # SIGTERM stops it; the cluster key: cluster.key_file in /etc/swlaunch/config.toml (mode 0600, owned by swlaunch).
 Restart=on-failure
+# SIGTERM drains: running compiles finish (at most 300 s) before the daemon exits.
+TimeoutStopSec=320
 
 [Install]
 WantedBy=multi-user.target

@@ -49,7 +49,7 @@ up() {
     ip link add "v$PREFIX$name" netns "$FABRIC" type veth peer name eth0 netns "$ns"
     ip -n "$FABRIC" link set "v$PREFIX$name" master br0 up
     ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "$addr/24" dev eth0
+    ip -n "$ns" addr add "$addr/24" brd + dev eth0
     ip -n "$ns" link set eth0 up
     echo "$addr" > "$STATE/host-$name"
     n=$((n + 1))

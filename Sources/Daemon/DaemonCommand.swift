@@ -98,7 +98,7 @@ public struct DaemonCommand: AsyncParsableCommand {
             resolved.configuration.schedulers = [HostPort(host: host, port: port)]
         }
         let daemon = try Daemon(resolved.configuration)
-        try await runUntilTerminated(drain: { await daemon.drain() }) { try await daemon.run() }
+        try await runUntilTerminated("swlaunchd", logger: logger, drain: { await daemon.drain() }) { try await daemon.run() }
     }
 
     /// The command line as plain values.

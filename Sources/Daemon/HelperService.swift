@@ -160,7 +160,7 @@ final class HelperService: Sendable {
             await stats.countServed()
             // One line per compile that ran to its end here: chaos runs count compiles that ran twice from it.
             logger.info("job compiled", metadata: [
-                "peer": "\(peer)", "output": "\(job.outputs.first.map { FileResolver.absolute($0, in: job.workingDirectory) } ?? "")",
+                "peer": "\(peer)", "output": "\(job.namedOutputs.map { FileResolver.absolute($0.object, in: job.workingDirectory) } ?? "")",
                 "exit": "\(result.exitStatus)", "compile_ms": "\(result.timings.compile / 1000)"])
             return .result(result)
         default:
@@ -254,7 +254,7 @@ final class HelperService: Sendable {
         if status != 0, let free = shortOfSpace() {
             return .jobFailed(JobFailure(.infrastructure, "no-space", "\(name): the compile failed with \(free) bytes free"))
         }
-        if status == 0, let object = job.outputs.first, !run.result.outputs.contains(where: { $0.path == object }) {
+        if status == 0, let object = job.namedOutputs?.object, !run.result.outputs.contains(where: { $0.path == object }) {
             return .jobFailed(JobFailure(.infrastructure, "missing-output", "\(name): the compile succeeded without writing \(object)"))
         }
         return .result(run.result)

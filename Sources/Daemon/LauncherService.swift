@@ -154,10 +154,13 @@ final class LauncherService: Sendable {
             result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
             // Map the helper's physical output paths back to the names the launcher wrote. A stand-in
             // compiler's dependency file is not the client compiler's: the launcher writes its own.
-            let remoteOutputs = prepared.job.outputs
+            let remote = prepared.job.namedOutputs, local = job.namedOutputs
             result.outputs = result.outputs.compactMap { file in
-                guard let index = remoteOutputs.firstIndex(of: file.path), !(variant.translated && index == 1) else { return nil }
-                return OutputFile(path: job.outputs[index], contents: file.contents)
+                if file.path == remote?.object, let object = local?.object { return OutputFile(path: object, contents: file.contents) }
+                if file.path == remote?.dependencyFile, !variant.translated, let dependencyFile = local?.dependencyFile {
+                    return OutputFile(path: dependencyFile, contents: file.contents)
+                }
+                return nil
             }
             await stats.countRemote(host: host, timings: result.timings)
             await journal.record(host: host, outputs: job.outputs.map { FileResolver.absolute($0, in: job.workingDirectory) },

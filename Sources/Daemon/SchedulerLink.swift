@@ -103,7 +103,9 @@ public actor SchedulerLink {
                 while let message = try await nextMessage(&iterator) { self.dispatch(message) }
             }
         } catch {
-            logger.debug("scheduler connection ended", metadata: ["scheduler": "\(address)", "error": "\(error)"])
+            // Before registration this is a failed connection (TLS or handshake refused), after it a lost one.
+            logger.debug(registered ? "scheduler connection ended" : "scheduler connection failed",
+                         metadata: ["scheduler": "\(address)", "error": "\(error)"])
         }
         return registered
     }

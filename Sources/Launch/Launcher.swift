@@ -117,7 +117,7 @@ public struct Launcher {
         for name in forwardedEnvironment {
             if let value = Posix.environment(name) { environment.append(name + "=" + value) }
         }
-        let outputs = [compile.object] + (compile.dependencyFile.map { [$0] } ?? [])
+        let outputs = JobOutputs(object: compile.object, dependencyFile: compile.dependencyFile).list
         let request = JobRequest(
             compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
             inputs: inputs, directories: compile.includeDirectories, outputs: outputs,

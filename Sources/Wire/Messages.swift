@@ -375,3 +375,34 @@ public enum Message: Sendable, Equatable {
         }
     }
 }
+
+/// The files a compile writes, by role. On the wire (``JobRequest/outputs``, ``RemoteJob/outputs``) they are a
+/// list: the object first, then the dependency file when the compile writes one.
+public struct JobOutputs: Sendable, Equatable {
+    public var object: String
+    public var dependencyFile: String?
+
+    public init(object: String, dependencyFile: String?) {
+        self.object = object
+        self.dependencyFile = dependencyFile
+    }
+
+    /// The roles of a wire list; nil for an empty list.
+    public init?(_ list: [String]) {
+        guard let object = list.first else { return nil }
+        self.init(object: object, dependencyFile: list.count > 1 ? list[1] : nil)
+    }
+
+    /// The wire list.
+    public var list: [String] { [object] + (dependencyFile.map { [$0] } ?? []) }
+}
+
+extension JobRequest {
+    /// ``outputs`` by role.
+    public var namedOutputs: JobOutputs? { JobOutputs(outputs) }
+}
+
+extension RemoteJob {
+    /// ``outputs`` by role.
+    public var namedOutputs: JobOutputs? { JobOutputs(outputs) }
+}

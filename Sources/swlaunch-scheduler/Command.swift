@@ -63,6 +63,6 @@ struct SchedulerCommand: AsyncParsableCommand {
         }
         let server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, netname: netname,
                                      discoveryPort: discoveryPort, security: security, logger: logger)
-        try await runUntilTerminated { try await server.run() }
+        try await runUntilTerminated("swlaunch-scheduler", logger: logger) { try await server.run() }
     }
 }
