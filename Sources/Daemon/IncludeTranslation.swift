@@ -1,5 +1,6 @@
 import CompilerArgs
 import Foundation
+import Synchronization
 import SystemSupport
 import Toolchain
 import Wire
@@ -9,11 +10,12 @@ import Wire
 /// client compiler's are named in their order (`-isystem`), and gcc's implicit `stdc-predef.h` preinclude,
 /// which `-nostdinc` also drops, is named with `-include`. The dependency file is then the client's own (written
 /// by the launcher's scan), since the stand-in's would list stdc-predef.h twice.
-final class IncludeTranslation: @unchecked Sendable {
+final class IncludeTranslation: Sendable {
     private let scratch: String
-    private let lock = NSLock()
-    private var cache: [[String]: [String]] = [:]
-    private var announced = Set<String>()
+    /// The client compiler's include directories by the arguments that choose them.
+    private let cache = Mutex<[[String]: [String]]>([:])
+    /// Stand-in and client pairs already logged.
+    private let announced = Mutex(Set<String>())
 
     init(scratch: String) { self.scratch = scratch }
 
@@ -40,7 +42,7 @@ final class IncludeTranslation: @unchecked Sendable {
 
     /// True the first time a pair is seen (to log a stand-in once).
     func firstUse(of standIn: String, for client: String) -> Bool {
-        lock.withLock { announced.insert(standIn + "\u{0}" + client).inserted }
+        announced.withLock { $0.insert(standIn + "\u{0}" + client).inserted }
     }
 
     /// Options that change a driver's default include directories.
@@ -63,7 +65,7 @@ final class IncludeTranslation: @unchecked Sendable {
     /// The client compiler's `#include <...>` search list (`-E -v`), cached.
     func searchPath(compiler: String, language: String, options: [String]) throws -> [String] {
         let key = [compiler, language] + options
-        if let known = lock.withLock({ cache[key] }) { return known }
+        if let known = cache.withLock({ $0[key] }) { return known }
         let log = scratch + "/.search-" + UUID().uuidString
         defer { Posix.removeFile(log) }
         guard Spawn.run(compiler, [compiler, "-E", "-v", "-x", language] + options + ["/dev/null"],
@@ -78,7 +80,7 @@ final class IncludeTranslation: @unchecked Sendable {
             if inList, line.hasPrefix(" ") { directories.append(String(line.drop { $0 == " " })) }
         }
         guard !directories.isEmpty else { throw MappedEnvironmentError(path: compiler, reason: "printed no include directories (-E -v)") }
-        lock.withLock { cache[key] = directories }
+        cache.withLock { $0[key] = directories }
         return directories
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import SystemSupport
 import Toolchain
 import Wire
@@ -26,7 +27,7 @@ final class LauncherService: Sendable {
     let archiveDirectory: String
     let scheduler: SchedulerLink?
     let distributor: JobDistributor?
-    private let packing = NSLock()
+    private let packing = Mutex(())
     /// Set once SIGTERM arrives: new jobs compile locally while running ones finish.
     let draining = ManagedFlag()
     /// Jobs being distributed now.
@@ -266,11 +267,11 @@ final class LauncherService: Sendable {
     func ensureArchive(of toolchain: Toolchain) throws {
         let path = archivePath(of: toolchain.id)
         guard !Posix.fileExists(path) else { return }
-        packing.lock()
-        defer { packing.unlock() }
-        guard !Posix.fileExists(path) else { return }
-        logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
-        try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: [toolchain.compiler]), to: path)
+        try packing.withLock { _ in
+            guard !Posix.fileExists(path) else { return }
+            logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
+            try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: [toolchain.compiler]), to: path)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import CompilerArgs
 import Foundation
+import Synchronization
 import SystemSupport
 import Toolchain
 import Wire
@@ -21,13 +22,15 @@ struct MappedEnvironmentError: Error, CustomStringConvertible {
 /// Environment archives from `[toolchains]`: their ids (worked out by unpacking them once into a scratch
 /// directory, which also checks them the way a helper will) and where each id's archive lies, to send it to
 /// helpers that ask. Cached by path, size and modification time.
-final class MappedEnvironments: @unchecked Sendable {
+final class MappedEnvironments: Sendable {
+    private struct Known {
+        var byPath: [String: (size: Int64, mtime: Int, environment: MappedEnvironment)] = [:]
+        var pathsByID: [String: String] = [:]
+    }
     private let scratch: String
-    private let lock = NSLock()
+    private let known = Mutex(Known())
     /// Held while an archive is unpacked, so that the jobs of a build's first moments unpack it once.
-    private let unpacking = NSLock()
-    private var byPath: [String: (size: Int64, mtime: Int, environment: MappedEnvironment)] = [:]
-    private var pathsByID: [String: String] = [:]
+    private let unpacking = Mutex(())
 
     init(scratch: String) { self.scratch = scratch }
 
@@ -37,18 +40,14 @@ final class MappedEnvironments: @unchecked Sendable {
         guard stat(path, &info) == 0 else { throw MappedEnvironmentError(path: path, reason: Posix.errorText(errno)) }
         let size = Int64(info.st_size), mtime = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
         func cached() -> MappedEnvironment? {
-            lock.withLock {
-                guard let entry = byPath[path], entry.size == size, entry.mtime == mtime else { return nil }
+            known.withLock {
+                guard let entry = $0.byPath[path], entry.size == size, entry.mtime == mtime else { return nil }
                 return entry.environment
             }
         }
-        let environment: MappedEnvironment
-        if let known = cached() {
-            environment = known
-        } else {
-            unpacking.lock()
-            defer { unpacking.unlock() }
-            if let known = cached() { return try checked(known, for: platform) }
+        if let environment = cached() { return try checked(environment, for: platform) }
+        let environment: MappedEnvironment = try unpacking.withLock { _ in
+            if let environment = cached() { return environment }
             let directory = scratch + "/.inspect-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let manifest: EnvironmentManifest, toolchain: Toolchain
@@ -57,11 +56,12 @@ final class MappedEnvironments: @unchecked Sendable {
             } catch {
                 throw MappedEnvironmentError(path: path, reason: "\(error)")
             }
-            environment = MappedEnvironment(path: path, id: toolchain.id, manifest: manifest)
-            lock.withLock {
-                byPath[path] = (size, mtime, environment)
-                pathsByID[toolchain.id] = path
+            let environment = MappedEnvironment(path: path, id: toolchain.id, manifest: manifest)
+            known.withLock {
+                $0.byPath[path] = (size, mtime, environment)
+                $0.pathsByID[toolchain.id] = path
             }
+            return environment
         }
         return try checked(environment, for: platform)
     }
@@ -74,7 +74,7 @@ final class MappedEnvironments: @unchecked Sendable {
     }
 
     /// The archive of an environment offered before, by id.
-    func archivePath(of id: String) -> String? { lock.withLock { pathsByID[id] } }
+    func archivePath(of id: String) -> String? { known.withLock { $0.pathsByID[id] } }
 
     /// The environment's compiler that stands for the client's `compiler`: the same base name, else a cross
     /// compiler for it (`arm-linux-gnueabihf-g++` for `g++`).

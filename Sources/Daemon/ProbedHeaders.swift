@@ -1,5 +1,6 @@
 import CompilerArgs
 import Foundation
+import Synchronization
 import SystemSupport
 import Toolchain
 import Wire
@@ -9,14 +10,13 @@ import Wire
 /// a different object without a word. Each shipped file's text is searched once (by content hash) for probes
 /// with a literal name, and every file of that name in the compile's include directories is shipped too.
 /// A probe whose argument is a macro is not resolved (rare; noted in docs/protocol.md).
-final class ProbedHeaders: @unchecked Sendable {
+final class ProbedHeaders: Sendable {
     struct Probe: Hashable, Sendable {
         let name: String
         let quoted: Bool
     }
 
-    private let lock = NSLock()
-    private var probesByHash: [String: [Probe]] = [:]
+    private let probesByHash = Mutex<[String: [Probe]]>([:])
 
     /// The probes in a file's text.
     static func probes(in bytes: [UInt8]) -> [Probe] {
@@ -48,9 +48,9 @@ final class ProbedHeaders: @unchecked Sendable {
 
     /// The probes of a shipped file, searched once per content.
     func probes(ofHash hash: String, contents: () -> [UInt8]?) -> [Probe] {
-        if let known = lock.withLock({ probesByHash[hash] }) { return known }
+        if let known = probesByHash.withLock({ $0[hash] }) { return known }
         let found = contents().map(Self.probes(in:)) ?? []
-        lock.withLock { probesByHash[hash] = found }
+        probesByHash.withLock { $0[hash] = found }
         return found
     }
 

@@ -1,5 +1,6 @@
 import CompilerArgs
 import Foundation
+import Synchronization
 import SystemSupport
 import Toolchain
 import Wire
@@ -8,11 +9,11 @@ import Wire
 /// Kept to a size limit: the least recently used contents go first (use is the file's mtime).
 /// Contents found at start-up are checked lazily: the first use of each in a process hashes it, and one whose
 /// hash is not its name is removed (and asked of the client again).
-public final class BlobStore: @unchecked Sendable {
+public final class BlobStore: Sendable {
     public let directory: String
     public let limitBytes: Int64
-    private let lock = NSLock()
-    private var storedSinceTrim: Int64 = 0
+    /// Bytes stored since the last trim.
+    private let storedSinceTrim = Atomic<Int64>(0)
     /// When this store was opened: a file changed since (stored, touched or checked by this process) is trusted.
     private let opened = Posix.realtimeNanos()
 
@@ -74,12 +75,12 @@ public final class BlobStore: @unchecked Sendable {
         if let code = Posix.writeFileAtomically(path(blob.hash), blob.contents, mode: 0o444) {
             throw ResolveError(path: path(blob.hash), reason: Posix.errorText(code))
         }
-        lock.lock()
-        storedSinceTrim += Int64(blob.contents.count)
-        let due = storedSinceTrim > max(limitBytes / 16, 64 << 20)
-        if due { storedSinceTrim = 0 }
-        lock.unlock()
-        if due { trim() }
+        let stored = storedSinceTrim.add(Int64(blob.contents.count), ordering: .relaxed).newValue
+        // Whoever crosses the mark (and resets the count) trims.
+        if stored > max(limitBytes / 16, 64 << 20),
+           storedSinceTrim.compareExchange(expected: stored, desired: 0, ordering: .relaxed).exchanged {
+            trim()
+        }
     }
 }
 

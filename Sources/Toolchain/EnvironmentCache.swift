@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemSupport
 
 /// Unpacked environments by id under one directory, with a size limit and least-recently-used eviction.
@@ -6,10 +7,11 @@ import SystemSupport
 /// The meta file is written last, so an entry without one is incomplete. Entries found at start-up are checked
 /// lazily: the first use of each in a process compares the tree's files and bytes with its meta, and an entry
 /// that does not match (a crash, a full disk, a hand that deleted files) is removed and fetched again.
-public final class EnvironmentCache: @unchecked Sendable {
+public final class EnvironmentCache: Sendable {
     public let directory: String
     public let limitBytes: Int64
-    private let lock = NSLock()
+    /// Held while an entry is moved in or checked, so that two jobs never do it at once.
+    private let lock = Mutex(())
     /// When this cache was opened: an entry whose meta file changed since (installed, touched or checked by this
     /// process) is trusted.
     private let opened = Posix.realtimeNanos()
@@ -41,9 +43,15 @@ public final class EnvironmentCache: @unchecked Sendable {
             throw EnvironmentError(archive: archive, reason: "contents hash to \(toolchain.id), not the announced \(expectedID)")
         }
         let (size, files) = try treeSize(staging)
-        lock.lock()
-        defer { lock.unlock() }
-        let final = root(of: toolchain.id)
+        try lock.withLock { _ in try moveIn(staging, as: toolchain.id, manifest: manifest, size: size, files: files) }
+        touch(toolchain.id)
+        evict(keeping: toolchain.id)
+        return (root(of: toolchain.id), toolchain)
+    }
+
+    /// Moves an unpacked tree into place and writes its meta file last (the lock is held).
+    private func moveIn(_ staging: String, as id: String, manifest: EnvironmentManifest, size: Int64, files: Int) throws {
+        let final = root(of: id)
         if FileManager.default.fileExists(atPath: final + ".meta") {
             try? FileManager.default.removeItem(atPath: staging)
         } else {
@@ -53,9 +61,6 @@ public final class EnvironmentCache: @unchecked Sendable {
             let meta = "bytes \(size)\nfiles \(files)\nplatform \(manifest.platform)\n" + manifest.compilers.map { "compiler \($0)\n" }.joined()
             try meta.write(toFile: final + ".meta", atomically: true, encoding: .utf8)
         }
-        touch(toolchain.id)
-        evict(keeping: toolchain.id)
-        return (final, toolchain)
     }
 
     /// Marks an entry used now (its place in the eviction order).
@@ -70,8 +75,11 @@ public final class EnvironmentCache: @unchecked Sendable {
         var info = stat()
         guard stat(meta, &info) == 0 else { return false }
         if Posix.nanos(info.st_ctim) >= opened { return true }
-        lock.lock()
-        defer { lock.unlock() }
+        return lock.withLock { _ in verify(id, meta: meta) }
+    }
+
+    /// Compares an entry left by an earlier run with its meta file; removes it when they differ (the lock is held).
+    private func verify(_ id: String, meta: String) -> Bool {
         guard let text = try? String(contentsOfFile: meta, encoding: .utf8) else { return false }
         var bytes: Int64?, files: Int?
         for line in text.split(separator: "\n") {

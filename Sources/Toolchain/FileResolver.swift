@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import SystemSupport
 import Wire
 
@@ -37,11 +38,15 @@ public struct AccessDenied: Error, CustomStringConvertible {
 
 /// Resolves paths component by component (like the kernel does) and hashes file contents, caching hashes
 /// by device, inode, size and modification time.
-public final class FileResolver: @unchecked Sendable {
+public final class FileResolver: Sendable {
     private struct Key: Hashable { let dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNsec: Int64 }
-    private let lock = NSLock()
-    private var hashes: [String: (Key, String)] = [:]
-    private var paths: [String: String] = [:]
+    private struct Caches {
+        /// Digest of each physical path, valid while the key matches.
+        var hashes: [String: (Key, String)] = [:]
+        /// A physical path with each digest.
+        var paths: [String: String] = [:]
+    }
+    private let caches = Mutex(Caches())
 
     public init() {}
 
@@ -93,18 +98,13 @@ public final class FileResolver: @unchecked Sendable {
         let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                       mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
         let executable = (info.st_mode & 0o111) != 0
-        lock.lock()
-        if let (cachedKey, digest) = hashes[physicalPath], cachedKey == key {
-            lock.unlock()
-            return (digest, executable)
-        }
-        lock.unlock()
+        if let (cachedKey, digest) = caches.withLock({ $0.hashes[physicalPath] }), cachedKey == key { return (digest, executable) }
         guard let bytes = Posix.readAll(fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
         let digest = Self.digest(bytes)
-        lock.lock()
-        hashes[physicalPath] = (key, digest)
-        paths[digest] = physicalPath
-        lock.unlock()
+        caches.withLock {
+            $0.hashes[physicalPath] = (key, digest)
+            $0.paths[digest] = physicalPath
+        }
         return (digest, executable)
     }
 
@@ -114,9 +114,7 @@ public final class FileResolver: @unchecked Sendable {
 
     /// Reads the contents of a file previously hashed, checking it still has that hash.
     public func contents(ofHash digest: String) -> [UInt8]? {
-        lock.lock()
-        let path = paths[digest]
-        lock.unlock()
+        let path = caches.withLock { $0.paths[digest] }
         guard let path, let (fd, _) = try? Caller.daemon.openForReading(path) else { return nil }
         defer { close(fd) }
         guard let bytes = Posix.readAll(fd), Self.digest(bytes) == digest else { return nil }

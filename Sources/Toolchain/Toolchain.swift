@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemSupport
 import Wire
 
@@ -39,11 +40,10 @@ public struct ToolchainError: Error, CustomStringConvertible {
 }
 
 /// Finds the files of native compilers, computes their ids and keeps a copy of each under the state directory.
-public final class ToolchainRegistry: @unchecked Sendable {
+public final class ToolchainRegistry: Sendable {
     private let resolver: FileResolver
     private let platform: String
-    private let lock = NSLock()
-    private var cache: [String: (Date, Toolchain)] = [:]
+    private let cache = Mutex<[String: (Date, Toolchain)]>([:])
 
     public init(resolver: FileResolver, platform: String) {
         self.resolver = resolver
@@ -53,16 +53,9 @@ public final class ToolchainRegistry: @unchecked Sendable {
     /// The toolchain of the compiler at `compiler` on this machine (blocking; cached by the driver's mtime).
     public func native(compiler: String) throws -> Toolchain {
         let mtime = (try? FileManager.default.attributesOfItem(atPath: compiler)[.modificationDate] as? Date) ?? Date.distantPast
-        lock.lock()
-        if let (stamp, toolchain) = cache[compiler], stamp == mtime {
-            lock.unlock()
-            return toolchain
-        }
-        lock.unlock()
+        if let (stamp, toolchain) = cache.withLock({ $0[compiler] }), stamp == mtime { return toolchain }
         let toolchain = try discover(compiler)
-        lock.lock()
-        cache[compiler] = (mtime, toolchain)
-        lock.unlock()
+        cache.withLock { $0[compiler] = (mtime, toolchain) }
         return toolchain
     }
 
