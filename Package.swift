@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "Scheduling", dependencies: ["Wire"]),
         // The JSON records of stats, status and the job journal, shared by their writers and readers.
         .target(name: "Records"),
+        // The build wrappers' rules (swlaunch make/ninja/cmake): job counts and argument rewriting, pure.
+        .target(name: "BuildWrappers"),
 
         // The cluster key: host certificates issued from it, mutual TLS 1.3 configurations, discovery MACs.
         .target(name: "ClusterKey", dependencies: [
@@ -86,7 +88,7 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records",
+            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records", "BuildWrappers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: ["Daemon"]),
@@ -102,6 +104,7 @@ let package = Package(
         ]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
+        .testTarget(name: "BuildWrappersTests", dependencies: ["BuildWrappers"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),

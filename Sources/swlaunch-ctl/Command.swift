@@ -40,7 +40,8 @@ struct ControlCommand: ParsableCommand {
               infrastructure failure with jobs.fallback = "fail".
             """,
         version: "0.1.0",
-        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self])
+        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self,
+                      MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self])
 }
 
 func askDaemon(_ message: Message) throws -> String {

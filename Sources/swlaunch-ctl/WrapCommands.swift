@@ -1,0 +1,123 @@
+import ArgumentParser
+import BuildWrappers
+import Config
+import Foundation
+import Launch
+import Records
+import SystemSupport
+import Wire
+
+/// What the build wrappers share: the masquerade directory first on PATH, the job count from the rules of
+/// `JobCountPolicy`, one line saying what was chosen, then exec of the real tool.
+struct BuildWrapper {
+    let tool: String
+
+    /// The directory of compiler-named links to the launcher: `<prefix>/lib/swlaunch/bin` next to an installed
+    /// swlaunch, else one made under the user's cache for a launcher run from its build folder.
+    static func masqueradeDirectory() throws -> String {
+        let executable = Posix.realPath("/proc/self/exe") ?? ""
+        let binDirectory = String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
+        let installed = (binDirectory as NSString).deletingLastPathComponent + "/lib/swlaunch/bin"
+        if Posix.isExecutableFile(installed + "/gcc") { return installed }
+        let launcher = binDirectory + "/swlaunch"
+        let cache = (Posix.environment("XDG_CACHE_HOME") ?? (NSHomeDirectory() + "/.cache")) + "/swlaunch/masquerade-\(getuid())"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        for name in ["cc", "c++", "gcc", "g++", "clang", "clang++"] {
+            let link = cache + "/" + name
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == launcher { continue }
+            try? FileManager.default.removeItem(atPath: link)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: launcher)
+        }
+        return cache
+    }
+
+    /// The cluster's free remote slots, asked of the local daemon; nil when no daemon or scheduler answers.
+    static func cluster() -> JobCountPolicy.Cluster? {
+        guard let json = try? askDaemon(.statusRequest),
+              let status = try? RecordJSON.decode(StatusRecord.self, from: Array(json.utf8)) else { return nil }
+        let me = Posix.hostName()
+        let helpers = status.hosts.filter { $0.acceptsRemote && $0.name != me }
+        return JobCountPolicy.Cluster(freeRemoteSlots: helpers.reduce(0) { $0 + max(0, $1.maxJobs - $1.running) }, helpers: helpers.count)
+    }
+
+    func choose(user: UserJobs?) -> JobCountChoice {
+        let config = try? Configuration.load(workingDirectory: Posix.currentDirectory() ?? "/", environment: Posix.environment)
+        let configured = config.flatMap { c in c.integer("jobs.count").map { ($0, c.settings["jobs.count"]?.source.description ?? "configuration") } }
+        let choice = JobCountPolicy.choose(user: user, configured: configured, cluster: user == nil && configured == nil ? Self.cluster() : nil,
+                                           localCores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return choice
+    }
+
+    /// Puts the masquerade directory first on PATH, sets `environment`, prints `note` and execs `tool`.
+    func exec(_ arguments: [String], environment: [String: String?] = [:], note: String) throws -> Never {
+        let masquerade = try Self.masqueradeDirectory()
+        setenv("PATH", masquerade + ":" + (Posix.environment("PATH") ?? "/usr/bin:/bin"), 1)
+        for (name, value) in environment {
+            if let value { setenv(name, value, 1) } else { unsetenv(name) }
+        }
+        FileHandle.standardError.write(Data("swlaunch \(tool): \(note)\n".utf8))
+        guard let program = CompilerLocator(searchPath: Posix.environment("PATH") ?? "").locate(tool) else {
+            throw ValidationError("\(tool) not found on PATH")
+        }
+        let code = Posix.exec(program, [tool] + arguments)
+        throw ValidationError("cannot run \(program): \(Posix.errorText(code))")
+    }
+}
+
+struct MakeWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "make",
+        abstract: "make with the compilers routed through swlaunch and -j chosen from the cluster.",
+        discussion: """
+            The masquerade directory goes first on PATH, so $(CC) and $(CXX) reach swlaunch. -j is, in order: \
+            yours (command line or MAKEFLAGS), jobs.count from the configuration, the cluster's free remote slots \
+            plus this machine's cores, this machine's cores. A load limit (-l) inherited through MAKEFLAGS is \
+            dropped (one on the command line is kept). A sub-make joins its parent's jobserver unchanged.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "make's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let invocation = MakeInvocation(arguments: arguments, makeflags: Posix.environment("MAKEFLAGS"))
+        let wrapper = BuildWrapper(tool: "make")
+        let choice = invocation.joinsJobserver ? JobCountChoice(jobs: nil, reason: "joining the parent make's jobserver")
+            : wrapper.choose(user: invocation.userJobs)
+        let dropped = invocation.droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(invocation.droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
+        try wrapper.exec(invocation.arguments(jobs: choice.jobs), environment: ["MAKEFLAGS": invocation.makeflags], note: choice.reason + dropped)
+    }
+}
+
+struct NinjaWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ninja",
+        abstract: "ninja with the compilers routed through swlaunch and -j chosen from the cluster.",
+        discussion: """
+            The same rules as `swlaunch make` (ninja reads no MAKEFLAGS). Build folders configured with the CMake \
+            launcher need no masquerade, but it does no harm.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "ninja's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let wrapper = BuildWrapper(tool: "ninja")
+        let choice = wrapper.choose(user: NinjaInvocation.userJobs(arguments))
+        try wrapper.exec(NinjaInvocation.arguments(arguments, jobs: choice.jobs), note: choice.reason)
+    }
+}
+
+struct CMakeWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cmake",
+        abstract: "`cmake --build DIR` with the compilers routed through swlaunch and the parallelism chosen from the cluster.",
+        discussion: """
+            The same rules as `swlaunch make`; your -j/--parallel or CMAKE_BUILD_PARALLEL_LEVEL wins. Other cmake \
+            invocations run unchanged.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "cmake's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let wrapper = BuildWrapper(tool: "cmake")
+        guard arguments.contains("--build") else { try wrapper.exec(arguments, note: "not a build, run as it is") }
+        let level = Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL")
+        let choice = wrapper.choose(user: CMakeBuildInvocation.userJobs(arguments, parallelLevel: level))
+        try wrapper.exec(CMakeBuildInvocation.arguments(arguments, parallelLevel: level, jobs: choice.jobs), note: choice.reason)
+    }
+}

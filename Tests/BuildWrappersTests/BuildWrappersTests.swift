@@ -1,0 +1,84 @@
+import BuildWrappers
+import Testing
+
+/// The wrappers' rules, each expectation written out: where the job count comes from, and what happens to the
+/// user's own -j, -l, MAKEFLAGS and cmake's parallel level.
+@Suite struct JobCountTests {
+    static let cluster = JobCountPolicy.Cluster(freeRemoteSlots: 6, helpers: 3)
+
+    @Test func theUsersOwnCountWins() {
+        let choice = JobCountPolicy.choose(user: .count(3), configured: (20, "swlaunch.toml:2"), cluster: Self.cluster, localCores: 2)
+        #expect(choice == JobCountChoice(jobs: 3, reason: "-j3 as given"))
+        #expect(JobCountPolicy.choose(user: .unlimited, configured: nil, cluster: Self.cluster, localCores: 2).jobs == nil)
+    }
+
+    @Test func thenTheConfiguredCountThenTheClusterThenTheCores() {
+        #expect(JobCountPolicy.choose(user: nil, configured: (20, "swlaunch.toml:2"), cluster: Self.cluster, localCores: 2)
+                == JobCountChoice(jobs: 20, reason: "-j20 from jobs.count (swlaunch.toml:2)"))
+        #expect(JobCountPolicy.choose(user: nil, configured: nil, cluster: Self.cluster, localCores: 2)
+                == JobCountChoice(jobs: 8, reason: "-j8: 6 free remote slots on 3 helper(s) + 2 local core(s)"))
+        #expect(JobCountPolicy.choose(user: nil, configured: nil, cluster: JobCountPolicy.Cluster(freeRemoteSlots: 0, helpers: 0), localCores: 4)
+                == JobCountChoice(jobs: 4, reason: "-j4: no cluster answered, 4 local core(s)"))
+        #expect(JobCountPolicy.choose(user: nil, configured: nil, cluster: nil, localCores: 0).jobs == 1)
+    }
+}
+
+@Suite struct MakeArgumentTests {
+    @Test(arguments: [
+        (["-j8"], UserJobs.count(8)), (["-j", "8", "all"], .count(8)), (["--jobs=5"], .count(5)), (["--jobs", "5"], .count(5)),
+        (["-kj12"], .count(12)), (["-j"], .unlimited), (["-j", "all"], .unlimited), (["-j2", "-j6"], .count(6)),
+    ])
+    func theUsersJobsOnTheCommandLine(_ arguments: [String], _ expected: UserJobs) {
+        let make = MakeInvocation(arguments: arguments, makeflags: nil)
+        #expect(make.userJobs == expected)
+        #expect(make.arguments(jobs: 40) == arguments, "a user's -j is not overridden")
+    }
+
+    @Test(arguments: [["all"], ["-C", "src", "install"], ["CFLAGS=-j", "-f", "jobs.mk"], ["--jobserver-style=fifo"], ["--", "-j4"]])
+    func noJobsGivenGetTheChosenCount(_ arguments: [String]) {
+        let make = MakeInvocation(arguments: arguments, makeflags: nil)
+        #expect(make.userJobs == nil)
+        #expect(make.arguments(jobs: 9) == ["-j9"] + arguments)
+    }
+
+    @Test func anInheritedLoadLimitIsDroppedAndOneOnTheCommandLineKept() {
+        // colcon's and a parent make's load limits come through MAKEFLAGS.
+        let inherited = MakeInvocation(arguments: ["all"], makeflags: "-l2 -k --no-print-directory")
+        #expect(inherited.makeflags == "-k --no-print-directory" && inherited.droppedLoadLimits == ["-l2"])
+        let spelled = MakeInvocation(arguments: [], makeflags: "--load-average=2.5 -l 3 --max-load 4 -s")
+        #expect(spelled.makeflags == "-s" && spelled.droppedLoadLimits == ["--load-average=2.5", "-l 3", "--max-load 4"])
+        let typed = MakeInvocation(arguments: ["-l4", "all"], makeflags: nil)
+        #expect(typed.arguments(jobs: 10) == ["-j10", "-l4", "all"])
+    }
+
+    @Test func jobsInMakeflagsAreTheUsersAndAJobserverIsJoined() {
+        let flags = MakeInvocation(arguments: [], makeflags: "kj3")
+        #expect(flags.userJobs == .count(3) && flags.makeflags == "-kj3" && flags.arguments(jobs: 10) == [])
+        // A sub-make under a parent's jobserver (make 4.3 pipes, make 4.4 a fifo) adds no -j of its own.
+        for auth in ["-j4 --jobserver-auth=3,4", " --jobserver-auth=fifo:/tmp/GMfifo1", "--jobserver-fds=5,6 -j"] {
+            let child = MakeInvocation(arguments: ["all"], makeflags: auth)
+            #expect(child.joinsJobserver && child.arguments(jobs: 10) == ["all"], "\(auth)")
+        }
+    }
+}
+
+@Suite struct NinjaAndCMakeArgumentTests {
+    @Test func ninja() {
+        #expect(NinjaInvocation.userJobs(["-C", "build", "-j", "6"]) == .count(6))
+        #expect(NinjaInvocation.userJobs(["-j0"]) == .unlimited)
+        #expect(NinjaInvocation.arguments(["-C", "build", "-l", "2"], jobs: 12) == ["-j", "12", "-C", "build", "-l", "2"])
+        #expect(NinjaInvocation.arguments(["-j3"], jobs: 12) == ["-j3"])
+    }
+
+    @Test func cmakeBuild() {
+        #expect(CMakeBuildInvocation.arguments(["--build", "out", "--target", "all"], parallelLevel: nil, jobs: 7)
+                == ["--build", "out", "--parallel", "7", "--target", "all"])
+        #expect(CMakeBuildInvocation.arguments(["--build", "out", "-j", "2"], parallelLevel: nil, jobs: 7) == ["--build", "out", "-j", "2"])
+        #expect(CMakeBuildInvocation.arguments(["--build", "out", "--parallel"], parallelLevel: nil, jobs: 7) == ["--build", "out", "--parallel"])
+        #expect(CMakeBuildInvocation.userJobs(["--build", "out"], parallelLevel: "5") == .count(5))
+        #expect(CMakeBuildInvocation.arguments(["--build", "out"], parallelLevel: "5", jobs: 7) == ["--build", "out"])
+        // -j after `--` belongs to the native tool, not to cmake.
+        #expect(CMakeBuildInvocation.userJobs(["--build", "out", "--", "-j3"], parallelLevel: nil) == nil)
+        #expect(CMakeBuildInvocation.userJobs(["--build", "out", "--parallel=4"], parallelLevel: nil) == .count(4))
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import SystemSupport
+import Testing
+
+/// `swlaunch make` on a real Makefile project through a real cluster: $(CC) reaches the launcher through the
+/// masquerade directory, the job count comes from the cluster, and the objects are those of a plain make.
+@Suite(.serialized) struct WrapperTests {
+    static let makefile = """
+        OBJS = one.o two.o three.o
+        prog: $(OBJS)
+        \t$(CC) -o $@ $(OBJS)
+        %.o: %.c
+        \t$(CC) -O2 -c $< -o $@
+
+        """
+
+    func project(_ directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.makefile.write(toFile: directory + "/Makefile", atomically: true, encoding: .utf8)
+        for (i, name) in ["one", "two", "three"].enumerated() {
+            let main = name == "one" ? "int two(void); int three(void); int main(void) { return two() + three() - 5; }\n" : ""
+            try (main + "int \(name)(void) { return \(i + 1); }\n").write(toFile: directory + "/\(name).c", atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test func makeGoesThroughTheClusterWithACountFromIt() throws {
+        let cluster = try TestCluster(helpers: 2)
+        let plain = cluster.directory + "/plain", wrapped = cluster.directory + "/wrapped"
+        try project(plain)
+        try project(wrapped)
+        #expect(try runCompile(["make"], in: plain, outputs: []).status == 0)
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket, "XDG_CACHE_HOME": cluster.directory + "/cache", "MAKEFLAGS": "-l1"]
+        _ = try cluster.ask(.statsRequest(reset: true))
+        let run = try runCompile([cluster.binaries + "/swlaunch", "make"], in: wrapped, outputs: [], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        // Two helpers of two slots each, all free, plus this machine's cores; colcon's kind of load limit dropped.
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #expect(run.stderr.contains("swlaunch make: -j\(4 + cores): 4 free remote slots on 2 helper(s) + \(cores) local core(s); dropped the load limit -l1 from MAKEFLAGS"), "\(run.stderr)")
+        let stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 3, "\(stats)")
+        for object in ["one.o", "two.o", "three.o"] {
+            let same = Posix.readFile(plain + "/" + object) == Posix.readFile(wrapped + "/" + object)
+            #expect(same, "\(object) differs from plain make's")
+        }
+        #expect(Posix.isExecutableFile(wrapped + "/prog"))
+
+        // The user's own -j is kept, and said so.
+        try FileManager.default.removeItem(atPath: wrapped + "/prog")
+        for object in ["one.o", "two.o", "three.o"] { try? FileManager.default.removeItem(atPath: wrapped + "/" + object) }
+        let own = try runCompile([cluster.binaries + "/swlaunch", "make", "-j1"], in: wrapped, outputs: [], environment: environment)
+        #expect(own.status == 0 && own.stderr.contains("swlaunch make: -j1 as given"), "\(own.stderr)")
+    }
+}
