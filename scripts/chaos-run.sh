@@ -47,6 +47,7 @@ bin=$repo/.build/release
 [[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
 export LAB_PREFIX=swchaos LAB_SUBNET=198.18.2
 lab=$repo/scripts/lab.sh
+source "$repo/scripts/lab-lib.sh"
 rm -rf "$work"; mkdir -p "$work/src" "$work/build" "$work/reference" "$work/errors"
 cp -a "$project/." "$work/src/"
 src=$work/src build=$work/build
@@ -80,12 +81,7 @@ for h in "${helpers[@]}"; do start_helper "$h"; done
 "$lab" run client -- "$bin/swlaunchd" --name client --no-remote --local-jobs 2 --scheduler "$schedulers" \
   --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
 on_client() { "$lab" run client -- "$@"; }
-for _ in $(seq 100); do
-  n=$(on_client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)
-  [[ $n == 5 ]] && break
-  sleep 0.2
-done
-on_client "$bin/swlaunch" status
+wait_for_hosts client 5
 
 echo "== reference: plain local build"
 on_client cmake -S "$src" -B "$build" -G Ninja $cmake_args >"$work/reference-configure.log"

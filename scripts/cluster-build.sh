@@ -36,6 +36,7 @@ config=""
 helper_jobs=2
 pin=0
 lab=$repo/scripts/lab.sh
+source "$repo/scripts/lab-lib.sh"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --project) project=$2; shift 2 ;;
@@ -86,12 +87,7 @@ done
 "$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 \
   --scheduler "$h1:8775" --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
 on_client() { "$lab" run client -- "$@"; }
-for _ in $(seq 100); do
-  n=$(on_client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)
-  [[ $n == 3 ]] && break
-  sleep 0.2
-done
-on_client "$bin/swlaunch" status
+wait_for_hosts client 3
 
 if [[ $reuse == 0 ]]; then
   echo "== reference: plain local build"

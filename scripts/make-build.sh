@@ -35,6 +35,7 @@ echo "== $package from $(basename "$orig")"
 
 export LAB_PREFIX=swmake LAB_SUBNET=198.18.5
 lab=$repo/scripts/lab.sh
+source "$repo/scripts/lab-lib.sh"
 "$lab" down >/dev/null 2>&1 || true
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up client h1 h2 >/dev/null
@@ -49,12 +50,7 @@ done
 "$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 --scheduler "$h1:8775" \
   --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
 on_client() { "$lab" run client -- "$@"; }
-for _ in $(seq 100); do
-  n=$(on_client "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)
-  [[ $n == 3 ]] && break
-  sleep 0.2
-done
-on_client "$bin/swlaunch" status
+wait_for_hosts client 3
 
 echo "== reference: plain make"
 unpack
