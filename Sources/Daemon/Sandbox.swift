@@ -15,12 +15,16 @@ public final class BlobStore: Sendable {
     /// Bytes stored since the last trim.
     private let storedSinceTrim = Atomic<Int64>(0)
     /// When this store was opened: a file changed since (stored, touched or checked by this process) is trusted.
-    private let opened = Posix.realtimeNanos()
+    private let opened: Int64
 
     public init(directory: String, limitBytes: Int64 = 2 << 30) throws {
         self.directory = directory
         self.limitBytes = limitBytes
         try SandboxTree.ensureDirectory(directory)
+        // The file system's own clock, so that a change right after opening never looks older (without a marker,
+        // everything is checked on every use).
+        let marked = Posix.changeTimeNow(marker: directory + "/.opened")
+        opened = marked > 0 ? marked : .max
     }
 
     /// Marks contents as used now, so that eviction keeps them longest.

@@ -147,11 +147,16 @@ public enum Posix {
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
 
-    /// Wall-clock time in nanoseconds since the epoch (comparable with file times).
-    public static func realtimeNanos() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return nanos(now)
+    /// Now, on the clock the file system stamps change times with (which may lag the wall clock by a tick):
+    /// writes `marker` and returns its change time in nanoseconds, or 0 when it cannot be written.
+    public static func changeTimeNow(marker: String) -> Int64 {
+        unlink(marker)
+        let fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return 0 }
+        return nanos(info.st_ctim)
     }
 
     public static func nanos(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }

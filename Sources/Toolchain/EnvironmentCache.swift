@@ -14,7 +14,7 @@ public final class EnvironmentCache: Sendable {
     private let lock = Mutex(())
     /// When this cache was opened: an entry whose meta file changed since (installed, touched or checked by this
     /// process) is trusted.
-    private let opened = Posix.realtimeNanos()
+    private let opened: Int64
 
     public struct Entry: Equatable, Sendable {
         public var id: String
@@ -28,6 +28,10 @@ public final class EnvironmentCache: Sendable {
         self.directory = directory
         self.limitBytes = limitBytes
         try SandboxTree.ensureDirectory(directory)
+        // The file system's own clock, so that a change right after opening never looks older (without a marker,
+        // everything is checked on every use).
+        let marked = Posix.changeTimeNow(marker: directory + "/.opened")
+        opened = marked > 0 ? marked : .max
     }
 
     public func root(of id: String) -> String { directory + "/" + id }
