@@ -40,11 +40,20 @@ struct BuildWrapper {
         return JobCountPolicy.Cluster(freeRemoteSlots: helpers.reduce(0) { $0 + max(0, $1.maxJobs - $1.running) }, helpers: helpers.count)
     }
 
+    /// This machine's processors, capped by the cgroup CPU quota the wrapper runs under.
+    static func localCores() -> Int {
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let cgroup = Posix.readFile("/proc/self/cgroup").map { String(decoding: $0, as: UTF8.self) } ?? ""
+        guard let files = LocalCores.quotaFiles(procSelfCgroup: cgroup) else { return max(1, online) }
+        let (quota, period) = LocalCores.quota(files) { path in Posix.readFile(path).map { String(decoding: $0, as: UTF8.self) } }
+        return LocalCores.effective(online: online, quota: quota, period: period)
+    }
+
     func choose(user: UserJobs?) -> JobCountChoice {
         let config = try? Configuration.load(workingDirectory: Posix.currentDirectory() ?? "/", environment: Posix.environment)
         let configured = config.flatMap { c in c.integer("jobs.count").map { ($0, c.settings["jobs.count"]?.source.description ?? "configuration") } }
         let choice = JobCountPolicy.choose(user: user, configured: configured, cluster: user == nil && configured == nil ? Self.cluster() : nil,
-                                           localCores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+                                           localCores: Self.localCores())
         return choice
     }
 
