@@ -41,7 +41,7 @@ struct ControlCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self,
-                      MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self])
+                      MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self, ColconWrapper.self])
 }
 
 func askDaemon(_ message: Message) throws -> String {

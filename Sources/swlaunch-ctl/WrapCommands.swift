@@ -12,6 +12,12 @@ import Wire
 struct BuildWrapper {
     let tool: String
 
+    /// The launcher next to this program.
+    static func launcherPath() -> String {
+        let executable = Posix.realPath("/proc/self/exe") ?? "/usr/local/bin/swlaunch-ctl"
+        return String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)]) + "/swlaunch"
+    }
+
     /// The directory of compiler-named links to the launcher: `<prefix>/lib/swlaunch/bin` next to an installed
     /// swlaunch, else one made under the user's cache for a launcher run from its build folder.
     static func masqueradeDirectory() throws -> String {
@@ -58,9 +64,16 @@ struct BuildWrapper {
     }
 
     /// Puts the masquerade directory first on PATH, sets `environment`, prints `note` and execs `tool`.
-    func exec(_ arguments: [String], environment: [String: String?] = [:], note: String) throws -> Never {
-        let masquerade = try Self.masqueradeDirectory()
-        setenv("PATH", masquerade + ":" + (Posix.environment("PATH") ?? "/usr/bin:/bin"), 1)
+    func exec(_ arguments: [String], environment: [String: String] = [:], masquerade: Bool = true, note: String) throws -> Never {
+        try exec(arguments, settingOrUnsetting: environment.mapValues { Optional($0) }, masquerade: masquerade, note: note)
+    }
+
+    /// `masquerade: false` for CMake projects, which get the launcher through CMake and must find the real
+    /// compilers when they configure.
+    func exec(_ arguments: [String], settingOrUnsetting environment: [String: String?], masquerade: Bool = true, note: String) throws -> Never {
+        if masquerade {
+            setenv("PATH", try Self.masqueradeDirectory() + ":" + (Posix.environment("PATH") ?? "/usr/bin:/bin"), 1)
+        }
         for (name, value) in environment {
             if let value { setenv(name, value, 1) } else { unsetenv(name) }
         }
@@ -91,7 +104,7 @@ struct MakeWrapper: ParsableCommand {
         let choice = invocation.joinsJobserver ? JobCountChoice(jobs: nil, reason: "joining the parent make's jobserver")
             : wrapper.choose(user: invocation.userJobs)
         let dropped = invocation.droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(invocation.droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
-        try wrapper.exec(invocation.arguments(jobs: choice.jobs), environment: ["MAKEFLAGS": invocation.makeflags], note: choice.reason + dropped)
+        try wrapper.exec(invocation.arguments(jobs: choice.jobs), settingOrUnsetting: ["MAKEFLAGS": invocation.makeflags], note: choice.reason + dropped)
     }
 }
 
@@ -124,9 +137,37 @@ struct CMakeWrapper: ParsableCommand {
 
     func run() throws {
         let wrapper = BuildWrapper(tool: "cmake")
-        guard arguments.contains("--build") else { try wrapper.exec(arguments, note: "not a build, run as it is") }
+        // CMake projects get the launcher through CMake; with the masquerade on PATH a configure would take it
+        // for the compiler.
+        guard arguments.contains("--build") else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let level = Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL")
         let choice = wrapper.choose(user: CMakeBuildInvocation.userJobs(arguments, parallelLevel: level))
-        try wrapper.exec(CMakeBuildInvocation.arguments(arguments, parallelLevel: level, jobs: choice.jobs), note: choice.reason)
+        try wrapper.exec(CMakeBuildInvocation.arguments(arguments, parallelLevel: level, jobs: choice.jobs), masquerade: false, note: choice.reason)
+    }
+}
+
+struct ColconWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "colcon",
+        abstract: "`colcon build` with swlaunch in every package's CMake arguments and the parallelism chosen from the cluster.",
+        discussion: """
+            The launcher joins your --cmake-args (yours come after it, so a launcher of your own wins). Each \\
+            package builds with MAKEFLAGS=-jN and CMAKE_BUILD_PARALLEL_LEVEL=N, N chosen as for `swlaunch make` \\
+            (your -j in MAKEFLAGS or CMAKE_BUILD_PARALLEL_LEVEL stands), which also keeps colcon's -l load limit \\
+            out; --parallel-workers is this machine's cores unless you give it. Other verbs run unchanged.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "colcon's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let wrapper = BuildWrapper(tool: "colcon")
+        let invocation = ColconInvocation(arguments: arguments, makeflags: Posix.environment("MAKEFLAGS"),
+                                          parallelLevel: Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL"))
+        guard invocation.isBuild else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
+        let choice = wrapper.choose(user: invocation.userJobs)
+        let workers = invocation.userWorkers ?? BuildWrapper.localCores()
+        let launcher = BuildWrapper.launcherPath()
+        let dropped = invocation.make.droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(invocation.make.droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
+        try wrapper.exec(invocation.arguments(launcher: launcher, workers: workers), environment: invocation.environment(jobs: choice.jobs),
+                         masquerade: false, note: "\(choice.reason) for each package, \(workers) package(s) at once\(invocation.userWorkers == nil ? "" : " as given")\(dropped)")
     }
 }

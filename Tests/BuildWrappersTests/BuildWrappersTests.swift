@@ -112,3 +112,40 @@ import Testing
         #expect(LocalCores.quota(.unified(cpuMax: "/absent"), read: { files[$0] }) == (nil, nil))
     }
 }
+
+@Suite struct ColconArgumentTests {
+    static let launcher = "/usr/bin/swlaunch"
+    static let ours = ["-DCMAKE_C_COMPILER_LAUNCHER=/usr/bin/swlaunch", "-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/swlaunch"]
+
+    @Test func theLauncherJoinsTheUsersCMakeArgumentsAndWorkersAreChosen() {
+        let plain = ColconInvocation(arguments: ["build", "--symlink-install"], makeflags: nil, parallelLevel: nil)
+        #expect(plain.isBuild && plain.userWorkers == nil && plain.userJobs == nil)
+        #expect(plain.arguments(launcher: Self.launcher, workers: 2)
+                == ["build", "--parallel-workers", "2", "--symlink-install", "--cmake-args"] + Self.ours)
+        // Theirs come after ours (the last -D wins in CMake), in the same --cmake-args.
+        let theirs = ColconInvocation(arguments: ["--log-level", "info", "build", "--cmake-args", "-DCMAKE_BUILD_TYPE=Release",
+                                                  "--packages-select", "tf"], makeflags: nil, parallelLevel: nil)
+        #expect(theirs.isBuild)
+        #expect(theirs.arguments(launcher: Self.launcher, workers: 2)
+                == ["--log-level", "info", "build", "--parallel-workers", "2", "--cmake-args"] + Self.ours
+                   + ["-DCMAKE_BUILD_TYPE=Release", "--packages-select", "tf"])
+    }
+
+    @Test func theUsersWorkersAndJobsStand() {
+        let workers = ColconInvocation(arguments: ["build", "--parallel-workers", "1"], makeflags: nil, parallelLevel: nil)
+        #expect(workers.userWorkers == 1)
+        #expect(workers.arguments(launcher: Self.launcher, workers: 4) == ["build", "--parallel-workers", "1", "--cmake-args"] + Self.ours)
+        #expect(ColconInvocation(arguments: ["build", "--parallel-workers=3"], makeflags: nil, parallelLevel: nil).userWorkers == 3)
+        let jobs = ColconInvocation(arguments: ["build"], makeflags: "-j3", parallelLevel: nil)
+        #expect(jobs.userJobs == .count(3) && jobs.environment(jobs: 12) == ["MAKEFLAGS": "-j3"])
+        #expect(ColconInvocation(arguments: ["build"], makeflags: nil, parallelLevel: "5").userJobs == .count(5))
+    }
+
+    @Test func eachPackageGetsTheChosenCountAndNoLoadLimit() {
+        let inherited = ColconInvocation(arguments: ["build"], makeflags: "-l2 -k", parallelLevel: nil)
+        #expect(inherited.environment(jobs: 12) == ["MAKEFLAGS": "-j12 -k", "CMAKE_BUILD_PARALLEL_LEVEL": "12"])
+        #expect(ColconInvocation(arguments: ["build"], makeflags: nil, parallelLevel: nil).environment(jobs: 8)
+                == ["MAKEFLAGS": "-j8", "CMAKE_BUILD_PARALLEL_LEVEL": "8"])
+        #expect(!ColconInvocation(arguments: ["test"], makeflags: nil, parallelLevel: nil).isBuild)
+    }
+}

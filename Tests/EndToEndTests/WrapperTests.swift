@@ -51,5 +51,57 @@ import Testing
         for object in ["one.o", "two.o", "three.o"] { try? FileManager.default.removeItem(atPath: wrapped + "/" + object) }
         let own = try runCompile([cluster.binaries + "/swlaunch", "make", "-j1"], in: wrapped, outputs: [], environment: environment)
         #expect(own.status == 0 && own.stderr.contains("swlaunch make: -j1 as given"), "\(own.stderr)")
+
+        // The launcher given a masquerade link as its compiler (CMake found it on PATH) does not wrap twice.
+        let masquerade = try #require(try FileManager.default.contentsOfDirectory(atPath: cluster.directory + "/cache/swlaunch").first)
+        let twice = try runCompile([cluster.binaries + "/swlaunch", cluster.directory + "/cache/swlaunch/\(masquerade)/cc", "-O2", "-c", "one.c", "-o", "twice.o"],
+                                   in: wrapped, outputs: ["twice.o"], environment: environment)
+        #expect(twice.status == 0 && twice.files["twice.o"] == Posix.readFile(plain + "/one.o"), "\(twice.stderr)")
+    }
+}
+
+/// `swlaunch colcon build` on a real colcon workspace of two CMake packages through a real cluster.
+@Suite(.serialized, .enabled(if: Posix.isExecutableFile("/usr/bin/colcon"), "needs colcon (apt-get install colcon python3-colcon-cmake)"))
+struct ColconWrapperTests {
+    func workspace(_ root: String) throws {
+        for package in ["alpha", "beta"] {
+            let directory = root + "/src/" + package
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try """
+                cmake_minimum_required(VERSION 3.10)
+                project(\(package) CXX)
+                add_library(\(package) STATIC one.cpp two.cpp)
+                install(TARGETS \(package) ARCHIVE DESTINATION lib)
+
+                """.write(toFile: directory + "/CMakeLists.txt", atomically: true, encoding: .utf8)
+            for (i, file) in ["one", "two"].enumerated() {
+                try "#include <string>\nstd::string \(package)_\(file)() { return std::to_string(\(i)); }\n"
+                    .write(toFile: directory + "/\(file).cpp", atomically: true, encoding: .utf8)
+            }
+        }
+    }
+
+    @Test func everyPackageCompilesThroughTheClusterWithTheChosenCount() throws {
+        let cluster = try TestCluster(helpers: 2)
+        let plain = cluster.directory + "/plain", wrapped = cluster.directory + "/wrapped"
+        try workspace(plain)
+        try workspace(wrapped)
+        let quiet = ["--event-handlers", "console_direct-"]
+        #expect(try runCompile(["colcon", "build"] + quiet, in: plain, outputs: []).status == 0)
+        _ = try cluster.ask(.statsRequest(reset: true))
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket, "XDG_CACHE_HOME": cluster.directory + "/cache"]
+        let run = try runCompile([cluster.binaries + "/swlaunch", "colcon", "build"] + quiet, in: wrapped, outputs: [], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("free remote slots on 2 helper(s)") && run.stderr.contains("for each package"), "\(run.stderr)")
+        let stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 4, "\(stats)")
+        // colcon's own -j/-l stayed out: each package's build ran with the wrapper's MAKEFLAGS.
+        let log = (try? String(contentsOfFile: wrapped + "/log/latest_build/alpha/command.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("--build") && !log.contains(" -l"), "\(log)")
+        for package in ["alpha", "beta"] {
+            let library = "/install/\(package)/lib/lib\(package).a"
+            let same = Posix.readFile(plain + library) == Posix.readFile(wrapped + library)
+            #expect(same, "\(library) differs from plain colcon's")
+        }
     }
 }
