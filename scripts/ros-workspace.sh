@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# ros-workspace.sh: a ROS 1 workspace from Debian's source packages (default ros-geometry: tf, tf_conversions,
+# eigen_conversions, kdl_conversions) built with `swlaunch colcon build` on a lab cluster (scripts/lab.sh): a client
+# capped at --client-cpu cores with --no-remote and two helpers that cannot see the workspace. First a plain
+# `colcon build` of the same folder (the reference), then the wrapped build; every installed library is compared
+# byte for byte and the share of compiles that ran remote is printed, with both wall times.
+#
+#   scripts/ros-workspace.sh [--package NAME] [--client-cpu F] [--work DIR]
+# Needs: a deb-src line for Debian's archive, `apt-get build-dep ros-geometry`, colcon python3-colcon-ros
+# python3-colcon-cmake catkin. Debian's ROS lives in /usr (no setup.bash); catkin's configure needs the system
+# python3 (with catkin_pkg) first on PATH, which the script sees to.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+package=ros-geometry
+client_cpu=0.5
+work=/tmp/swlaunch-ros
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --package) package=$2; shift 2 ;;
+    --client-cpu) client_cpu=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
+bin=$repo/.build/release
+[[ -x $bin/swlaunch ]] || swift build -c release --static-swift-stdlib
+rm -rf "$work"; mkdir -p "$work/download" "$work/ws/src" "$work/reference"
+# Some of the archive's Debian tarballs are missing here; the upstream one is all a workspace needs.
+(cd "$work/download" && apt-get source --download-only "$package" >/dev/null 2>&1) || true
+orig=$(ls "$work"/download/*.orig.tar.* 2>/dev/null | head -1)
+[[ -n $orig ]] || { echo "cannot download the source of $package (deb-src line? apt-get update?)" >&2; exit 2; }
+tar -xf "$orig" -C "$work/ws/src"
+ws=$work/ws
+echo "== workspace: $(basename "$orig"), $(find "$ws/src" -name package.xml | wc -l) package.xml files, $(find "$ws/src" -name '*.cpp' -not -path '*/test/*' | wc -l) C++ sources outside tests"
+
+export LAB_PREFIX=swros LAB_SUBNET=198.18.7
+lab=$repo/scripts/lab.sh
+source "$repo/scripts/lab-lib.sh"
+"$lab" down >/dev/null 2>&1 || true
+trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+"$lab" up client h1 h2 >/dev/null
+key=$work/cluster.key
+"$bin/swlaunch" key generate "$key" >/dev/null
+h1=$("$lab" ip h1)
+"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8775 --key-file "$key" >"$work/scheduler.log" 2>&1 &
+for h in h1 h2; do
+  "$lab" run $h --hide "$ws" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8776 --scheduler "$h1:8775" \
+    --state-dir "$work/state-$h" --max-jobs 2 --key-file "$key" >"$work/$h.log" 2>&1 &
+done
+"$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 --scheduler "$h1:8775" \
+  --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
+wait_for_hosts client 3
+
+colcon_build() { # LOG PREFIX...: a clean colcon build of the workspace on the capped client
+  local log=$1; shift
+  rm -rf "$ws/build" "$ws/install" "$ws/log"
+  local t0; t0=$(date +%s.%N)
+  (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "$@" build --event-handlers console_direct- >"$work/$log" 2>&1) \
+    || { echo "$log: the build failed:"; tail -30 "$work/$log"; exit 1; }
+  python3 -c "print(round($(date +%s.%N) - $t0, 1))"
+}
+echo "== reference: plain colcon build (client capped at $client_cpu cores, colcon's defaults)"
+plain=$(colcon_build reference.log colcon)
+(cd "$ws/install" && find . -name '*.so*' -type f -exec cp --parents {} "$work/reference/" \;)
+libraries=$(cd "$work/reference" && find . -type f | wc -l)
+echo "plain colcon build: $plain s, $libraries installed libraries"
+
+echo "== swlaunch colcon build"
+"$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
+wrapped=$(colcon_build wrapped.log "$bin/swlaunch" colcon)
+grep -h "^swlaunch colcon:" "$work/wrapped.log" || true
+echo "swlaunch colcon build: $wrapped s"
+stats=$("$lab" run client -- "$bin/swlaunch" stats --json)
+differ=0
+while IFS= read -r f; do cmp -s "$work/reference/$f" "$ws/install/$f" || { echo "DIFFERS: $f"; differ=$((differ + 1)); }; done \
+  < <(cd "$work/reference" && find . -type f)
+python3 - "$stats" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+compiles = d["remote"] + d["fallback"]
+print(f"compiles: {d['remote']} remote of {compiles} ({100 * d['remote'] / max(1, compiles):.1f}%), fallback reasons {d['fallback_reasons']}, "
+      f"local (not distributable) {d['local']} {d['local_reasons']}")
+PY
+echo "installed libraries: $libraries, $differ differ from the plain build"
+[[ $differ == 0 ]]
