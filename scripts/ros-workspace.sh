@@ -5,7 +5,9 @@
 # `colcon build` of the same folder (the reference), then the wrapped build; every installed library is compared
 # byte for byte and the share of compiles that ran remote is printed, with both wall times.
 #
-#   scripts/ros-workspace.sh [--package NAME] [--client-cpu F] [--work DIR]
+#   scripts/ros-workspace.sh [--tool colcon|catkin|catkin_make] [--package NAME] [--client-cpu F] [--work DIR]
+# --tool picks the build tool (default colcon): `catkin build` (catkin_tools, after `catkin init`) and catkin_make
+# build the same workspace into devel/, whose libraries are compared instead of install/'s.
 # Needs: a deb-src line for Debian's archive, `apt-get build-dep ros-geometry`, colcon python3-colcon-ros
 # python3-colcon-cmake catkin. Debian's ROS lives in /usr (no setup.bash); catkin's configure needs the system
 # python3 (with catkin_pkg) first on PATH, which the script sees to.
@@ -13,11 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 package=ros-geometry
+tool=colcon
 client_cpu=0.5
 work=/tmp/swlaunch-ros
 while [[ $# -gt 0 ]]; do
   case $1 in
     --package) package=$2; shift 2 ;;
+    --tool) tool=$2; shift 2 ;;
     --client-cpu) client_cpu=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -53,28 +57,34 @@ done
   --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
 wait_for_hosts client 3
 
-colcon_build() { # LOG PREFIX...: a clean colcon build of the workspace on the capped client
+case $tool in
+  colcon) command=(colcon build --event-handlers console_direct-); products=install ;;
+  catkin) command=(catkin build --no-status); products=devel; (cd "$ws" && catkin init >/dev/null) ;;
+  catkin_make) command=(catkin_make); products=devel ;;
+  *) echo "unknown tool $tool" >&2; exit 2 ;;
+esac
+ws_build() { # LOG PREFIX...: a clean build of the workspace on the capped client
   local log=$1; shift
-  rm -rf "$ws/build" "$ws/install" "$ws/log"
+  rm -rf "$ws/build" "$ws/install" "$ws/devel" "$ws/log" "$ws/logs"
   local t0; t0=$(date +%s.%N)
-  (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "$@" build --event-handlers console_direct- >"$work/$log" 2>&1) \
-    || { echo "$log: the build failed:"; tail -30 "$work/$log"; exit 1; }
+  (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "$@" "${command[@]}" >"$work/$log" 2>&1) \
+    || { echo "$log: the build failed:" >&2; tail -30 "$work/$log" >&2; exit 1; }
   python3 -c "print(round($(date +%s.%N) - $t0, 1))"
 }
-echo "== reference: plain colcon build (client capped at $client_cpu cores, colcon's defaults)"
-plain=$(colcon_build reference.log colcon)
-(cd "$ws/install" && find . -name '*.so*' -type f -exec cp --parents {} "$work/reference/" \;)
+echo "== reference: plain ${command[*]} (client capped at $client_cpu cores, the tool's defaults)"
+plain=$(ws_build reference.log)
+(cd "$ws/$products" && find . -name '*.so*' -type f -exec cp --parents {} "$work/reference/" \;)
 libraries=$(cd "$work/reference" && find . -type f | wc -l)
-echo "plain colcon build: $plain s, $libraries installed libraries"
+echo "plain ${command[*]}: $plain s, $libraries libraries in $products/"
 
-echo "== swlaunch colcon build"
+echo "== swlaunch ${command[*]}"
 "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
-wrapped=$(colcon_build wrapped.log "$bin/swlaunch" colcon)
-grep -h "^swlaunch colcon:" "$work/wrapped.log" || true
-echo "swlaunch colcon build: $wrapped s"
+wrapped=$(ws_build wrapped.log "$bin/swlaunch")
+grep -h "^swlaunch $tool:" "$work/wrapped.log" || true
+echo "swlaunch ${command[*]}: $wrapped s"
 stats=$("$lab" run client -- "$bin/swlaunch" stats --json)
 differ=0
-while IFS= read -r f; do cmp -s "$work/reference/$f" "$ws/install/$f" || { echo "DIFFERS: $f"; differ=$((differ + 1)); }; done \
+while IFS= read -r f; do cmp -s "$work/reference/$f" "$ws/$products/$f" || { echo "DIFFERS: $f"; differ=$((differ + 1)); }; done \
   < <(cd "$work/reference" && find . -type f)
 python3 - "$stats" <<'PY'
 import json, sys
@@ -83,5 +93,5 @@ compiles = d["remote"] + d["fallback"]
 print(f"compiles: {d['remote']} remote of {compiles} ({100 * d['remote'] / max(1, compiles):.1f}%), fallback reasons {d['fallback_reasons']}, "
       f"local (not distributable) {d['local']} {d['local_reasons']}")
 PY
-echo "installed libraries: $libraries, $differ differ from the plain build"
+echo "libraries in $products/: $libraries, $differ differ from the plain build"
 [[ $differ == 0 ]]

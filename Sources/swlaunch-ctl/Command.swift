@@ -41,7 +41,8 @@ struct ControlCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self,
-                      MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self, ColconWrapper.self])
+                      MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self, ColconWrapper.self,
+                      CatkinWrapper.self, CatkinMakeWrapper.self])
 }
 
 func askDaemon(_ message: Message) throws -> String {

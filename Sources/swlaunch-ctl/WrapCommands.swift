@@ -171,3 +171,46 @@ struct ColconWrapper: ParsableCommand {
                          masquerade: false, note: "\(choice.reason) for each package, \(workers) package(s) at once\(invocation.userWorkers == nil ? "" : " as given")\(dropped)")
     }
 }
+
+struct CatkinWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catkin",
+        abstract: "`catkin build` (catkin_tools) with swlaunch for every package and the parallelism chosen from the cluster.",
+        discussion: """
+            The launcher reaches packages through CMAKE_C_COMPILER_LAUNCHER and CMAKE_CXX_COMPILER_LAUNCHER in the \\
+            environment, which CMake reads when a build folder is first configured (`catkin clean` a workspace \\
+            built without it). -j N as for `swlaunch make`, with -l N so that catkin's jobserver does not hold jobs \\
+            back while the client preprocesses; -p is this machine's cores. Your -j, -l and -p stand. Other verbs \\
+            run unchanged.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "catkin's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let wrapper = BuildWrapper(tool: "catkin")
+        let invocation = CatkinBuildInvocation(arguments: arguments)
+        guard arguments.contains("build") else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
+        let choice = wrapper.choose(user: invocation.userJobs)
+        let packages = invocation.userPackages ?? BuildWrapper.localCores()
+        try wrapper.exec(invocation.arguments(jobs: choice.jobs, packages: packages), environment: launcherEnvironment(BuildWrapper.launcherPath()),
+                         masquerade: false, note: "\(choice.reason) shared by the packages, \(packages) package(s) at once")
+    }
+}
+
+struct CatkinMakeWrapper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catkin_make",
+        abstract: "catkin_make with swlaunch for every package and -j chosen from the cluster.",
+        discussion: """
+            The launcher through CMAKE_C_COMPILER_LAUNCHER and CMAKE_CXX_COMPILER_LAUNCHER in the environment (a \\
+            new build folder takes it); -jN -lN as for `swlaunch make` unless your arguments or MAKEFLAGS have -j.
+            """)
+    @Argument(parsing: .captureForPassthrough, help: "catkin_make's own arguments.") var arguments: [String] = []
+
+    func run() throws {
+        let wrapper = BuildWrapper(tool: "catkin_make")
+        let makeflags = Posix.environment("MAKEFLAGS")
+        let choice = wrapper.choose(user: CatkinMakeInvocation.userJobs(arguments, makeflags: makeflags))
+        try wrapper.exec(CatkinMakeInvocation.arguments(arguments, makeflags: makeflags, jobs: choice.jobs),
+                         environment: launcherEnvironment(BuildWrapper.launcherPath()), masquerade: false, note: choice.reason)
+    }
+}

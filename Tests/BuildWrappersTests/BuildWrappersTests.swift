@@ -149,3 +149,28 @@ import Testing
         #expect(!ColconInvocation(arguments: ["test"], makeflags: nil, parallelLevel: nil).isBuild)
     }
 }
+
+@Suite struct CatkinArgumentTests {
+    @Test func catkinBuildGetsJobsALoadLimitOfTheSameAndPackages() {
+        let plain = CatkinBuildInvocation(arguments: ["build", "tf"])
+        #expect(plain.arguments(jobs: 12, packages: 2) == ["build", "-j", "12", "-l", "12", "-p", "2", "tf"])
+        let own = CatkinBuildInvocation(arguments: ["build", "-j4", "-p", "1"])
+        #expect(own.userJobs == .count(4) && own.userPackages == 1)
+        #expect(own.arguments(jobs: 12, packages: 2) == ["build", "-j4", "-p", "1"])
+        let load = CatkinBuildInvocation(arguments: ["build", "--jobs", "6", "-l", "3"])
+        #expect(load.userJobs == .count(6) && load.userLoadLimit && load.arguments(jobs: 12, packages: 2) == ["build", "-p", "2", "--jobs", "6", "-l", "3"])
+        // A -j inside --cmake-args is CMake's business; inside --make-args it is the user's make count.
+        let cmake = CatkinBuildInvocation(arguments: ["build", "--cmake-args", "-DX=-j9", "-p", "3"])
+        #expect(cmake.userJobs == nil && cmake.userPackages == 3)
+        #expect(CatkinBuildInvocation(arguments: ["build", "--make-args", "-j5", "--no-deps"]).userJobs == .count(5))
+    }
+
+    @Test func catkinMake() {
+        #expect(CatkinMakeInvocation.arguments(["--cmake-args", "-DCMAKE_BUILD_TYPE=Release"], makeflags: nil, jobs: 8)
+                == ["-j8", "-l8", "--cmake-args", "-DCMAKE_BUILD_TYPE=Release"])
+        #expect(CatkinMakeInvocation.arguments(["-j2", "install"], makeflags: nil, jobs: 8) == ["-j2", "install"])
+        #expect(CatkinMakeInvocation.arguments(["install"], makeflags: "-j3", jobs: 8) == ["install"])
+        #expect(CatkinMakeInvocation.userJobs(["--cmake-args", "-j7"], makeflags: nil) == nil)
+        #expect(launcherEnvironment("/x/swlaunch") == ["CMAKE_C_COMPILER_LAUNCHER": "/x/swlaunch", "CMAKE_CXX_COMPILER_LAUNCHER": "/x/swlaunch"])
+    }
+}
