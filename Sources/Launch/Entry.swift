@@ -1,5 +1,8 @@
 import CompilerArgs
 import Config
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The launcher's command-line contract: `swlaunch <compiler> <args...>`, or a masquerade link named like a
 /// compiler. Returns the exit status; runs the compiler by exec where it can.
@@ -24,6 +27,17 @@ public func launcherMain(_ argv: [String]) -> Int32 {
     let wrappedTwice = compilerName.contains("/") && locator.isLauncher(compilerName)
     guard let compiler = locator.locate(wrappedTwice ? baseName(of: compilerName) : compilerName) else {
         Launcher.fail("compiler '\(compilerName)' not found on PATH (the launcher itself is skipped)")
+        return 127
+    }
+    // ccache in front (`swlaunch ccache gcc ...`, or a CMake launcher list "swlaunch;ccache"): ccache runs first and
+    // hands only its misses to swlaunch through CCACHE_PREFIX, so nothing is wrapped twice and a hit costs no
+    // remote compile. A CCACHE_PREFIX of the user's own stands.
+    if baseName(of: compilerName) == "ccache" {
+        if Posix.environment("CCACHE_PREFIX") == nil, let launcher = Posix.realPath("/proc/self/exe") {
+            setenv("CCACHE_PREFIX", launcher, 1)
+        }
+        let code = Posix.exec(compiler, [compiler] + arguments)
+        Launcher.fail("cannot run \(compiler): \(Posix.errorText(code))")
         return 127
     }
     if let disable = Posix.environment("SWLAUNCH_DISABLE"), !disable.isEmpty, disable != "0" {

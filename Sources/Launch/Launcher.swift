@@ -15,7 +15,7 @@ public let forwardedEnvironment = [
 ]
 
 /// Environment variables that make a compile depend on local state we do not ship; they force a local run.
-public let localOnlyEnvironment = ["COMPILER_PATH", "GCC_EXEC_PREFIX", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "CCACHE_PREFIX"]
+public let localOnlyEnvironment = ["COMPILER_PATH", "GCC_EXEC_PREFIX", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
 
 /// One run of the launcher: classify, scan, hand to the daemon, reproduce the result, or run the compiler.
 public struct Launcher {

@@ -105,3 +105,34 @@ struct ColconWrapperTests {
         }
     }
 }
+
+/// ccache in front of swlaunch: its misses go to the cluster through CCACHE_PREFIX, its hits cost nothing remote,
+/// and `swlaunch ccache gcc` does not wrap twice.
+@Suite(.serialized, .enabled(if: Posix.isExecutableFile("/usr/bin/ccache"), "needs ccache (apt-get install ccache)"))
+struct CcacheTests {
+    @Test func missesGoRemoteAndHitsStayLocal() throws {
+        let cluster = try TestCluster(helpers: 1)
+        let project = cluster.directory + "/project"
+        try makeProject(in: project)
+        let argv = ["gcc", "-Iinclude", "-O2", "-c", "src/hello.c", "-o", "build/hello.o"]
+        let plain = try runCompile(argv, in: project, outputs: ["build/hello.o"])
+        _ = try cluster.ask(.statsRequest(reset: true))
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket, "CCACHE_DIR": cluster.directory + "/ccache"]
+        // ccache with swlaunch as its prefix, as CCACHE_PREFIX=swlaunch users set it up.
+        let prefixed = try runCompile(["/usr/bin/ccache"] + argv, in: project, outputs: ["build/hello.o"],
+                                      environment: environment.merging(["CCACHE_PREFIX": cluster.binaries + "/swlaunch"]) { $1 })
+        #expect(prefixed == plain)
+        #expect(try cluster.stats()["remote"] as? Int == 1, "the miss did not go to the cluster: \((try? cluster.stats()) ?? [:])")
+        // swlaunch in front of ccache: ccache runs first, a hit now, nothing remote.
+        let hit = try runCompile([cluster.binaries + "/swlaunch", "ccache"] + argv, in: project, outputs: ["build/hello.o"], environment: environment)
+        #expect(hit == plain)
+        #expect(try cluster.stats()["remote"] as? Int == 1, "a ccache hit went remote")
+        // Another source through `swlaunch ccache`: a miss, handed back to swlaunch once, compiled remote once.
+        let other = ["gcc", "-Iinclude", "-O1", "-c", "src/hello.c", "-o", "build/other.o"]
+        let otherPlain = try runCompile(other, in: project, outputs: ["build/other.o"])
+        let miss = try runCompile([cluster.binaries + "/swlaunch", "ccache"] + other, in: project, outputs: ["build/other.o"], environment: environment)
+        #expect(miss == otherPlain)
+        let stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 2 && stats["fallback"] as? Int == 0, "\(stats)")
+    }
+}
