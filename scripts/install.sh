@@ -10,6 +10,7 @@
 #   lib/swlaunch/bin/{cc,c++,gcc,g++,clang,clang++} -> ../../../bin/swlaunch   (put first on PATH)
 #   lib/systemd/system/swlaunchd.service lib/systemd/system/swlaunch-scheduler.service
 #   share/swlaunch/cmake/swlaunch.cmake
+#   share/swlaunch/colcon/index.yaml share/swlaunch/colcon/swlaunch.mixin   (colcon mixin add swlaunch file://...)
 #   share/swlaunch/install-manifest.txt   (what --uninstall removes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ if [[ $uninstall == 1 ]]; then
   [[ -f $manifest ]] || { echo "install.sh: nothing installed under $prefix (no $manifest)" >&2; exit 1; }
   while IFS= read -r f; do rm -f "$f"; done < "$manifest"
   rm -f "$manifest"
-  for d in lib/swlaunch/bin lib/swlaunch share/swlaunch/cmake share/swlaunch lib/systemd/system lib/systemd; do
+  for d in lib/swlaunch/bin lib/swlaunch share/swlaunch/cmake share/swlaunch/colcon share/swlaunch lib/systemd/system lib/systemd; do
     rmdir "$prefix/$d" 2>/dev/null || true
   done
   echo "removed swlaunch from $prefix"
@@ -50,7 +51,7 @@ for p in swlaunch swlaunch-ctl swlaunchd swlaunch-scheduler; do
 done
 installed=()
 put() { installed+=("$1"); }
-mkdir -p "$prefix/bin" "$prefix/lib/swlaunch/bin" "$prefix/lib/systemd/system" "$prefix/share/swlaunch/cmake"
+mkdir -p "$prefix/bin" "$prefix/lib/swlaunch/bin" "$prefix/lib/systemd/system" "$prefix/share/swlaunch/cmake" "$prefix/share/swlaunch/colcon"
 for p in swlaunch swlaunch-ctl swlaunchd swlaunch-scheduler; do
   install -m 0755 "$bin/$p" "$prefix/bin/$p.new" && mv -f "$prefix/bin/$p.new" "$prefix/bin/$p"
   put "$prefix/bin/$p"
@@ -117,11 +118,27 @@ if [[ $make_user == 1 && $(id -u) == 0 ]] && ! getent passwd swlaunch >/dev/null
 fi
 install -m 0644 cmake/swlaunch.cmake "$prefix/share/swlaunch/cmake/swlaunch.cmake"
 put "$prefix/share/swlaunch/cmake/swlaunch.cmake"
+# A colcon mixin that puts the launcher in every package's CMake arguments (the job count stays colcon's: use
+# `swlaunch colcon build` for that).
+printf 'mixin:\n  - swlaunch.mixin\n' > "$prefix/share/swlaunch/colcon/index.yaml"
+cat > "$prefix/share/swlaunch/colcon/swlaunch.mixin" <<MIXIN
+{
+    "build": {
+        "swlaunch": {
+            "cmake-args": ["-DCMAKE_C_COMPILER_LAUNCHER=$prefix/bin/swlaunch", "-DCMAKE_CXX_COMPILER_LAUNCHER=$prefix/bin/swlaunch"]
+        }
+    }
+}
+MIXIN
+put "$prefix/share/swlaunch/colcon/index.yaml"
+put "$prefix/share/swlaunch/colcon/swlaunch.mixin"
 printf '%s\n' "${installed[@]}" > "$manifest"
 cat <<EOT
 installed swlaunch under $prefix
   compile through it:   CMake: -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES=$prefix/share/swlaunch/cmake/swlaunch.cmake
-                        make and others: PATH=$prefix/lib/swlaunch/bin:\$PATH
+                        make and others: PATH=$prefix/lib/swlaunch/bin:\$PATH, or swlaunch make|ninja|colcon|catkin
+                        colcon mixin: colcon mixin add swlaunch file://$prefix/share/swlaunch/colcon/index.yaml
+                                      && colcon mixin update swlaunch && colcon build --mixin swlaunch
   services:             systemctl daemon-reload && systemctl enable --now swlaunchd   (and swlaunch-scheduler on one machine)
   settings:             /etc/swlaunch/config.toml (scheduler.address = "HOST:8775", cluster.key_file), then: swlaunch doctor
   cluster key:          swlaunch key generate /etc/swlaunch/cluster.key; chown swlaunch: /etc/swlaunch/cluster.key;

@@ -32,8 +32,11 @@ struct InstallTests {
             "lib/swlaunch/bin/c++", "lib/swlaunch/bin/cc", "lib/swlaunch/bin/clang", "lib/swlaunch/bin/clang++",
             "lib/swlaunch/bin/g++", "lib/swlaunch/bin/gcc",
             "lib/systemd/system/swlaunch-scheduler.service", "lib/systemd/system/swlaunchd.service",
-            "share/swlaunch/cmake/swlaunch.cmake", "share/swlaunch/install-manifest.txt",
+            "share/swlaunch/cmake/swlaunch.cmake", "share/swlaunch/colcon/index.yaml", "share/swlaunch/colcon/swlaunch.mixin",
+            "share/swlaunch/install-manifest.txt",
         ])
+        let mixin = try String(contentsOfFile: prefix + "/share/swlaunch/colcon/swlaunch.mixin", encoding: .utf8)
+        #expect(mixin.contains("\"-DCMAKE_CXX_COMPILER_LAUNCHER=\(prefix)/bin/swlaunch\""))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: prefix + "/lib/swlaunch/bin/g++") == "../../../bin/swlaunch")
         let unit = try String(contentsOfFile: prefix + "/lib/systemd/system/swlaunchd.service", encoding: .utf8)
         #expect(unit.contains("ExecStart=\(prefix)/bin/swlaunchd\n"))
