@@ -91,7 +91,7 @@ let package = Package(
             "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records", "BuildWrappers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "swlaunchd", dependencies: ["Daemon"]),
+        .executableTarget(name: "swlaunchd", dependencies: ["Daemon", "SystemSupport"]),
         .executableTarget(name: "swlaunch-scheduler", dependencies: [
             "SchedulerService", "WireNIO", "SystemSupport", "Config", "ClusterKey",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

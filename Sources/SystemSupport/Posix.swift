@@ -160,4 +160,26 @@ public enum Posix {
     }
 
     public static func nanos(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
+
+    /// Closes the jobserver descriptors a parent make named in MAKEFLAGS (`--jobserver-auth=R,W`,
+    /// `--jobserver-fds=R,W`) and drops MAKEFLAGS and MFLAGS, so that a daemon a recipe started neither holds the
+    /// build's jobserver open nor passes it to the compiles it runs. Only the named descriptors are closed (the
+    /// Swift runtime's own are left alone); make 4.4's `fifo:PATH` passes no descriptor. Returns those closed.
+    @discardableResult
+    public static func closeJobserverDescriptors() -> [Int32] {
+        guard let flags = environment("MAKEFLAGS") else { return [] }
+        var closed: [Int32] = []
+        for word in flags.split(separator: " ") where word.hasPrefix("--jobserver-auth=") || word.hasPrefix("--jobserver-fds=") {
+            let value = word[word.index(after: word.firstIndex(of: "=")!)...]
+            for part in value.split(separator: ",") {
+                if let fd = Int32(part), fd > 2, fcntl(fd, F_GETFD) != -1 {
+                    close(fd)
+                    closed.append(fd)
+                }
+            }
+        }
+        unsetenv("MAKEFLAGS")
+        unsetenv("MFLAGS")
+        return closed
+    }
 }

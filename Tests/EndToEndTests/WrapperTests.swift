@@ -136,3 +136,34 @@ struct CcacheTests {
         #expect(stats["remote"] as? Int == 2 && stats["fallback"] as? Int == 0, "\(stats)")
     }
 }
+
+/// A daemon that a make recipe starts does not keep the build's jobserver: the descriptors MAKEFLAGS names are closed
+/// at start (and MAKEFLAGS is dropped from its environment, so its compiles do not see it).
+@Test func aDaemonStartedUnderMakeDropsTheJobserver() throws {
+    var fds: [Int32] = [0, 0]
+    #expect(pipe(&fds) == 0)  // without close-on-exec: inherited, as make's jobserver pipe is
+    defer { close(fds[0]); close(fds[1]) }
+    let directory = NSTemporaryDirectory() + "swlaunch-jobserver-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var environment = ProcessInfo.processInfo.environment
+    environment["MAKEFLAGS"] = " -j4 --jobserver-auth=\(fds[0]),\(fds[1])"
+    let daemon = TestCluster.builtBinaries() + "/swlaunchd"
+    guard let pid = Spawn.start(daemon, [daemon, "--no-remote", "--socket", directory + "/d.sock", "--state-dir", directory + "/state"],
+                                stdoutPath: directory + "/out", stderrPath: directory + "/err",
+                                environment: environment.map { "\($0.key)=\($0.value)" }) else {
+        Issue.record("cannot start swlaunchd"); return
+    }
+    defer { kill(pid, SIGKILL); _ = Spawn.wait(pid) }
+    for _ in 0..<100 where !Posix.fileExists(directory + "/d.sock") { usleep(50_000) }
+    #expect(Posix.fileExists(directory + "/d.sock"), "\(String(decoding: Posix.readFile(directory + "/err") ?? [], as: UTF8.self))")
+    // The daemon's own descriptors may take the same numbers again: compare what they are, not their numbers.
+    func target(_ link: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let n = readlink(link, &buffer, buffer.count - 1)
+        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+    }
+    let pipeInode = try #require(target("/proc/self/fd/\(fds[0])"))
+    let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap { target("/proc/\(pid)/fd/" + $0) }
+    #expect(pipeInode.hasPrefix("pipe:") && !held.contains(pipeInode), "the daemon still holds the jobserver pipe \(pipeInode)")
+}
