@@ -45,17 +45,7 @@ source "$repo/scripts/lab-lib.sh"
 "$lab" down >/dev/null 2>&1 || true
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up client h1 h2 >/dev/null
-key=$work/cluster.key
-"$bin/swlaunch" key generate "$key" >/dev/null
-h1=$("$lab" ip h1)
-"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8775 --key-file "$key" >"$work/scheduler.log" 2>&1 &
-for h in h1 h2; do
-  "$lab" run $h --hide "$ws" -- "$bin/swlaunchd" --name $h --listen 0.0.0.0:8776 --scheduler "$h1:8775" \
-    --state-dir "$work/state-$h" --max-jobs 2 --key-file "$key" >"$work/$h.log" 2>&1 &
-done
-"$lab" run client --cpu "$client_cpu" -- "$bin/swlaunchd" --name client --no-remote --local-jobs 1 --scheduler "$h1:8775" \
-  --state-dir "$work/state-client" --key-file "$key" >"$work/client.log" 2>&1 &
-wait_for_hosts client 3
+start_cluster "$ws"
 
 case $tool in
   colcon) command=(colcon build --event-handlers console_direct-); products=install ;;

@@ -45,6 +45,11 @@ public struct MakeInvocation: Sendable, Equatable {
         droppedLoadLimits = dropped
     }
 
+    /// What the wrapper's line says of the dropped load limits (empty when none were).
+    public var droppedNote: String {
+        droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
+    }
+
     /// The command line with the chosen count added (unless the user gave one or a jobserver is joined).
     public func arguments(jobs: Int?) -> [String] {
         guard userJobs == nil, !joinsJobserver, let jobs else { return arguments }

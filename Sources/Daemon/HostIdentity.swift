@@ -1,5 +1,6 @@
 import Foundation
 import SystemSupport
+import Toolchain
 
 /// A daemon's stable identity: 128 random bits kept in `<state>/host-id`, made on first start.
 ///
@@ -12,12 +13,11 @@ enum HostIdentity {
             let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if text.count == 32, text.allSatisfy(\.isHexDigit) { return text }
         }
-        var generator = SystemRandomNumberGenerator()
-        let id = hexString((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        let id = randomHexString(bytes: 16)
         // Written whole to a temporary name and renamed, so a crash never leaves half an id.
-        let temporary = path + ".tmp-\(getpid())"
-        try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        if let code = Posix.writeFileAtomically(path, Array((id + "\n").utf8)) {
+            throw ResolveError(path: path, reason: Posix.errorText(code))
+        }
         return id
     }
 }

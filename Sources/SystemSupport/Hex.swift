@@ -8,3 +8,9 @@ public func hexString(_ bytes: some Sequence<UInt8>) -> String {
     }
     return String(decoding: text, as: UTF8.self)
 }
+
+/// `count` bytes from the system's random source, as lowercase hexadecimal (nonces, host ids).
+public func randomHexString(bytes count: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return hexString((0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+}

@@ -24,6 +24,21 @@ public final class EnvironmentCache: Sendable {
         public var lastUsed: Date
     }
 
+    /// An entry's meta file: `bytes`, `files` (absent in entries from before it was recorded), `platform` and
+    /// `compiler` lines.
+    private struct Meta {
+        var bytes: Int64?, files: Int?, platform = "", compilers: [String] = []
+
+        init(_ text: String) {
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("bytes ") { bytes = Int64(line.dropFirst(6)) }
+                if line.hasPrefix("files ") { files = Int(line.dropFirst(6)) }
+                if line.hasPrefix("platform ") { platform = String(line.dropFirst(9)) }
+                if line.hasPrefix("compiler ") { compilers.append(String(line.dropFirst(9))) }
+            }
+        }
+    }
+
     public init(directory: String, limitBytes: Int64) throws {
         self.directory = directory
         self.limitBytes = limitBytes
@@ -85,12 +100,9 @@ public final class EnvironmentCache: Sendable {
     /// Compares an entry left by an earlier run with its meta file; removes it when they differ (the lock is held).
     private func verify(_ id: String, meta: String) -> Bool {
         guard let text = try? String(contentsOfFile: meta, encoding: .utf8) else { return false }
-        var bytes: Int64?, files: Int?
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("bytes ") { bytes = Int64(line.dropFirst(6)) }
-            if line.hasPrefix("files ") { files = Int(line.dropFirst(6)) }
-        }
-        if let (actualBytes, actualFiles) = try? treeSize(root(of: id)), actualBytes == bytes, files == nil || actualFiles == files {
+        let recorded = Meta(text)
+        if let (actualBytes, actualFiles) = try? treeSize(root(of: id)), actualBytes == recorded.bytes,
+           recorded.files == nil || actualFiles == recorded.files {
             touch(id)
             return true
         }
@@ -111,13 +123,8 @@ public final class EnvironmentCache: Sendable {
             let id = String(name.dropLast(5))
             guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8),
                   let attributes = try? fm.attributesOfItem(atPath: directory + "/" + name) else { return nil }
-            var bytes: Int64 = 0, platform = "", compilers: [String] = []
-            for line in text.split(separator: "\n") {
-                if line.hasPrefix("bytes ") { bytes = Int64(line.dropFirst(6)) ?? 0 }
-                if line.hasPrefix("platform ") { platform = String(line.dropFirst(9)) }
-                if line.hasPrefix("compiler ") { compilers.append(String(line.dropFirst(9))) }
-            }
-            return Entry(id: id, platform: platform, compilers: compilers, bytes: bytes,
+            let meta = Meta(text)
+            return Entry(id: id, platform: meta.platform, compilers: meta.compilers, bytes: meta.bytes ?? 0,
                          lastUsed: attributes[.modificationDate] as? Date ?? .distantPast)
         }.sorted { $0.lastUsed > $1.lastUsed }
     }

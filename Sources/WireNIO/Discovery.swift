@@ -41,10 +41,7 @@ public enum Discovery {
         return port
     }
 
-    static func newNonce() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return hexString((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
-    }
+    static func newNonce() -> String { randomHexString(bytes: 16) }
 
     public static let defaultPort = DefaultPorts.discovery
     typealias Datagrams = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>

@@ -12,20 +12,21 @@ import Wire
 struct BuildWrapper {
     let tool: String
 
-    /// The launcher next to this program.
-    static func launcherPath() -> String {
+    /// The folder of this program, where the launcher is too.
+    static let binDirectory: String = {
         let executable = Posix.realPath("/proc/self/exe") ?? "/usr/local/bin/swlaunch-ctl"
-        return String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)]) + "/swlaunch"
-    }
+        return String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
+    }()
+
+    /// The launcher next to this program.
+    static func launcherPath() -> String { binDirectory + "/swlaunch" }
 
     /// The directory of compiler-named links to the launcher: `<prefix>/lib/swlaunch/bin` next to an installed
     /// swlaunch, else one made under the user's cache for a launcher run from its build folder.
     static func masqueradeDirectory() throws -> String {
-        let executable = Posix.realPath("/proc/self/exe") ?? ""
-        let binDirectory = String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
         let installed = (binDirectory as NSString).deletingLastPathComponent + "/lib/swlaunch/bin"
         if Posix.isExecutableFile(installed + "/gcc") { return installed }
-        let launcher = binDirectory + "/swlaunch"
+        let launcher = launcherPath()
         let cache = (Posix.environment("XDG_CACHE_HOME") ?? (NSHomeDirectory() + "/.cache")) + "/swlaunch/masquerade-\(getuid())"
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         for name in ["cc", "c++", "gcc", "g++", "clang", "clang++"] {
@@ -103,8 +104,8 @@ struct MakeWrapper: ParsableCommand {
         let wrapper = BuildWrapper(tool: "make")
         let choice = invocation.joinsJobserver ? JobCountChoice(jobs: nil, reason: "joining the parent make's jobserver")
             : wrapper.choose(user: invocation.userJobs)
-        let dropped = invocation.droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(invocation.droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
-        try wrapper.exec(invocation.arguments(jobs: choice.jobs), settingOrUnsetting: ["MAKEFLAGS": invocation.makeflags], note: choice.reason + dropped)
+        try wrapper.exec(invocation.arguments(jobs: choice.jobs), settingOrUnsetting: ["MAKEFLAGS": invocation.makeflags],
+                         note: choice.reason + invocation.droppedNote)
     }
 }
 
@@ -166,9 +167,8 @@ struct ColconWrapper: ParsableCommand {
         let choice = wrapper.choose(user: invocation.userJobs)
         let workers = invocation.userWorkers ?? BuildWrapper.localCores()
         let launcher = BuildWrapper.launcherPath()
-        let dropped = invocation.make.droppedLoadLimits.isEmpty ? "" : "; dropped the load limit \(invocation.make.droppedLoadLimits.joined(separator: ", ")) from MAKEFLAGS"
         try wrapper.exec(invocation.arguments(launcher: launcher, workers: workers), environment: invocation.environment(jobs: choice.jobs),
-                         masquerade: false, note: "\(choice.reason) for each package, \(workers) package(s) at once\(invocation.userWorkers == nil ? "" : " as given")\(dropped)")
+                         masquerade: false, note: "\(choice.reason) for each package, \(workers) package(s) at once\(invocation.userWorkers == nil ? "" : " as given")\(invocation.make.droppedNote)")
     }
 }
 
