@@ -109,6 +109,6 @@ let package = Package(
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"], exclude: ["Fixtures"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain"], exclude: ["Fixtures"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain", "Records"], exclude: ["Fixtures"]),
     ]
 )

@@ -41,6 +41,17 @@ public struct ColconInvocation: Sendable, Equatable {
         return nil
     }
 
+    /// The build base (`--build-base DIR`, default `build`), relative to `workingDirectory`, where each package
+    /// has its build folder.
+    public func buildBase(workingDirectory: String) -> String {
+        var base = "build"
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--build-base", index + 1 < arguments.count { base = arguments[index + 1] }
+            if argument.hasPrefix("--build-base=") { base = String(argument.dropFirst(13)) }
+        }
+        return base.hasPrefix("/") ? base : workingDirectory + "/" + base
+    }
+
     /// Whether this is a `colcon build`.
     public var isBuild: Bool { verbIndex.map { arguments[$0] == "build" } ?? false }
 

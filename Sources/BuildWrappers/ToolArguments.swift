@@ -17,6 +17,20 @@ public enum NinjaInvocation {
         return found
     }
 
+    /// The build folder: the last `-C DIR` (`-CDIR`), relative to `workingDirectory`, else the working directory.
+    public static func directory(_ arguments: [String], workingDirectory: String) -> String {
+        var found: String?
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "-C", index + 1 < arguments.count { found = arguments[index + 1]; index += 1 }
+            else if argument.hasPrefix("-C"), argument.count > 2 { found = String(argument.dropFirst(2)) }
+            index += 1
+        }
+        guard let found else { return workingDirectory }
+        return found.hasPrefix("/") ? found : workingDirectory + "/" + found
+    }
+
     public static func arguments(_ arguments: [String], jobs: Int?) -> [String] {
         guard userJobs(arguments) == nil, let jobs else { return arguments }
         return ["-j", String(jobs)] + arguments
@@ -44,6 +58,13 @@ public enum CMakeBuildInvocation {
         }
         if found == nil, let level = parallelLevel, let n = Int(level) { found = .count(n) }
         return found
+    }
+
+    /// The build folder after `--build`, relative to `workingDirectory`; nil without one.
+    public static func directory(_ arguments: [String], workingDirectory: String) -> String? {
+        guard let build = arguments.firstIndex(of: "--build"), build + 1 < arguments.count else { return nil }
+        let folder = arguments[build + 1]
+        return folder.hasPrefix("/") ? folder : workingDirectory + "/" + folder
     }
 
     /// `cmake --build DIR ...` with `--parallel N` after the directory when the user gave no count.

@@ -124,6 +124,30 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 }
 
+/// What a build wrapper (`swlaunch ninja`, `cmake --build`, `colcon build`) chose, kept in the build folder as
+/// `.swlaunch-wrap.json` so that `swlaunch ninjalog` can set the measured build beside the count it ran with.
+public struct WrapRecord: Codable, Sendable, Equatable {
+    /// The file's name in the build folder (for colcon: the build base).
+    public static let fileName = ".swlaunch-wrap.json"
+
+    public var tool: String
+    /// The job count given to each build; nil when the user's own unnumbered `-j` was passed on.
+    public var jobs: Int?
+    /// colcon's packages at once, for a workspace.
+    public var workers: Int?
+    /// The wrapper's one line on where the count came from.
+    public var reason: String
+    /// When the wrapper ran (seconds since the epoch).
+    public var time: Double
+
+    public init(tool: String, jobs: Int?, workers: Int?, reason: String, time: Double) {
+        self.tool = tool; self.jobs = jobs; self.workers = workers; self.reason = reason; self.time = time
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case tool, jobs, workers, reason, time }
+    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+}
+
 /// JSON text for records: keys sorted, one line.
 public enum RecordJSON {
     public static func encode(_ value: some Encodable) -> String {

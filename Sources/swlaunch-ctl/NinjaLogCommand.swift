@@ -55,7 +55,9 @@ struct NinjaLogCommand: ParsableCommand {
         var graph = NinjaGraph.load(directory).map { StepGraph(steps: report.steps, graph: $0) }
         let waits = readWaits()
         let journaled = graph?.apply(journal: waits) { name in name.hasPrefix("/") ? name : absoluteDirectory + "/" + name } ?? 0
-        let analysis = analyse(report, graph: graph, journaled: journaled, directory: directory,
+        // The wrapper's record speaks of the last build only.
+        let wrap = index == log.builds.count - 1 ? Self.wrapRecord(in: directory) : nil
+        let analysis = analyse(report, graph: graph, journaled: journaled, directory: directory, newFileIn: nil, wrap: wrap,
                                title: "\(file), build \(index + 1) of \(log.builds.count)")
         if json {
             var object = analysis.json
@@ -80,31 +82,39 @@ struct NinjaLogCommand: ParsableCommand {
         return log
     }
 
-    /// The figures and text shared by one build and a colcon workspace: writes the trace, SVG and jobs.count.
-    func analyse(_ report: BuildReport, graph: StepGraph?, journaled: Int, directory: String, title: String) -> Analysis {
+    /// What `swlaunch ninja`, `cmake --build` or `colcon build` chose for the build in `directory`, if one ran it.
+    static func wrapRecord(in directory: String) -> WrapRecord? {
+        Posix.readFile(directory + "/" + WrapRecord.fileName).flatMap { try? RecordJSON.decode(WrapRecord.self, from: $0) }
+    }
+
+    /// The figures and text shared by one build and a colcon workspace: writes the trace, SVG and jobs.count (in the
+    /// closest swlaunch.toml above `directory`, else a new one in `newFileIn`, by default `directory`'s parent).
+    func analyse(_ report: BuildReport, graph: StepGraph?, journaled: Int, directory: String, newFileIn: String?, wrap: WrapRecord?,
+                 title: String) -> Analysis {
         func save(_ path: String?, _ contents: () -> [UInt8]) {
             if let path, let code = Posix.writeFileAtomically(path, contents()) { printError("error: \(path): cannot write: \(Posix.errorText(code))") }
         }
         save(trace) { TraceEvents.render(report) }
         save(svg) { Array(TimelineSVG(title: title).render(report).utf8) }
         let remote = slots ?? clusterSlots() ?? 0
-        let cpus = clientCpus ?? Double(ProcessInfo.processInfo.activeProcessorCount)
+        let cpus = clientCpus ?? Double(BuildWrapper.localCores())
         let recommendation = graph?.recommendJobs(remoteSlots: remote, clientCPUs: cpus, upTo: max(16, 2 * (remote + Int(cpus.rounded(.up)))))
         if write, let recommendation {
-            do { try store(jobs: recommendation.recommended, near: directory) } catch {
+            do { try store(jobs: recommendation.recommended, near: directory, newFileIn: newFileIn) } catch {
                 printError("error: cannot store jobs.count: \(error)")
             }
         }
         return Analysis(report: report, critical: graph?.criticalPath(), recommendation: recommendation, remote: remote, clientCPUs: cpus,
-                        journaled: journaled, journal: journal, top: top, stored: write)
+                        journaled: journaled, journal: journal, top: top, stored: write, wrap: wrap)
     }
 
     func runWorkspace(_ workspace: ColconWorkspaceReport) throws {
         var graph = StepGraph(steps: workspace.report.steps, graph: workspace.graph)
         let waits = readWaits()
         let journaled = graph.apply(journal: waits) { workspace.absolutePath(of: $0) }
-        let analysis = analyse(workspace.report, graph: graph, journaled: journaled, directory: path,
-                               title: "colcon workspace \(workspace.root)")
+        // jobs.count for a workspace belongs beside it, where `swlaunch colcon build` in the workspace finds it.
+        let analysis = analyse(workspace.report, graph: graph, journaled: journaled, directory: path, newFileIn: workspace.root,
+                               wrap: Self.wrapRecord(in: workspace.root + "/build"), title: "colcon workspace \(workspace.root)")
         if json {
             var object = analysis.json
             object.merge(workspace.json) { $1 }
@@ -145,11 +155,12 @@ struct NinjaLogCommand: ParsableCommand {
         return status.hosts.filter(\.acceptsRemote).reduce(0) { $0 + $1.maxJobs }
     }
 
-    /// Sets `jobs.count` in the closest swlaunch.toml (or a new one in the build's parent directory).
-    func store(jobs: Int, near directory: String) throws {
+    /// Sets `jobs.count` in the closest swlaunch.toml (or a new one in `newFileIn`, by default the build's parent
+    /// directory).
+    func store(jobs: Int, near directory: String, newFileIn: String?) throws {
         let absolute = (directory as NSString).standardizingPath.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
         let file = Configuration.projectFile(from: (absolute as NSString).standardizingPath)
-            ?? ((absolute as NSString).deletingLastPathComponent + "/" + Configuration.projectFileName)
+            ?? ((newFileIn ?? (absolute as NSString).deletingLastPathComponent) + "/" + Configuration.projectFileName)
         var lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         var table = ""
@@ -191,9 +202,24 @@ struct Analysis {
     let journal: String
     let top: Int
     let stored: Bool
+    /// What the wrapper ran the build with.
+    let wrap: WrapRecord?
+
+    /// The wrapper's count in words: "-j8 per package, 2 packages at once (swlaunch colcon: ...)".
+    var wrapText: String? {
+        guard let wrap else { return nil }
+        let count = wrap.jobs.map { "-j\($0)" } ?? "-j without a limit"
+        return count + (wrap.workers.map { " per package, \($0) package(s) at once" } ?? "") + " (swlaunch \(wrap.tool): \(wrap.reason))"
+    }
 
     var json: [String: Any] {
         [
+            "wrapper": wrap.map { w -> Any in
+                var object: [String: Any] = ["tool": w.tool, "reason": w.reason, "time": w.time]
+                if let jobs = w.jobs { object["jobs"] = jobs }
+                if let workers = w.workers { object["workers"] = workers }
+                return object
+            } ?? NSNull(),
             "steps": report.steps.count, "wall_ms": report.wallMs, "total_ms": report.totalMs,
             "parallelism": (report.parallelism * 1000).rounded() / 1000,
             "critical_path_ms": critical?.ms ?? report.criticalPathMs, "critical_path_is_lower_bound": critical == nil,
@@ -222,7 +248,11 @@ struct Analysis {
             print("predicted wall time with \(remote) remote slots and \(String(format: "%g", clientCPUs)) client processors"
                   + (journaled > 0 ? " (\(journaled) compiles split into client part and helper part, without their waits, from \(journal))" : "") + ": "
                   + shown.map { String(format: "-j%d %.1f s", $0.jobs, Double($0.ms) / 1000) }.joined(separator: ", "))
-            print("recommended: -j\(recommendation.recommended)" + (stored ? " (stored as jobs.count)" : ""))
+            if let wrapText { print("ran with: " + wrapText) }
+            let verdict = wrap?.jobs.map { $0 == recommendation.recommended ? ", the count it ran with" : ", it ran with -j\($0)" } ?? ""
+            print("recommended: -j\(recommendation.recommended)" + verdict + (stored ? " (stored as jobs.count)" : ""))
+        } else if let wrapText {
+            print("ran with: " + wrapText)
         }
         print("\nby kind:")
         for kind in StepKind.allCases {

@@ -64,6 +64,14 @@ struct BuildWrapper {
         return choice
     }
 
+    /// Keeps the choice in `directory` (a build folder, or colcon's build base) for `swlaunch ninjalog`; a folder
+    /// that cannot be written only loses the record.
+    func record(_ choice: JobCountChoice, workers: Int? = nil, in directory: String) {
+        let record = WrapRecord(tool: tool, jobs: choice.jobs, workers: workers, reason: choice.reason, time: Date().timeIntervalSince1970)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        _ = Posix.writeFileAtomically(directory + "/" + WrapRecord.fileName, Array((RecordJSON.encode(record) + "\n").utf8))
+    }
+
     /// Puts the masquerade directory first on PATH, sets `environment`, prints `note` and execs `tool`.
     func exec(_ arguments: [String], environment: [String: String] = [:], masquerade: Bool = true, note: String) throws -> Never {
         try exec(arguments, settingOrUnsetting: environment.mapValues { Optional($0) }, masquerade: masquerade, note: note)
@@ -122,6 +130,8 @@ struct NinjaWrapper: ParsableCommand {
     func run() throws {
         let wrapper = BuildWrapper(tool: "ninja")
         let choice = wrapper.choose(user: NinjaInvocation.userJobs(arguments))
+        let directory = NinjaInvocation.directory(arguments, workingDirectory: Posix.currentDirectory() ?? ".")
+        if Posix.fileExists(directory + "/build.ninja") { wrapper.record(choice, in: directory) }
         try wrapper.exec(NinjaInvocation.arguments(arguments, jobs: choice.jobs), note: choice.reason)
     }
 }
@@ -143,6 +153,10 @@ struct CMakeWrapper: ParsableCommand {
         guard arguments.contains("--build") else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let level = Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL")
         let choice = wrapper.choose(user: CMakeBuildInvocation.userJobs(arguments, parallelLevel: level))
+        if let directory = CMakeBuildInvocation.directory(arguments, workingDirectory: Posix.currentDirectory() ?? "."),
+           Posix.fileExists(directory + "/CMakeCache.txt") {
+            wrapper.record(choice, in: directory)
+        }
         try wrapper.exec(CMakeBuildInvocation.arguments(arguments, parallelLevel: level, jobs: choice.jobs), masquerade: false, note: choice.reason)
     }
 }
@@ -167,6 +181,7 @@ struct ColconWrapper: ParsableCommand {
         let choice = wrapper.choose(user: invocation.userJobs)
         let workers = invocation.userWorkers ?? BuildWrapper.localCores()
         let launcher = BuildWrapper.launcherPath()
+        wrapper.record(choice, workers: workers, in: invocation.buildBase(workingDirectory: Posix.currentDirectory() ?? "."))
         try wrapper.exec(invocation.arguments(launcher: launcher, workers: workers), environment: invocation.environment(jobs: choice.jobs),
                          masquerade: false, note: "\(choice.reason) for each package, \(workers) package(s) at once\(invocation.userWorkers == nil ? "" : " as given")\(invocation.make.droppedNote)")
     }

@@ -81,6 +81,18 @@ import Testing
         #expect(CMakeBuildInvocation.userJobs(["--build", "out", "--", "-j3"], parallelLevel: nil) == nil)
         #expect(CMakeBuildInvocation.userJobs(["--build", "out", "--parallel=4"], parallelLevel: nil) == .count(4))
     }
+
+    /// Where the wrappers keep their record for `swlaunch ninjalog`.
+    @Test func buildFolders() {
+        #expect(NinjaInvocation.directory(["-j4", "all"], workingDirectory: "/p") == "/p")
+        #expect(NinjaInvocation.directory(["-C", "build", "-C", "sub"], workingDirectory: "/p") == "/p/sub")
+        #expect(NinjaInvocation.directory(["-C/abs/out"], workingDirectory: "/p") == "/abs/out")
+        #expect(CMakeBuildInvocation.directory(["--build", "out", "-j2"], workingDirectory: "/p") == "/p/out")
+        #expect(CMakeBuildInvocation.directory(["-E", "echo"], workingDirectory: "/p") == nil)
+        #expect(ColconInvocation(arguments: ["build"], makeflags: nil, parallelLevel: nil).buildBase(workingDirectory: "/ws") == "/ws/build")
+        #expect(ColconInvocation(arguments: ["build", "--build-base", "/b"], makeflags: nil, parallelLevel: nil).buildBase(workingDirectory: "/ws") == "/b")
+        #expect(ColconInvocation(arguments: ["build", "--build-base=out"], makeflags: nil, parallelLevel: nil).buildBase(workingDirectory: "/ws") == "/ws/out")
+    }
 }
 
 @Suite struct LocalCoresTests {

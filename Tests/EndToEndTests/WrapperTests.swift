@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import SystemSupport
 import Testing
 
@@ -103,6 +104,46 @@ struct ColconWrapperTests {
             let same = Posix.readFile(plain + library) == Posix.readFile(wrapped + library)
             #expect(same, "\(library) differs from plain colcon's")
         }
+    }
+}
+
+extension ColconWrapperTests {
+    /// The loop the wrapper and `swlaunch ninjalog` close: a wrapped build records its count, ninjalog reads the
+    /// workspace, sets the count beside its recommendation and stores it in the workspace's swlaunch.toml, and the
+    /// next wrapped build runs at the stored count.
+    @Test(.enabled(if: Posix.isExecutableFile("/usr/bin/ninja"), "needs ninja"))
+    func theSecondBuildRunsAtTheCountNinjalogStored() throws {
+        let cluster = try TestCluster(helpers: 2)
+        let ws = cluster.directory + "/ws"
+        try workspace(ws)
+        let build = [cluster.binaries + "/swlaunch", "colcon", "build", "--event-handlers", "console_direct-", "--cmake-args", "-G", "Ninja"]
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket, "XDG_CACHE_HOME": cluster.directory + "/cache"]
+        let first = try runCompile(build, in: ws, outputs: [], environment: environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        let record = try #require(Posix.readFile(ws + "/build/" + WrapRecord.fileName).flatMap { try? RecordJSON.decode(WrapRecord.self, from: $0) })
+        #expect(record.tool == "colcon" && record.jobs != nil && record.workers != nil && record.reason.contains("free remote slots"), "\(record)")
+
+        let report = try runCompile([cluster.binaries + "/swlaunch", "ninjalog", ws, "--write", "--slots", "4", "--client-cpus", "1", "--json"],
+                                    in: ws, outputs: [], environment: environment)
+        #expect(report.status == 0, "\(report.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
+        let wrapper = try #require(object["wrapper"] as? [String: Any])
+        #expect(wrapper["jobs"] as? Int == record.jobs && wrapper["workers"] as? Int == record.workers, "\(wrapper)")
+        let recommended = try #require(object["recommended_jobs"] as? Int)
+        let stored = try String(contentsOfFile: ws + "/swlaunch.toml", encoding: .utf8)
+        #expect(stored.contains("count = \(recommended)"), "\(stored)")
+
+        try FileManager.default.removeItem(atPath: ws + "/build")
+        try FileManager.default.removeItem(atPath: ws + "/install")
+        let second = try runCompile(build, in: ws, outputs: [], environment: environment)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("-j\(recommended) from jobs.count (\(Posix.realPath(ws) ?? ws)/swlaunch.toml"), "\(second.stderr)")
+        let again = try #require(Posix.readFile(ws + "/build/" + WrapRecord.fileName).flatMap { try? RecordJSON.decode(WrapRecord.self, from: $0) })
+        #expect(again.jobs == recommended)
+        // The text report says both.
+        let text = try runCompile([cluster.binaries + "/swlaunch", "ninjalog", ws, "--slots", "4", "--client-cpus", "1"], in: ws, outputs: [],
+                                  environment: environment)
+        #expect(text.stdout.contains("ran with: -j\(recommended) per package") && text.stdout.contains("recommended: -j"), "\(text.stdout)")
     }
 }
 

@@ -57,6 +57,14 @@ import Testing
         #expect(Self.documentedFields("`JournalEntry`") == Set(fields))
     }
 
+    @Test func wrapRecordFields() throws {
+        let fields = ["tool", "jobs", "workers", "reason", "time"]
+        #expect(WrapRecord.fieldNames == fields)
+        let record = WrapRecord(tool: "colcon", jobs: 6, workers: 2, reason: "-j6: 4 free remote slots", time: 1.5)
+        #expect(try RecordJSON.decode(WrapRecord.self, from: Array(RecordJSON.encode(record).utf8)) == record)
+        #expect(Self.documentedFields("`WrapRecord`") == Set(fields))
+    }
+
     @Test func aRecordThatDoesNotFitNamesItsType() {
         #expect { try RecordJSON.decode(StatsRecord.self, from: Array(#"{"remote": "many"}"#.utf8)) } throws: { error in
             "\(error)".hasPrefix("not a valid StatsRecord")
