@@ -89,8 +89,27 @@ run() {
   local hostrun=/var/lib/lab-$PREFIX/$name/run
   mkdir -p "$hostrun"
   export LAB_HIDE=$hide
+  # ip netns exec mounts a sysfs of its own, without the cgroup hierarchies: the CPU controllers are mounted again
+  # inside, so that a host sees its CPU cap as a machine does (swlaunch's wrappers count its cores from it).
+  local cgroups=""
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    cgroups=v2
+  else
+    while read -r target options; do
+      local controllers; controllers=$(tr , '\n' <<<"$options" | grep -xE 'cpu|cpuacct' | paste -sd, -) || true
+      [[ -n $controllers ]] && cgroups+="$(basename "$target") $controllers"$'\n'
+    done < <(findmnt -rn -t cgroup -o TARGET,OPTIONS)
+  fi
+  export LAB_CGROUPS=$cgroups
   exec ip netns exec "$PREFIX-$name" unshare --mount --propagation private \
     sh -c 'mount --bind "$0" /run || exit 1
+      if [ "$LAB_CGROUPS" = v2 ]; then
+        mount -t cgroup2 lab-cgroup /sys/fs/cgroup 2>/dev/null
+      elif [ -n "$LAB_CGROUPS" ] && mount -t tmpfs -o mode=0755 lab-cgroup /sys/fs/cgroup 2>/dev/null; then
+        printf "%s" "$LAB_CGROUPS" | while read -r dir controllers; do
+          mkdir -p "/sys/fs/cgroup/$dir" && mount -t cgroup -o "$controllers" lab-cgroup "/sys/fs/cgroup/$dir"
+        done
+      fi
       printf "%s" "$LAB_HIDE" | while IFS= read -r d; do
         [ -n "$d" ] && { mount -t tmpfs -o size=1m,mode=0755 lab-hidden "$d" || exit 1; }
       done
