@@ -5,7 +5,10 @@
 # `colcon build` of the same folder (the reference), then the wrapped build; every installed library is compared
 # byte for byte and the share of compiles that ran remote is printed, with both wall times.
 #
-#   scripts/ros-workspace.sh [--tool colcon|catkin|catkin_make] [--package NAME] [--client-cpu F] [--work DIR]
+#   scripts/ros-workspace.sh [--tool colcon|catkin|catkin_make] [--package NAME] [--client-cpu F] [--work DIR] [--bench N]
+# --bench N then times N rounds of two clean builds, in turns: the tool with the launcher passed by hand and the
+# tool's own parallelism defaults (colcon: --cmake-args -DCMAKE_<LANG>_COMPILER_LAUNCHER=swlaunch, -j/-l and workers
+# from the cores), and `swlaunch <tool>`; it prints each run and the medians.
 # --tool picks the build tool (default colcon): `catkin build` (catkin_tools, after `catkin init`) and catkin_make
 # build the same workspace into devel/, whose libraries are compared instead of install/'s.
 # Needs: a deb-src line for Debian's archive, `apt-get build-dep ros-geometry`, colcon python3-colcon-ros
@@ -18,12 +21,14 @@ package=ros-geometry
 tool=colcon
 client_cpu=0.5
 work=/tmp/swlaunch-ros
+bench=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --package) package=$2; shift 2 ;;
     --tool) tool=$2; shift 2 ;;
     --client-cpu) client_cpu=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
+    --bench) bench=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,17 +52,21 @@ trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up client h1 h2 >/dev/null
 start_cluster "$ws"
 
+launchers=(-DCMAKE_C_COMPILER_LAUNCHER="$bin/swlaunch" -DCMAKE_CXX_COMPILER_LAUNCHER="$bin/swlaunch")
 case $tool in
-  colcon) command=(colcon build --event-handlers console_direct-); products=install ;;
-  catkin) command=(catkin build --no-status); products=devel; (cd "$ws" && catkin init >/dev/null) ;;
-  catkin_make) command=(catkin_make); products=devel ;;
+  colcon) command=(colcon build --event-handlers console_direct-); products=install; by_hand=(--cmake-args "${launchers[@]}") ;;
+  catkin) command=(catkin build --no-status); products=devel; by_hand=(--cmake-args "${launchers[@]}"); (cd "$ws" && catkin init >/dev/null) ;;
+  catkin_make) command=(catkin_make); products=devel; by_hand=("${launchers[@]}") ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
-ws_build() { # LOG PREFIX...: a clean build of the workspace on the capped client
+ws_build() { # LOG PREFIX... [-- SUFFIX...]: a clean build of the workspace on the capped client
   local log=$1; shift
+  local prefix=() suffix=()
+  while [[ $# -gt 0 && $1 != -- ]]; do prefix+=("$1"); shift; done
+  [[ ${1:-} == -- ]] && { shift; suffix=("$@"); }
   rm -rf "$ws/build" "$ws/install" "$ws/devel" "$ws/log" "$ws/logs"
   local t0; t0=$(date +%s.%N)
-  (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "$@" "${command[@]}" >"$work/$log" 2>&1) \
+  (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "${prefix[@]}" "${command[@]}" "${suffix[@]}" >"$work/$log" 2>&1) \
     || { echo "$log: the build failed:" >&2; tail -30 "$work/$log" >&2; exit 1; }
   python3 -c "print(round($(date +%s.%N) - $t0, 1))"
 }
@@ -85,3 +94,30 @@ print(f"compiles: {d['remote']} remote of {compiles} ({100 * d['remote'] / max(1
 PY
 echo "libraries in $products/: $libraries, $differ differ from the plain build"
 [[ $differ == 0 ]]
+
+[[ $bench -gt 0 ]] || exit 0
+echo "== $bench rounds: ${command[*]} with the launcher by hand (the tool's defaults) against swlaunch ${command[*]}"
+hand_times=() wrapped_times=()
+for round in $(seq "$bench"); do
+  # Turns alternate which goes first, so that neither always meets a warm page cache.
+  if (( round % 2 )); then order=(hand wrapped); else order=(wrapped hand); fi
+  for kind in "${order[@]}"; do
+    if [[ $kind == hand ]]; then
+      t=$(ws_build "hand-$round.log" -- "${by_hand[@]}"); hand_times+=("$t")
+    else
+      t=$(ws_build "wrapped-$round.log" "$bin/swlaunch"); wrapped_times+=("$t")
+    fi
+    echo "round $round: $kind $t s"
+  done
+done
+python3 - "$plain" "${hand_times[*]}" "${wrapped_times[*]}" "${command[*]}" "$client_cpu" <<'PY'
+import statistics, sys
+plain, hand, wrapped, command, cpu = float(sys.argv[1]), [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()], sys.argv[4], sys.argv[5]
+h, w = statistics.median(hand), statistics.median(wrapped)
+print(f"| client {cpu} cores, 2 helpers | runs | median wall | vs plain |")
+print("|---|---|---|---|")
+print(f"| plain `{command}` (local) | 1 | {plain:.1f} s | 1.00 |")
+print(f"| `{command}` + launcher by hand, the tool's defaults | {len(hand)} | {h:.1f} s | {plain / h:.2f}x |")
+print(f"| `swlaunch {command}` | {len(wrapped)} | {w:.1f} s | {plain / w:.2f}x |")
+print(f"wrapper against the launcher by hand: {h / w:.2f}x faster (median {w:.1f} s against {h:.1f} s)")
+PY

@@ -6,8 +6,9 @@
 /// `--parallel-workers` packages at once and gives each make or ninja `-j<cores> -l<cores>` unless MAKEFLAGS has a
 /// `-j` or `-l`: the wrapper sets `MAKEFLAGS=-jN` (which keeps colcon's load limit out) and
 /// `CMAKE_BUILD_PARALLEL_LEVEL=N` (which reaches ninja through `cmake --build`), N being the chosen job count, so
-/// that one package alone can keep the cluster busy; workers default to the local cores, since configuring,
-/// linking and installing a package are local work.
+/// that one package alone can keep the cluster busy; workers default to `JobCountPolicy.packagesAtOnce` (the
+/// local cores plus one, at least two), since configuring, linking and installing a package are local work that
+/// another package's remote compiles can overlap.
 public struct ColconInvocation: Sendable, Equatable {
     public var arguments: [String]
     /// The user's `--parallel-workers`.

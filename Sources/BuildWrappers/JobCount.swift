@@ -24,6 +24,11 @@ public enum JobCountPolicy {
         }
     }
 
+    /// Packages a workspace build (colcon's workers, catkin's `-p`) runs at once: one more than the local cores,
+    /// at least two, so that while one package configures, links or installs here (local work), another's
+    /// compiles keep the cluster busy.
+    public static func packagesAtOnce(localCores: Int) -> Int { max(2, max(1, localCores) + 1) }
+
     public static func choose(user: UserJobs?, configured: (jobs: Int, location: String)?, cluster: Cluster?, localCores: Int) -> JobCountChoice {
         let cores = max(1, localCores)
         switch user {

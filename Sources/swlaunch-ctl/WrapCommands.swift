@@ -169,7 +169,8 @@ struct ColconWrapper: ParsableCommand {
             The launcher joins your --cmake-args (yours come after it, so a launcher of your own wins). Each \\
             package builds with MAKEFLAGS=-jN and CMAKE_BUILD_PARALLEL_LEVEL=N, N chosen as for `swlaunch make` \\
             (your -j in MAKEFLAGS or CMAKE_BUILD_PARALLEL_LEVEL stands), which also keeps colcon's -l load limit \\
-            out; --parallel-workers is this machine's cores unless you give it. Other verbs run unchanged.
+            out; --parallel-workers is this machine's cores plus one (at least 2: one package configures here while \\
+            another compiles remotely) unless you give it. Other verbs run unchanged.
             """)
     @Argument(parsing: .captureForPassthrough, help: "colcon's own arguments.") var arguments: [String] = []
 
@@ -179,7 +180,7 @@ struct ColconWrapper: ParsableCommand {
                                           parallelLevel: Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL"))
         guard invocation.isBuild else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let choice = wrapper.choose(user: invocation.userJobs)
-        let workers = invocation.userWorkers ?? BuildWrapper.localCores()
+        let workers = invocation.userWorkers ?? JobCountPolicy.packagesAtOnce(localCores: BuildWrapper.localCores())
         let launcher = BuildWrapper.launcherPath()
         wrapper.record(choice, workers: workers, in: invocation.buildBase(workingDirectory: Posix.currentDirectory() ?? "."))
         try wrapper.exec(invocation.arguments(launcher: launcher, workers: workers), environment: invocation.environment(jobs: choice.jobs),
@@ -195,7 +196,7 @@ struct CatkinWrapper: ParsableCommand {
             The launcher reaches packages through CMAKE_C_COMPILER_LAUNCHER and CMAKE_CXX_COMPILER_LAUNCHER in the \\
             environment, which CMake reads when a build folder is first configured (`catkin clean` a workspace \\
             built without it). -j N as for `swlaunch make`, with -l N so that catkin's jobserver does not hold jobs \\
-            back while the client preprocesses; -p is this machine's cores. Your -j, -l and -p stand. Other verbs \\
+            back while the client preprocesses; -p is this machine's cores plus one, at least 2. Your -j, -l and -p stand. Other verbs \\
             run unchanged.
             """)
     @Argument(parsing: .captureForPassthrough, help: "catkin's own arguments.") var arguments: [String] = []
@@ -205,7 +206,7 @@ struct CatkinWrapper: ParsableCommand {
         let invocation = CatkinBuildInvocation(arguments: arguments)
         guard arguments.contains("build") else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let choice = wrapper.choose(user: invocation.userJobs)
-        let packages = invocation.userPackages ?? BuildWrapper.localCores()
+        let packages = invocation.userPackages ?? JobCountPolicy.packagesAtOnce(localCores: BuildWrapper.localCores())
         try wrapper.exec(invocation.arguments(jobs: choice.jobs, packages: packages), environment: launcherEnvironment(BuildWrapper.launcherPath()),
                          masquerade: false, note: "\(choice.reason) shared by the packages, \(packages) package(s) at once")
     }

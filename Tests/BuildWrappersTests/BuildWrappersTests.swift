@@ -21,6 +21,11 @@ import Testing
                 == JobCountChoice(jobs: 4, reason: "-j4: no cluster answered, 4 local core(s)"))
         #expect(JobCountPolicy.choose(user: nil, configured: nil, cluster: nil, localCores: 0).jobs == 1)
     }
+
+    /// A workspace runs one package more than the cores, at least two, so local work overlaps remote compiles.
+    @Test func packagesAtOnce() {
+        #expect([0, 1, 2, 4].map { JobCountPolicy.packagesAtOnce(localCores: $0) } == [2, 2, 3, 5])
+    }
 }
 
 @Suite struct MakeArgumentTests {
