@@ -20,6 +20,7 @@ final class LauncherService: Sendable {
     let journal: JobJournal
     let mapped: MappedEnvironments
     let translation: IncludeTranslation
+    let standIns = StandInCheck()
     let probed = ProbedHeaders()
     let resolver: FileResolver
     let toolchains: ToolchainRegistry
@@ -193,6 +194,7 @@ final class LauncherService: Sendable {
             let environment = try mapped.environment(at: path, for: platform)
             let standIn = try MappedEnvironments.compiler(in: environment, for: job.compiler)
             if IncludeTranslation.isNeeded(client: job.compiler, standIn: standIn) {
+                try standIns.check(environment, standIn: standIn, client: job.compiler)
                 if translation.firstUse(of: standIn, for: job.compiler) {
                     logger.info("stand-in compiler", metadata: ["compiler": "\(job.compiler)", "runs": "\(standIn)", "platform": "\(platform)",
                                                                 "how": "the client's include directories with -nostdinc -isystem"])

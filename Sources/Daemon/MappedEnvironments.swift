@@ -79,11 +79,7 @@ final class MappedEnvironments: Sendable {
     /// The environment's compiler that stands for the client's `compiler`: the same base name, else a cross
     /// compiler for it (`arm-linux-gnueabihf-g++` for `g++`).
     static func compiler(in environment: MappedEnvironment, for compiler: String) throws -> String {
-        let name = baseName(of: compiler)
-        let compilers = environment.manifest.compilers
-        if let same = compilers.first(where: { baseName(of: $0) == name }) { return same }
-        let bare = name.split(separator: "-").last.map(String.init) ?? name
-        if let cross = compilers.first(where: { baseName(of: $0).hasSuffix("-" + bare) || baseName(of: $0) == bare }) { return cross }
-        throw MappedEnvironmentError(path: environment.path, reason: "has no compiler for \(name) (it has \(compilers.joined(separator: ", ")))")
+        if let standIn = environment.manifest.compiler(for: compiler) { return standIn }
+        throw MappedEnvironmentError(path: environment.path, reason: "has no compiler for \(baseName(of: compiler)) (it has \(environment.manifest.compilers.joined(separator: ", ")))")
     }
 }

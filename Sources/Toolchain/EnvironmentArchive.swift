@@ -10,24 +10,72 @@ public struct EnvironmentManifest: Equatable, Sendable {
     public var platform: String
     /// Compiler drivers in the environment, by absolute path.
     public var compilers: [String]
+    /// For a stand-in (`swlaunch env create --stand-in-for`): the client compilers it was checked against.
+    public var standsInFor: [StandIn]
 
-    public init(platform: String, compilers: [String]) {
-        self.platform = platform
-        self.compilers = compilers
+    /// The client's compiler a stand-in environment was made for, and that compiler's identity then.
+    public struct StandIn: Equatable, Sendable, Codable {
+        /// The client's compiler as `[toolchains]` names it (`g++`) or its path.
+        public var compiler: String
+        public var identity: CompilerIdentity
+        /// The stand-in's own package version, which may differ (only the objects' `.comment` shows it).
+        public var standInPackageVersion: String?
+        public init(compiler: String, identity: CompilerIdentity, standInPackageVersion: String?) {
+            self.compiler = compiler
+            self.identity = identity
+            self.standInPackageVersion = standInPackageVersion
+        }
     }
 
-    var text: String { "platform \(platform)\n" + compilers.map { "compiler \($0)\n" }.joined() }
+    public init(platform: String, compilers: [String], standsInFor: [StandIn] = []) {
+        self.platform = platform
+        self.compilers = compilers
+        self.standsInFor = standsInFor
+    }
+
+    var text: String {
+        var text = "platform \(platform)\n" + compilers.map { "compiler \($0)\n" }.joined()
+        for standIn in standsInFor {
+            // Strings only, with JSON's escapes: encoding cannot fail, and it is one line.
+            if let json = try? JSONEncoder().encode(standIn) { text += "stands-in-for " + String(decoding: json, as: UTF8.self) + "\n" }
+        }
+        return text
+    }
 
     init?(text: String) {
         var platform: String?
         var compilers: [String] = []
+        var standIns: [StandIn] = []
         for line in text.split(separator: "\n") {
             if line.hasPrefix("platform ") { platform = String(line.dropFirst(9)) }
             if line.hasPrefix("compiler ") { compilers.append(String(line.dropFirst(9))) }
+            if line.hasPrefix("stands-in-for ") {
+                guard let decoded = try? JSONDecoder().decode(StandIn.self, from: Data(line.dropFirst(14).utf8)) else { return nil }
+                standIns.append(decoded)
+            }
         }
         guard let platform else { return nil }
         self.platform = platform
         self.compilers = compilers
+        self.standsInFor = standIns
+    }
+
+    /// The environment's compiler that stands for a client's `compiler`: the same base name, else a cross compiler
+    /// for it (`arm-linux-gnueabihf-g++` for `g++`).
+    public func compiler(for compiler: String) -> String? {
+        let name = compiler.split(separator: "/").last.map(String.init) ?? compiler
+        if let same = compilers.first(where: { $0.split(separator: "/").last.map(String.init) == name }) { return same }
+        let bare = name.split(separator: "-").last.map(String.init) ?? name
+        return compilers.first { path in
+            let base = path.split(separator: "/").last.map(String.init) ?? path
+            return base.hasSuffix("-" + bare) || base == bare
+        }
+    }
+
+    /// What the environment was checked against for a client's `compiler` (by base name).
+    public func standIn(for compiler: String) -> StandIn? {
+        let name = compiler.split(separator: "/").last.map(String.init) ?? compiler
+        return standsInFor.first { ($0.compiler.split(separator: "/").last.map(String.init) ?? $0.compiler) == name }
     }
 }
 
@@ -112,6 +160,27 @@ public enum EnvironmentArchive {
             unlink(temporary)
             throw EnvironmentError(archive: output, reason: "cannot rename into place: \(Posix.errorText(errno))")
         }
+    }
+
+    /// The manifest alone (the archive's first entry), without unpacking the rest.
+    public static func manifest(of path: String) throws -> EnvironmentManifest {
+        guard let archive = archive_read_new() else { throw EnvironmentError(archive: path, reason: "libarchive failed") }
+        defer { archive_read_free(archive) }
+        archive_read_support_filter_zstd(archive)
+        archive_read_support_format_tar(archive)
+        var entry: OpaquePointer?
+        guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK, archive_read_next_header(archive, &entry) == ARCHIVE_OK,
+              let entry, archive_entry_pathname(entry).map({ String(cString: $0) }) == manifestPath else {
+            throw EnvironmentError(archive: path, reason: "not an environment archive (no \(manifestPath) first): " + libarchiveError(archive))
+        }
+        let size = archive_entry_size(entry)
+        guard size >= 0, size <= 1 << 20 else { throw EnvironmentError(archive: path, reason: "\(manifestPath) is too large") }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        let n = bytes.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
+        guard n == Int(size), let manifest = EnvironmentManifest(text: String(decoding: bytes, as: UTF8.self)) else {
+            throw EnvironmentError(archive: path, reason: "unreadable \(manifestPath)")
+        }
+        return manifest
     }
 
     /// Unpacks an archive into `directory` (which must not exist), refusing anything that could reach outside

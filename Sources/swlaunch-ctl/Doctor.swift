@@ -35,8 +35,10 @@ struct Doctor: ParsableCommand {
         let report = Report()
         let cwd = Posix.currentDirectory() ?? "/"
         var socket = DaemonConnection.defaultSocketPath()
+        var configuration: Configuration?
         do {
             let config = try Configuration.load(workingDirectory: cwd, environment: Posix.environment)
+            configuration = config
             report.ok("configuration", config.files.isEmpty ? "no files, defaults only" : config.files.joined(separator: ", "))
             socket = config.string("daemon.socket") ?? socket
             if config.failsOnInfrastructureErrors {
@@ -55,6 +57,7 @@ struct Doctor: ParsableCommand {
         } else {
             report.ok("compilers", compilers.joined(separator: ", "))
         }
+        if let configuration { checkStandIns(configuration, locator: locator, report: report) }
 
         let stats: StatsRecord
         do {
@@ -109,6 +112,55 @@ struct Doctor: ParsableCommand {
         let summary = "\(remote) remote, \(local) local, \(fallback) fallback" + (reasons.isEmpty ? "" : " (" + reasons.joined(separator: ", ") + ")")
         if fallback > 0, fallback >= remote { report.warn("jobs so far", summary) } else { report.ok("jobs so far", summary) }
         finish(report)
+    }
+
+    /// Each `[toolchains]` environment whose compiler stands in for another (a Pi's g++): made for this machine's
+    /// compiler as it is now, and whether the two package revisions differ.
+    func checkStandIns(_ config: Configuration, locator: CompilerLocator, report: Report) {
+        for key in config.settings.keys.sorted() where key.hasPrefix("toolchains.") {
+            let name = String(key.dropFirst("toolchains.".count))
+            for (platform, path) in config.toolchains(for: name).sorted(by: { $0.key < $1.key }) {
+                let what = "toolchain \(name) on \(platform)"
+                let manifest: EnvironmentManifest
+                do { manifest = try EnvironmentArchive.manifest(of: path) } catch {
+                    report.fail(what, "\(error)", fix: "make it again with `swlaunch env create`")
+                    continue
+                }
+                guard let standIn = manifest.compiler(for: name) else {
+                    report.fail(what, "\(path) has no compiler for \(name) (it has \(manifest.compilers.joined(separator: ", ")))",
+                                fix: "name the right archive in [toolchains]")
+                    continue
+                }
+                guard (standIn as NSString).lastPathComponent != name else {
+                    report.ok(what, "\(path) runs \(standIn)")
+                    continue
+                }
+                let fix = "make it again on this machine: `swlaunch env create --cxx \(standIn) --stand-in-for \(name) --platform \(platform) -o \(path)`"
+                guard let record = manifest.standIn(for: name) else {
+                    report.fail(what, "\(standIn) would stand in for \(name), but \(path) was made without --stand-in-for, so nothing says they compile alike", fix: fix)
+                    continue
+                }
+                guard let client = locator.locate(name) else {
+                    report.warn(what, "\(name) is not on PATH here")
+                    continue
+                }
+                let identity: CompilerIdentity
+                do { identity = try CompilerIdentity.probe(client) } catch {
+                    report.fail(what, "\(error)", fix: "check that \(client) runs")
+                    continue
+                }
+                let differences = record.identity.differences(from: identity)
+                if !differences.isEmpty {
+                    report.fail(what, "\(standIn) was made to stand in for \(record.identity.summary), but \(client) is now \(identity.summary): "
+                                + differences.joined(separator: "; ") + "; its jobs compile locally", fix: fix)
+                } else if record.standInPackageVersion != identity.packageVersion {
+                    report.ok(what, "\(standIn) stands in for \(client), gcc \(identity.version) for \(identity.target) both; package revisions differ "
+                              + "(\(record.standInPackageVersion ?? "none") against \(identity.packageVersion ?? "none")): objects differ only in .comment")
+                } else {
+                    report.ok(what, "\(standIn) stands in for \(client) (\(identity.summary) both)")
+                }
+            }
+        }
     }
 
     func finish(_ report: Report) {

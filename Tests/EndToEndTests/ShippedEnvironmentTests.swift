@@ -1,6 +1,7 @@
 import Foundation
 import SystemSupport
 import Testing
+import Toolchain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,7 +136,8 @@ struct MappedEnvironmentTests {
         try "#ifdef __STDC_ISO_10646__\nint iso = 1;\n#else\nint iso = 0;\n#endif\n#include <stdio.h>\n"
             .write(toFile: project + "/src/iso.c", atomically: true, encoding: .utf8)
         let created = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cc", "/usr/bin/x86_64-linux-gnu-gcc",
-                                      "--cxx", "/usr/bin/x86_64-linux-gnu-g++", "--platform", "aarch64-linux", "-o", "envs/standin.tar.zst"],
+                                      "--cxx", "/usr/bin/x86_64-linux-gnu-g++", "--platform", "aarch64-linux", "-o", "envs/standin.tar.zst",
+                                      "--stand-in-for", "g++", "--stand-in-for", "gcc"],
                                      in: project, outputs: [])
         #expect(created.status == 0, "\(created.stderr)")
         try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/standin.tar.zst\" }\ngcc = { aarch64-linux = \"envs/standin.tar.zst\" }\n"
@@ -155,5 +157,70 @@ struct MappedEnvironmentTests {
         }
         #expect(try cluster.stats()["remote"] as? Int == compiles.count, "\(cluster.log("client"))")
         #expect(cluster.log("client").contains("runs=/usr/bin/x86_64-linux-gnu-g++"))
+    }
+
+    /// A stand-in is checked against the client's compiler as it is now: one made for another gcc (the client's
+    /// compiler upgraded since, modelled by the recorded identity) or made without --stand-in-for is refused with
+    /// both named, and the compile goes on locally, identical.
+    @Test func aStandInForAnotherCompilerIsRefused() throws {
+        let cluster = try Self.cluster.get()
+        _ = try cluster.ask(.statsRequest(reset: true))
+        let project = cluster.directory + "/standin-refused"
+        try makeProject(in: project)
+        let created = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cxx", "/usr/bin/x86_64-linux-gnu-g++",
+                                      "--platform", "aarch64-linux", "-o", "envs/good.tar.zst", "--stand-in-for", "g++"], in: project, outputs: [])
+        #expect(created.status == 0, "\(created.stderr)")
+        let unpacked = cluster.directory + "/standin-unpacked"
+        let (manifest, toolchain) = try EnvironmentArchive.unpack(project + "/envs/good.tar.zst", into: unpacked)
+        var upgraded = manifest
+        upgraded.standsInFor[0].identity.version = "11.3.0"
+        try EnvironmentArchive.write(toolchain, manifest: upgraded, to: project + "/envs/upgraded.tar.zst", sourceRoot: unpacked)
+        var unchecked = manifest
+        unchecked.standsInFor = []
+        try EnvironmentArchive.write(toolchain, manifest: unchecked, to: project + "/envs/unchecked.tar.zst", sourceRoot: unpacked)
+
+        let argv = ["g++", "-O1", "-Iinclude", "-c", "src/app.cpp", "-o", "build/app.o"]
+        let plain = try runCompile(argv, in: project, outputs: ["build/app.o"])
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        for archive in ["upgraded", "unchecked"] {
+            try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/\(archive).tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+            let launched = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/app.o"], environment: environment)
+            #expect(launched == plain)
+        }
+        let stats = try cluster.stats()
+        #expect(stats["remote"] as? Int == 0 && (stats["fallback_reasons"] as? [String: Int])?["bad-environment"] == 2, "\(stats)")
+        let log = cluster.log("client")
+        #expect(log.contains("x86_64-linux-gnu-g++ was made to stand in for gcc 11.3.0 for x86_64-linux-gnu") && log.contains("version 11.3.0 against"),
+                "\(log.suffix(2000))")
+        #expect(log.contains("was not made for it: create it with `swlaunch env create --stand-in-for g++"), "\(log.suffix(2000))")
+
+        // doctor says the same, and accepts the good one.
+        try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/upgraded.tar.zst\" }\ngcc = { aarch64-linux = \"envs/unchecked.tar.zst\" }\n"
+            .write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let doctor = try runCompile([cluster.binaries + "/swlaunch", "doctor"], in: project, outputs: [], environment: environment)
+        #expect(doctor.status == 1 && doctor.stdout.contains("FAIL   toolchain g++ on aarch64-linux: /usr/bin/x86_64-linux-gnu-g++ was made to stand in for gcc 11.3.0")
+                && doctor.stdout.contains("FAIL   toolchain gcc on aarch64-linux"), "\(doctor.stdout)")
+        try "[toolchains]\n\"g++\" = { aarch64-linux = \"envs/good.tar.zst\" }\n".write(toFile: project + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let good = try runCompile([cluster.binaries + "/swlaunch", "doctor"], in: project, outputs: [], environment: environment)
+        #expect(good.stdout.contains("ok     toolchain g++ on aarch64-linux: /usr/bin/x86_64-linux-gnu-g++ stands in for /usr/bin/g++"), "\(good.stdout)")
+    }
+
+    /// Real cross compilers that differ in their target defaults (Debian's armel and armhf): env create refuses the
+    /// pair, naming both and the differences.
+    @Test(.enabled(if: Posix.isExecutableFile("/usr/bin/arm-linux-gnueabihf-g++") && Posix.isExecutableFile("/usr/bin/arm-linux-gnueabi-g++"),
+                   "needs g++-arm-linux-gnueabihf and g++-arm-linux-gnueabi"))
+    func envCreateRefusesAPairThatGeneratesOtherCode() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/standin-pairs"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+        let refused = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cxx", "/usr/bin/arm-linux-gnueabi-g++",
+                                      "--stand-in-for", "arm-linux-gnueabihf-g++", "-o", "envs/armel.tar.zst"], in: project, outputs: [])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("/usr/bin/arm-linux-gnueabi-g++ (gcc ") && refused.stderr.contains("cannot stand in for /usr/bin/arm-linux-gnueabihf-g++")
+                && refused.stderr.contains("target arm-linux-gnueabi against arm-linux-gnueabihf") && refused.stderr.contains("float"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: project + "/envs/armel.tar.zst"))
+        let accepted = try runCompile([cluster.binaries + "/swlaunch", "env", "create", "--cxx", "/usr/bin/arm-linux-gnueabihf-g++",
+                                       "--stand-in-for", "arm-linux-gnueabihf-g++", "-o", "envs/armhf.tar.zst"], in: project, outputs: [])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
     }
 }

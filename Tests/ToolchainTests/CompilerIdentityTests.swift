@@ -1,0 +1,85 @@
+import Foundation
+import SystemSupport
+import Testing
+@testable import Toolchain
+
+/// What `swlaunch env create --stand-in-for` and swlaunchd compare: gcc's own account of what decides its code.
+@Suite struct CompilerIdentityTests {
+    static func verbose(target: String, package: String, arch: String = "armv7-a+fp", float: String = "hard", build: String) -> String {
+        """
+        Using built-in specs.
+        COLLECT_GCC=g++
+        Target: \(target)
+        Configured with: ../src/configure -v --with-pkgversion='\(package)' --enable-languages=c,c++ --prefix=/usr \
+        --build=\(build) --host=\(build) --target=\(target) --with-arch=\(arch) --with-fpu=vfpv3-d16 --with-float=\(float) \
+        --with-mode=thumb --enable-default-pie --disable-werror
+        Thread model: posix
+        gcc version 12.2.0 (\(package))
+        """
+    }
+
+    static let help = "The following options are target specific:\n  -mfloat-abi=     \t\thard\n  -mthumb   \t\t[enabled]\n"
+    static let macros = "#define __ARM_ARCH 7\n#define __ARM_PCS_VFP 1\n#define __thumb__ 1\n"
+
+    @Test func aCrossCompilerOfTheSameConfigurationDiffersOnlyInRevision() throws {
+        let native = try CompilerIdentity(verbose: Self.verbose(target: "arm-linux-gnueabihf", package: "Debian 12.2.0-14+deb12u1",
+                                                                build: "arm-linux-gnueabihf"), targetHelp: Self.help, macros: Self.macros)
+        let cross = try CompilerIdentity(verbose: Self.verbose(target: "arm-linux-gnueabihf", package: "Debian 12.2.0-14cross1",
+                                                               build: "x86_64-linux-gnu"), targetHelp: Self.help, macros: Self.macros)
+        #expect(native.version == "12.2.0" && native.target == "arm-linux-gnueabihf" && native.packageVersion == "Debian 12.2.0-14+deb12u1")
+        // The build and host machines, paths and languages are not compared; --target and --with-* are.
+        #expect(native.generationOptions == ["--enable-default-pie", "--target=arm-linux-gnueabihf", "--with-arch=armv7-a+fp",
+                                             "--with-float=hard", "--with-fpu=vfpv3-d16", "--with-mode=thumb"])
+        #expect(native.targetDefaults == ["-mfloat-abi= hard", "-mthumb [enabled]"])
+        #expect(cross.differences(from: native).isEmpty)
+        #expect(cross.differsOnlyInRevision(from: native))
+        #expect(!native.differsOnlyInRevision(from: native))
+    }
+
+    @Test func otherTargetDefaultsAreDifferencesNamed() throws {
+        let hard = try CompilerIdentity(verbose: Self.verbose(target: "arm-linux-gnueabihf", package: "Debian 12.2.0-14", build: "x"),
+                                        targetHelp: Self.help, macros: Self.macros)
+        let soft = try CompilerIdentity(verbose: Self.verbose(target: "arm-linux-gnueabihf", package: "Debian 12.2.0-14", arch: "armv5te",
+                                                              float: "soft", build: "x"),
+                                        targetHelp: Self.help.replacingOccurrences(of: "hard", with: "soft"),
+                                        macros: Self.macros.replacingOccurrences(of: "#define __ARM_PCS_VFP 1\n", with: ""))
+        let differences = soft.differences(from: hard)
+        #expect(differences.count == 3, "\(differences)")
+        #expect(differences.first { $0.hasPrefix("configure options") }?.contains("--with-arch=armv5te, --with-float=soft against --with-arch=armv7-a+fp, --with-float=hard") == true)
+        #expect(differences.first { $0.hasPrefix("target defaults") }?.contains("-mfloat-abi= soft against -mfloat-abi= hard") == true)
+        #expect(differences.first { $0.hasPrefix("predefined macros") }?.contains("none against #define __ARM_PCS_VFP 1") == true)
+        var older = hard
+        older.version = "11.3.0"
+        #expect(older.differences(from: hard) == ["version 11.3.0 against 12.2.0"])
+    }
+
+    @Test func notGccIsAnError() {
+        #expect(throws: CompilerIdentityError.self) { try CompilerIdentity(verbose: "clang version 16\n", targetHelp: "", macros: "") }
+    }
+
+    /// The host's own gcc, asked for real: it is itself, and its identity survives the manifest.
+    @Test func theHostsGccProbedAndRecorded() throws {
+        let identity = try CompilerIdentity.probe("/usr/bin/g++")
+        #expect(identity.version.split(separator: ".").count == 3 && !identity.targetDefaults.isEmpty && identity.macros.contains { $0.hasPrefix("#define __GNUC__ ") })
+        #expect(try CompilerIdentity.probe("/usr/bin/x86_64-linux-gnu-g++").differences(from: identity).isEmpty)
+        let manifest = EnvironmentManifest(platform: "x86_64-linux", compilers: ["/usr/bin/arm-linux-gnueabihf-g++"],
+                                           standsInFor: [.init(compiler: "g++", identity: identity, standInPackageVersion: "Debian 12.2.0-14cross1")])
+        #expect(EnvironmentManifest(text: manifest.text) == manifest)
+        #expect(manifest.compiler(for: "/usr/bin/g++") == "/usr/bin/arm-linux-gnueabihf-g++")
+        #expect(manifest.standIn(for: "/usr/bin/g++")?.identity == identity)
+        #expect(manifest.standIn(for: "gcc") == nil)
+    }
+
+    /// A driver that cannot run here (an x86_64 cross compiler on a Pi) is read from its file: the same version,
+    /// target, package and configure options as when it runs.
+    @Test func aDriverReadFromItsFile() throws {
+        let probed = try CompilerIdentity.probe("/usr/bin/g++")
+        let file = try #require(Posix.realPath("/usr/bin/g++").flatMap(Posix.readFile))
+        let read = try CompilerIdentity(driverFile: file)
+        #expect(read.isStatic && !probed.isStatic)
+        #expect(read.version == probed.version && read.target == probed.target && read.packageVersion == probed.packageVersion)
+        #expect(read.generationOptions == probed.generationOptions)
+        #expect(read.differences(from: probed).isEmpty)
+        #expect(throws: CompilerIdentityError.self) { try CompilerIdentity(driverFile: Array("not a compiler".utf8)) }
+    }
+}
