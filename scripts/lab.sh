@@ -9,6 +9,7 @@
 #   lab.sh ip NAME                                      print a host's address
 #   lab.sh run NAME [--cpu F] [--hide DIR]... -- CMD    run CMD on NAME, capped at F cores,
 #                                                       with an empty folder over each DIR
+#   lab.sh cpu NAME                                     CPU seconds used so far by what runs capped on NAME
 set -euo pipefail
 PREFIX=${LAB_PREFIX:-swlab}
 SUBNET=${LAB_SUBNET:-198.18.1}
@@ -29,6 +30,11 @@ cgroup_dir() { # the cgroup for a host, created with a CPU cap of $2 cores
     mkdir -p "/sys/fs/cgroup/cpu/$PREFIX-$name"
     echo 100000 > "/sys/fs/cgroup/cpu/$PREFIX-$name/cpu.cfs_period_us"
     echo "$quota" > "/sys/fs/cgroup/cpu/$PREFIX-$name/cpu.cfs_quota_us"
+    # v1 accounts CPU time in cpuacct, which may be a hierarchy of its own.
+    if [[ -d /sys/fs/cgroup/cpuacct && ! -e /sys/fs/cgroup/cpuacct/cpu.cfs_quota_us ]]; then
+      mkdir -p "/sys/fs/cgroup/cpuacct/$PREFIX-$name"
+      echo $$ > "/sys/fs/cgroup/cpuacct/$PREFIX-$name/tasks"
+    fi
     echo "/sys/fs/cgroup/cpu/$PREFIX-$name/tasks"
   else
     die "no cpu cgroup controller"
@@ -65,7 +71,7 @@ down() {
     sleep 0.3
     for pid in $(ip netns pids "$PREFIX-$name" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$PREFIX-$name" 2>/dev/null || true
-    rmdir "/sys/fs/cgroup/$PREFIX-$name" "/sys/fs/cgroup/cpu/$PREFIX-$name" 2>/dev/null || true
+    rmdir "/sys/fs/cgroup/$PREFIX-$name" "/sys/fs/cgroup/cpu/$PREFIX-$name" "/sys/fs/cgroup/cpuacct/$PREFIX-$name" 2>/dev/null || true
     rm -rf "/var/lib/lab-$PREFIX/$name" "$f"
   done
   ip netns del "$FABRIC" 2>/dev/null || true
@@ -116,8 +122,22 @@ run() {
       exec "$@"' "$hostrun" "$@"
 }
 
+cpu() { # CPU seconds of a host's cgroup (what `run --cpu` started there)
+  local name=$1
+  if [[ -f /sys/fs/cgroup/$PREFIX-$name/cpu.stat ]]; then
+    awk '$1 == "usage_usec" { printf "%.2f\n", $2 / 1e6 }' "/sys/fs/cgroup/$PREFIX-$name/cpu.stat"
+  elif [[ -f /sys/fs/cgroup/cpuacct/$PREFIX-$name/cpuacct.usage ]]; then
+    awk '{ printf "%.2f\n", $1 / 1e9 }' "/sys/fs/cgroup/cpuacct/$PREFIX-$name/cpuacct.usage"
+  elif [[ -f /sys/fs/cgroup/cpu/$PREFIX-$name/cpuacct.usage ]]; then
+    awk '{ printf "%.2f\n", $1 / 1e9 }' "/sys/fs/cgroup/cpu/$PREFIX-$name/cpuacct.usage"
+  else
+    die "no CPU accounting for $name (run something there with --cpu first)"
+  fi
+}
+
 case ${1:-} in
   up) shift; up "$@" ;;
+  cpu) cpu "$2" ;;
   down) down ;;
   ip) cat "$STATE/host-$2" ;;
   run) shift; run "$@" ;;

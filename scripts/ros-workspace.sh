@@ -5,7 +5,10 @@
 # `colcon build` of the same folder (the reference), then the wrapped build; every installed library is compared
 # byte for byte and the share of compiles that ran remote is printed, with both wall times.
 #
-#   scripts/ros-workspace.sh [--tool colcon|catkin|catkin_make] [--package NAME] [--client-cpu F] [--work DIR] [--bench N]
+#   scripts/ros-workspace.sh [--tool colcon|catkin|catkin_make] [--package NAME] [--client-cpu F] [--client-cores N]
+#                            [--work DIR] [--bench N]
+# --client-cores N pins the client's builds to N processors (taskset), so that the tools count N cores, as on a
+# Pi with fewer cores than the cluster has slots (colcon's defaults: N workers, -jN -lN each).
 # --bench N then times N rounds of two clean builds, in turns: the tool with the launcher passed by hand and the
 # tool's own parallelism defaults (colcon: --cmake-args -DCMAKE_<LANG>_COMPILER_LAUNCHER=swlaunch, -j/-l and workers
 # from the cores), and `swlaunch <tool>`; it prints each run and the medians.
@@ -22,6 +25,7 @@ tool=colcon
 client_cpu=0.5
 work=/tmp/swlaunch-ros
 bench=0
+client_cores=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --package) package=$2; shift 2 ;;
@@ -29,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --client-cpu) client_cpu=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --bench) bench=$2; shift 2 ;;
+    --client-cores) client_cores=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +70,7 @@ ws_build() { # LOG PREFIX... [-- SUFFIX...]: a clean build of the workspace on t
   while [[ $# -gt 0 && $1 != -- ]]; do prefix+=("$1"); shift; done
   [[ ${1:-} == -- ]] && { shift; suffix=("$@"); }
   rm -rf "$ws/build" "$ws/install" "$ws/devel" "$ws/log" "$ws/logs"
+  [[ -n $client_cores ]] && prefix=(taskset -c "0-$((client_cores - 1))" "${prefix[@]}")
   local t0; t0=$(date +%s.%N)
   (cd "$ws" && "$lab" run client --cpu "$client_cpu" -- "${prefix[@]}" "${command[@]}" "${suffix[@]}" >"$work/$log" 2>&1) \
     || { echo "$log: the build failed:" >&2; tail -30 "$work/$log" >&2; exit 1; }
@@ -110,11 +116,12 @@ for round in $(seq "$bench"); do
     echo "round $round: $kind $t s"
   done
 done
-python3 - "$plain" "${hand_times[*]}" "${wrapped_times[*]}" "${command[*]}" "$client_cpu" <<'PY'
+python3 - "$plain" "${hand_times[*]}" "${wrapped_times[*]}" "${command[*]}" "$client_cpu" "$client_cores" <<'PY'
 import statistics, sys
 plain, hand, wrapped, command, cpu = float(sys.argv[1]), [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()], sys.argv[4], sys.argv[5]
+pinned = f" on {sys.argv[6]} processor(s)" if sys.argv[6] else ""
 h, w = statistics.median(hand), statistics.median(wrapped)
-print(f"| client {cpu} cores, 2 helpers | runs | median wall | vs plain |")
+print(f"| client {cpu} cores{pinned}, 2 helpers | runs | median wall | vs plain |")
 print("|---|---|---|---|")
 print(f"| plain `{command}` (local) | 1 | {plain:.1f} s | 1.00 |")
 print(f"| `{command}` + launcher by hand, the tool's defaults | {len(hand)} | {h:.1f} s | {plain / h:.2f}x |")

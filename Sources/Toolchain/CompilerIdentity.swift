@@ -69,16 +69,10 @@ public struct CompilerIdentity: Sendable, Equatable, Codable {
     /// file: the configure line `-v` prints and the version string. Target defaults and macros stay empty, and
     /// ``differences(from:)`` then compares version, target and configure options only (they decide the rest).
     public init(driverFile: [UInt8]) throws(CompilerIdentityError) {
-        var configure: String?, version: String?
-        for piece in driverFile.split(separator: 0, omittingEmptySubsequences: true) where piece.count >= 5 && piece.count < 8192 {
-            let text = String(decoding: piece, as: UTF8.self)
-            if configure == nil, text.contains("/configure "), text.contains("--target=") { configure = text }
-            if version == nil, text.split(separator: ".").count == 3, text.allSatisfy({ $0.isNumber || $0 == "." }) { version = text }
-        }
-        guard let configure, let version else {
+        guard let (options, version) = Self.configureLine(in: driverFile) else {
             throw CompilerIdentityError(reason: "its file holds no gcc configure line and version (not a gcc driver?)")
         }
-        let options = configure.split(separator: " ").map(String.init)
+        let configure = options.joined(separator: " ")
         let target = options.first { $0.hasPrefix("--target=") }.map { String($0.dropFirst(9)) } ?? ""
         var package: String?
         if let start = configure.range(of: "--with-pkgversion='") {
@@ -87,6 +81,18 @@ public struct CompilerIdentity: Sendable, Equatable, Codable {
         self.init(version: version, packageVersion: package, target: target,
                   generationOptions: options.filter { option in Self.generationPrefixes.contains { option.hasPrefix($0) } }.sorted(),
                   targetDefaults: [], macros: [])
+    }
+
+    /// The configure line a gcc driver's `-v` prints (split at spaces) and its version, from the driver's file.
+    static func configureLine(in driverFile: [UInt8]) -> (options: [String], version: String)? {
+        var configure: String?, version: String?
+        for piece in driverFile.split(separator: 0, omittingEmptySubsequences: true) where piece.count >= 5 && piece.count < 8192 {
+            let text = String(decoding: piece, as: UTF8.self)
+            if configure == nil, text.contains("/configure "), text.contains("--target=") { configure = text }
+            if version == nil, text.split(separator: ".").count == 3, text.allSatisfy({ $0.isNumber || $0 == "." }) { version = text }
+        }
+        guard let configure, let version else { return nil }
+        return (configure.split(separator: " ").map(String.init), version)
     }
 
     /// Whether the identity came from the driver's file alone (no target defaults or macros).

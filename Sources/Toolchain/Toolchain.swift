@@ -80,14 +80,19 @@ public final class ToolchainRegistry: Sendable {
         var members = [compiler]
         let isClang = compiler.split(separator: "/").last?.contains("clang") ?? false
         if !isClang {
+            var answered = false
             for program in ["cc1", "cc1plus", "cc1obj", "cc1objplus", "as"] {
                 guard let answer = try? capture(compiler, ["-print-prog-name=\(program)"]), !answer.isEmpty else { continue }
+                answered = true
                 if answer.contains("/") {
                     if Posix.isExecutableFile(answer) { members.append(answer) }
                 } else if let found = searchPath(answer) {
                     members.append(found)
                 }
             }
+            // A driver for another machine (an x86_64 cross compiler on a Pi) cannot be asked: its configure line says
+            // where its programs are.
+            if !answered { members += Self.programs(ofDriverFile: compiler) }
         }
         if isClang, let verbose = try? capture(compiler, ["-v"], stream: 2) {
             // The clang driver derives libstdc++'s include directories from the GCC installation it
@@ -99,11 +104,38 @@ public final class ToolchainRegistry: Sendable {
         }
         var libraries: [String] = []
         for member in members where !member.hasSuffix(".o") {
-            libraries.append(contentsOf: (try? sharedLibraries(of: member)) ?? [])
+            // ldd runs the library loader of this machine, which cannot load another machine's program (nor can
+            // an ARM system's ldd load an x86_64 one): then the ELF file is read.
+            let listed = (try? sharedLibraries(of: member)) ?? []
+            libraries.append(contentsOf: listed.isEmpty ? ELFFile.sharedLibraries(of: member) : listed)
         }
         let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
         let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
         return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
+    }
+
+    /// The programs a gcc driver runs to compile (cc1, cc1plus, as), found from the configure line in its file:
+    /// `<libexecdir>/gcc-cross/<target>/<version>/` (Debian's cross compilers) or `<libexecdir>/gcc/<target>/<version>/`,
+    /// and the assembler in `<prefix>/<target>/bin` or as `<prefix>/bin/<target>-as`.
+    static func programs(ofDriverFile driver: String) -> [String] {
+        guard let bytes = Posix.readFile(Posix.realPath(driver) ?? driver),
+              let (options, version) = CompilerIdentity.configureLine(in: bytes) else { return [] }
+        func value(_ name: String) -> String? { options.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
+        guard let target = value("--target") else { return [] }
+        let prefix = value("--prefix") ?? "/usr/local"
+        let libexec = value("--libexecdir") ?? prefix + "/libexec"
+        let versionDirectory = options.contains("--with-gcc-major-version-only") ? String(version.prefix { $0 != "." }) : version
+        var programs: [String] = []
+        for kind in ["gcc-cross", "gcc"] {
+            let directory = "\(libexec)/\(kind)/\(target)/\(versionDirectory)"
+            for program in ["cc1", "cc1plus", "cc1obj", "cc1objplus"] where Posix.isExecutableFile(directory + "/" + program) {
+                programs.append(directory + "/" + program)
+            }
+        }
+        for assembler in ["\(prefix)/\(target)/bin/as", "\(prefix)/bin/\(target)-as"] where Posix.isExecutableFile(assembler) {
+            programs.append(assembler)
+        }
+        return programs
     }
 
     private func searchPath(_ name: String) -> String? {

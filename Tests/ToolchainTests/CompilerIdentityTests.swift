@@ -83,3 +83,47 @@ import Testing
         #expect(throws: CompilerIdentityError.self) { try CompilerIdentity(driverFile: Array("not a compiler".utf8)) }
     }
 }
+
+/// Packing a driver that cannot run here: its programs from the configure line in its file, its libraries from
+/// its ELF headers. Checked against what the running driver and ldd say, on Debian's armhf cross compiler.
+@Suite(.enabled(if: Posix.isExecutableFile("/usr/bin/arm-linux-gnueabihf-g++"), "needs g++-arm-linux-gnueabihf"))
+struct ForeignDriverTests {
+    static func capture(_ arguments: [String]) throws -> String {
+        let out = NSTemporaryDirectory() + "elf-test-" + randomHexString(bytes: 6)
+        defer { Posix.removeFile(out) }
+        #expect(Spawn.run(arguments[0], arguments, stdoutPath: out, stderrPath: "/dev/null") == 0)
+        return String(decoding: Posix.readFile(out) ?? [], as: UTF8.self)
+    }
+
+    @Test func programsFromTheConfigureLineAreTheOnesTheDriverNames() throws {
+        let driver = "/usr/bin/arm-linux-gnueabihf-g++"
+        var asked: [String] = []
+        for program in ["cc1", "cc1plus", "as"] {
+            let answer = try Self.capture([driver, "-print-prog-name=\(program)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            asked.append(Posix.realPath(answer) ?? answer)
+        }
+        let read = ToolchainRegistry.programs(ofDriverFile: driver).map { Posix.realPath($0) ?? $0 }
+        #expect(Set(read).isSuperset(of: asked), "\(read) against \(asked)")
+        #expect(read.count >= 3)
+    }
+
+    @Test func librariesFromTheELFFileAreTheOnesLddLists() throws {
+        let cc1plus = try Self.capture(["/usr/bin/arm-linux-gnueabihf-g++", "-print-prog-name=cc1plus"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        for program in [cc1plus, "/usr/bin/arm-linux-gnueabihf-g++-12", "/usr/bin/arm-linux-gnueabihf-as"] {
+            let ldd = try Self.capture(["/usr/bin/ldd", program]).split(separator: "\n").compactMap { line -> String? in
+                let parts = line.split(separator: " ")
+                if let arrow = parts.firstIndex(of: "=>"), arrow + 1 < parts.count, parts[arrow + 1].hasPrefix("/") { return String(parts[arrow + 1]) }
+                return parts.first.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
+            }
+            let read = ELFFile.sharedLibraries(of: program)
+            #expect(Set(read.map { Posix.realPath($0) ?? $0 }) == Set(ldd.map { Posix.realPath($0) ?? $0 }), "\(program): \(read) against \(ldd)")
+        }
+    }
+
+    @Test func anARMFileIsReadToo() throws {
+        let libc = try #require(Posix.readFile("/usr/arm-linux-gnueabihf/lib/libc.so.6").flatMap(ELFFile.init(bytes:)))
+        #expect(libc.machine == 40 && libc.needed.contains("ld-linux-armhf.so.3"))
+        #expect(ELFFile(bytes: Array("#!/bin/sh\n".utf8)) == nil)
+        #expect(ELFFile.machine(of: "/usr/bin/arm-linux-gnueabihf-g++-12") == 62)
+    }
+}
