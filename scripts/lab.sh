@@ -111,9 +111,9 @@ run() {
     sh -c 'mount --bind "$0" /run || exit 1
       if [ "$LAB_CGROUPS" = v2 ]; then
         mount -t cgroup2 lab-cgroup /sys/fs/cgroup 2>/dev/null
-      elif [ -n "$LAB_CGROUPS" ] && mount -t tmpfs -o mode=0755 lab-cgroup /sys/fs/cgroup 2>/dev/null; then
+      elif [ -n "$LAB_CGROUPS" ] && mount -t tmpfs -o mode=0755 lab-cgroups /sys/fs/cgroup 2>/dev/null; then
         printf "%s" "$LAB_CGROUPS" | while read -r dir controllers; do
-          mkdir -p "/sys/fs/cgroup/$dir" && mount -t cgroup -o "$controllers" lab-cgroup "/sys/fs/cgroup/$dir"
+          mkdir -p "/sys/fs/cgroup/$dir" && mount -t cgroup -o "$controllers" cgroup "/sys/fs/cgroup/$dir" 2>/dev/null
         done
       fi
       printf "%s" "$LAB_HIDE" | while IFS= read -r d; do

@@ -21,6 +21,8 @@ final class LauncherService: Sendable {
     let mapped: MappedEnvironments
     let translation: IncludeTranslation
     let standIns = StandInCheck()
+    /// Compilers whose native toolchain is being packed by `nativeInBackground`.
+    private let packingInBackground = Mutex(Set<String>())
     let probed = ProbedHeaders()
     let resolver: FileResolver
     let toolchains: ToolchainRegistry
@@ -206,10 +208,15 @@ final class LauncherService: Sendable {
             choices.append(ToolchainChoice(platform: platform, toolchain: environment.id))
         }
         if !choices.contains(where: { $0.platform == platform }) {
-            let toolchain = try toolchains.native(compiler: job.compiler)
-            try ensureArchive(of: toolchain)
-            variants[toolchain.id] = JobVariant(compiler: job.compiler, arguments: job.arguments, translated: false)
-            choices.insert(ToolchainChoice(platform: platform, toolchain: toolchain.id), at: 0)
+            // With environments for other platforms at hand, a job does not wait for the native one to be packed
+            // (on a Pi, learning its own compiler's files takes a while and its jobs go to x86_64 helpers): it is
+            // packed in the background and offered from the next job on.
+            let toolchain = choices.isEmpty ? try toolchains.native(compiler: job.compiler) : nativeInBackground(job.compiler)
+            if let toolchain {
+                try ensureArchive(of: toolchain)
+                variants[toolchain.id] = JobVariant(compiler: job.compiler, arguments: job.arguments, translated: false)
+                choices.insert(ToolchainChoice(platform: platform, toolchain: toolchain.id), at: 0)
+            }
         }
         var outputs: [String] = []
         var outputDirectories: [String] = []
@@ -265,6 +272,21 @@ final class LauncherService: Sendable {
 
     /// The archive this daemon serves for an environment id: a `[toolchains]` archive, or a native one.
     func servedArchive(_ id: String) -> String? { mapped.archivePath(of: id) ?? archivePath(of: id) }
+
+    /// The native toolchain of `compiler` when it is packed already; else nil, with packing started (once) on a
+    /// thread of its own.
+    func nativeInBackground(_ compiler: String) -> Toolchain? {
+        if let toolchain = toolchains.nativeIfKnown(compiler: compiler), Posix.fileExists(archivePath(of: toolchain.id)) { return toolchain }
+        guard packingInBackground.withLock({ $0.insert(compiler).inserted }) else { return nil }
+        let thread = Thread { [self] in
+            defer { _ = packingInBackground.withLock { $0.remove(compiler) } }
+            do { try ensureArchive(of: try toolchains.native(compiler: compiler)) } catch {
+                logger.warning("cannot pack the native toolchain", metadata: ["compiler": "\(compiler)", "error": "\(error)"])
+            }
+        }
+        thread.start()
+        return nil
+    }
 
     func ensureArchive(of toolchain: Toolchain) throws {
         let path = archivePath(of: toolchain.id)

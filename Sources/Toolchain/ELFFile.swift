@@ -74,23 +74,27 @@ struct ELFFile: Equatable {
     }
 
     /// Every shared library `path` loads, and their libraries in turn, with its interpreter, found in the
-    /// runpath and the machine's library folders (the way ld.so would, minus ld.so.conf's additions).
-    static func sharedLibraries(of path: String) -> [String] {
+    /// runpath and the machine's library folders (the way ld.so would, minus ld.so.conf's additions); inside
+    /// `root` when given (paths in and out are as seen from it).
+    static func sharedLibraries(of path: String, root: String = "") -> [String] {
+        let resolver = FileResolver(root: root)
+        func exists(_ candidate: String) -> Bool { (try? resolver.resolve(candidate)) != nil }
         var found: [String] = []
         var seen = Set<String>()
         var queue = [path]
         while let next = queue.popLast() {
-            guard let bytes = Posix.readFile(next), let file = ELFFile(bytes: bytes) else { continue }
+            guard let physical = try? resolver.resolve(next).0, let bytes = Posix.readFile(root + physical),
+                  let file = ELFFile(bytes: bytes) else { continue }
             let origin = String(next[..<(next.lastIndex(of: "/") ?? next.endIndex)])
             let directories = file.runPath.map { $0.replacingOccurrences(of: "$ORIGIN", with: origin) } + libraryDirectories(machine: file.machine)
             var libraries = file.interpreter.map { [$0] } ?? []
             for name in file.needed {
                 if name.contains("/") { libraries.append(name); continue }
-                if let hit = directories.lazy.map({ $0 + "/" + name }).first(where: { Posix.fileExists($0) }) { libraries.append(hit) }
+                if let hit = directories.lazy.map({ $0 + "/" + name }).first(where: exists) { libraries.append(hit) }
             }
-            for library in libraries where seen.insert(library).inserted && Posix.fileExists(library) {
+            for library in libraries where seen.insert(library).inserted && exists(library) {
                 found.append(library)
-                queue.append(Posix.realPath(library) ?? library)
+                queue.append(library)
             }
         }
         return found
@@ -108,4 +112,10 @@ struct ELFFile: Equatable {
         guard read(fd, &header, 20) == 20, header[0] == 0x7f, header[1] == 0x45, header[2] == 0x4c, header[3] == 0x46, header[5] == 1 else { return nil }
         return UInt16(header[18]) | UInt16(header[19]) << 8
     }
+}
+
+/// The machine an ELF file is for (`e_machine`: 62 x86_64, 183 aarch64, 40 arm), for tools that name a platform
+/// from a program.
+public enum ELFMachine {
+    public static func of(_ path: String) -> UInt16? { ELFFile.machine(of: path) }
 }

@@ -47,8 +47,11 @@ public final class FileResolver: Sendable {
         var paths: [String: String] = [:]
     }
     private let caches = Mutex(Caches())
+    /// The folder that stands for `/` (empty: this machine's own root): paths are resolved and read inside it,
+    /// absolute links included, as another machine's files unpacked there (`swlaunch env create --root`).
+    private let root: String
 
-    public init() {}
+    public init(root: String = "") { self.root = root }
 
     /// Joins a possibly relative path to `directory` without resolving anything.
     public static func absolute(_ path: String, in directory: String) -> String {
@@ -70,14 +73,14 @@ public final class FileResolver: Sendable {
                 throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at /\(current.joined(separator: "/"))")
             }
             var info = stat()
-            guard lstat(candidate, &info) == 0 else {
+            guard lstat(root + candidate, &info) == 0 else {
                 throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
             }
             if (info.st_mode & S_IFMT) == S_IFLNK {
                 hops += 1
                 guard hops < 40 else { throw ResolveError(path: path, reason: "too many symbolic links") }
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlink(candidate, &buffer, buffer.count - 1)
+                let n = readlink(root + candidate, &buffer, buffer.count - 1)
                 guard n >= 0 else { throw ResolveError(path: path, reason: "unreadable symbolic link \(candidate)") }
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 links.append(SymlinkEntry(path: candidate, target: target).relativized)
@@ -93,7 +96,7 @@ public final class FileResolver: Sendable {
     /// The SHA-256 of a file's contents (cached), and whether it is executable. The file is opened without
     /// following links (the path is physical); with a `caller`, only when that user could read it.
     public func hash(_ physicalPath: String, as caller: Caller? = nil) throws -> (String, Bool) {
-        let (fd, info) = try (caller ?? .daemon).openForReading(physicalPath)
+        let (fd, info) = try (caller ?? .daemon).openForReading(root + physicalPath)
         defer { close(fd) }
         let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                       mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
@@ -115,7 +118,7 @@ public final class FileResolver: Sendable {
     /// Reads the contents of a file previously hashed, checking it still has that hash.
     public func contents(ofHash digest: String) -> [UInt8]? {
         let path = caches.withLock { $0.paths[digest] }
-        guard let path, let (fd, _) = try? Caller.daemon.openForReading(path) else { return nil }
+        guard let path, let (fd, _) = try? Caller.daemon.openForReading(root + path) else { return nil }
         defer { close(fd) }
         guard let bytes = Posix.readAll(fd), Self.digest(bytes) == digest else { return nil }
         return bytes
@@ -145,7 +148,7 @@ public final class FileResolver: Sendable {
             let (digest, executable) = try hash(physical, as: caller)
             tree.files.append(FileEntry(path: physical, hash: digest, executable: executable))
             var info = stat()
-            if stat(physical, &info) == 0 { tree.totalBytes += UInt64(info.st_size) }
+            if stat(root + physical, &info) == 0 { tree.totalBytes += UInt64(info.st_size) }
         }
         for directory in directories {
             guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory), as: caller) else { continue }

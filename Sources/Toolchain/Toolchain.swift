@@ -52,10 +52,20 @@ public final class ToolchainRegistry: Sendable {
 
     /// The toolchain of the compiler at `compiler` on this machine (blocking; cached by the driver's mtime).
     public func native(compiler: String) throws -> Toolchain {
-        let mtime = (try? FileManager.default.attributesOfItem(atPath: compiler)[.modificationDate] as? Date) ?? Date.distantPast
-        if let (stamp, toolchain) = cache.withLock({ $0[compiler] }), stamp == mtime { return toolchain }
+        if let toolchain = nativeIfKnown(compiler: compiler) { return toolchain }
+        let mtime = Self.modificationDate(of: compiler)
         let toolchain = try discover(compiler)
         cache.withLock { $0[compiler] = (mtime, toolchain) }
+        return toolchain
+    }
+
+    private static func modificationDate(of path: String) -> Date {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date.distantPast
+    }
+
+    /// The native toolchain of `compiler` if it was discovered already and the compiler has not changed since.
+    public func nativeIfKnown(compiler: String) -> Toolchain? {
+        guard let (stamp, toolchain) = cache.withLock({ $0[compiler] }), stamp == Self.modificationDate(of: compiler) else { return nil }
         return toolchain
     }
 
@@ -117,8 +127,10 @@ public final class ToolchainRegistry: Sendable {
     /// The programs a gcc driver runs to compile (cc1, cc1plus, as), found from the configure line in its file:
     /// `<libexecdir>/gcc-cross/<target>/<version>/` (Debian's cross compilers) or `<libexecdir>/gcc/<target>/<version>/`,
     /// and the assembler in `<prefix>/<target>/bin` or as `<prefix>/bin/<target>-as`.
-    static func programs(ofDriverFile driver: String) -> [String] {
-        guard let bytes = Posix.readFile(Posix.realPath(driver) ?? driver),
+    static func programs(ofDriverFile driver: String, root: String = "") -> [String] {
+        let resolver = FileResolver(root: root)
+        func executable(_ path: String) -> Bool { (try? resolver.resolve(path)).map { Posix.isExecutableFile(root + $0.0) } ?? false }
+        guard let physical = try? resolver.resolve(driver).0, let bytes = Posix.readFile(root + physical),
               let (options, version) = CompilerIdentity.configureLine(in: bytes) else { return [] }
         func value(_ name: String) -> String? { options.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
         guard let target = value("--target") else { return [] }
@@ -128,14 +140,37 @@ public final class ToolchainRegistry: Sendable {
         var programs: [String] = []
         for kind in ["gcc-cross", "gcc"] {
             let directory = "\(libexec)/\(kind)/\(target)/\(versionDirectory)"
-            for program in ["cc1", "cc1plus", "cc1obj", "cc1objplus"] where Posix.isExecutableFile(directory + "/" + program) {
+            for program in ["cc1", "cc1plus", "cc1obj", "cc1objplus"] where executable(directory + "/" + program) {
                 programs.append(directory + "/" + program)
             }
         }
-        for assembler in ["\(prefix)/\(target)/bin/as", "\(prefix)/bin/\(target)-as"] where Posix.isExecutableFile(assembler) {
+        for assembler in ["\(prefix)/\(target)/bin/as", "\(prefix)/bin/\(target)-as"] where executable(assembler) {
             programs.append(assembler)
         }
         return programs
+    }
+
+    /// An environment of compilers for another machine, packed from `root`, a folder holding that machine's files
+    /// at their paths (Debian packages unpacked with `dpkg-deb -x`): nothing in it is run. The programs come from
+    /// each driver's configure line, the libraries from ELF headers; `EnvironmentArchive.write(sourceRoot: root)`
+    /// reads the files.
+    public func foreignEnvironment(compilers: [String], root: String) throws -> Toolchain {
+        let resolver = FileResolver(root: root)
+        var members: [String] = []
+        for compiler in compilers {
+            guard isCompilerName(compiler) else { throw ToolchainError(compiler: compiler, reason: "not a C or C++ compiler driver") }
+            guard (try? resolver.resolve(compiler)) != nil else { throw ToolchainError(compiler: compiler, reason: "not in \(root)") }
+            let programs = Self.programs(ofDriverFile: compiler, root: root)
+            guard !programs.isEmpty else {
+                throw ToolchainError(compiler: compiler, reason: "no configure line in the driver, or none of its programs in \(root)")
+            }
+            members += [compiler] + programs
+        }
+        var libraries: [String] = []
+        for member in members { libraries += ELFFile.sharedLibraries(of: member, root: root) }
+        let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
+        let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
+        return Toolchain(id: id, compiler: compilers.first ?? "", files: tree.files, symlinks: tree.symlinks)
     }
 
     private func searchPath(_ name: String) -> String? {

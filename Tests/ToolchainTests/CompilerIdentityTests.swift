@@ -127,3 +127,34 @@ struct ForeignDriverTests {
         #expect(ELFFile.machine(of: "/usr/bin/arm-linux-gnueabihf-g++-12") == 62)
     }
 }
+
+extension ForeignDriverTests {
+    /// The cross compiler's files copied into a folder that stands for another machine's root, packed from there
+    /// without running anything: the same environment (same id, so the same files and links) as packing the
+    /// installed compiler by asking it.
+    @Test func packingFromARootIsPackingTheInstalledCompiler() throws {
+        let registry = ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux")
+        let drivers = ["/usr/bin/arm-linux-gnueabihf-gcc", "/usr/bin/arm-linux-gnueabihf-g++"]
+        let installed = try registry.environment(compilers: drivers)
+        let root = NSTemporaryDirectory() + "foreign-root-" + randomHexString(bytes: 6)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for link in installed.symlinks {
+            try FileManager.default.createDirectory(atPath: root + SandboxTree.parent(link.path), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: root + link.path, withDestinationPath: link.target)
+        }
+        for file in installed.files {
+            try FileManager.default.createDirectory(atPath: root + SandboxTree.parent(file.path), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: file.path, toPath: root + file.path)
+        }
+        let packed = try registry.foreignEnvironment(compilers: drivers, root: root)
+        #expect(Set(packed.files.map(\.path)) == Set(installed.files.map(\.path)))
+        #expect(Set(packed.symlinks.map(\.path)) == Set(installed.symlinks.map(\.path)))
+        #expect(packed.id == installed.id)
+        #expect(packed.files.contains { $0.path.hasSuffix("/cc1plus") } && packed.files.contains { $0.path.hasSuffix("/libc.so.6") })
+        // And written from the root, it unpacks to the same id.
+        let archive = root + ".tar.zst"
+        defer { Posix.removeFile(archive); try? FileManager.default.removeItem(atPath: root + ".unpacked") }
+        try EnvironmentArchive.write(packed, manifest: EnvironmentManifest(platform: "x86_64-linux", compilers: drivers), to: archive, sourceRoot: root)
+        #expect(try EnvironmentArchive.unpack(archive, into: root + ".unpacked").1.id == installed.id)
+    }
+}
