@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "Records"),
         // The build wrappers' rules (swlaunch make/ninja/cmake): job counts and argument rewriting, pure.
         .target(name: "BuildWrappers"),
+        // The daemon's own include scan (a superset of what gcc reads, from the text), in place of the compiler's.
+        .target(name: "IncludeScan", dependencies: ["SystemSupport"]),
 
         // The cluster key: host certificates issued from it, mutual TLS 1.3 configurations, discovery MACs.
         .target(name: "ClusterKey", dependencies: [
@@ -68,7 +70,7 @@ let package = Package(
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config", "Records",
+            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config", "Records", "IncludeScan",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -105,6 +107,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
         .testTarget(name: "BuildWrappersTests", dependencies: ["BuildWrappers"]),
+        .testTarget(name: "IncludeScanTests", dependencies: ["IncludeScan", "SystemSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),

@@ -50,6 +50,8 @@ public let configKeys: [KeySpec] = [
             help: "What an infrastructure failure does: compile locally, or fail the compile (for CI)."),
     KeySpec(key: "jobs.compression_level", kind: .integer(1...19), environment: "SWLAUNCH_COMPRESSION_LEVEL", defaultValue: .integer(1),
             help: "zstd level for file contents sent to helpers."),
+    KeySpec(key: "jobs.scan", kind: .choice(["daemon", "compiler"]), environment: "SWLAUNCH_SCAN", defaultValue: .string("daemon"),
+            help: "How a compile's inputs are found: the daemon's include scan (no preprocessor run; the compiler's scan when it cannot tell) or always the compiler's."),
     KeySpec(key: "jobs.count", kind: .integer(1...4096), environment: "SWLAUNCH_JOBS", defaultValue: nil,
             help: "The -j the build wrappers use (written by `swlaunch ninjalog --write`)."),
     KeySpec(key: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),

@@ -6,10 +6,10 @@ import Toolchain
 import Wire
 
 /// Runs a stand-in compiler (an x86_64 cross compiler for an ARM client's native gcc, say) against the client's
-/// headers at the client's paths: its own default include directories are switched off (`-nostdinc`) and the
-/// client compiler's are named in their order (`-isystem`), and gcc's implicit `stdc-predef.h` preinclude,
-/// which `-nostdinc` also drops, is named with `-include`. The dependency file is then the client's own (written
-/// by the launcher's scan), since the stand-in's would list stdc-predef.h twice.
+/// headers at the client's paths: the client compiler's `#include <...>` folders are named in their order with
+/// `-isystem`, ahead of the stand-in's own, which do not exist in the helper's sandbox (the environment holds
+/// programs and libraries, no headers) and drop out. gcc's implicit `stdc-predef.h` is then found in the client's
+/// folders as the client's compiler finds it, and the stand-in's dependency file is the client compiler's.
 final class IncludeTranslation: Sendable {
     private let scratch: String
     /// The client compiler's include directories by the arguments that choose them.
@@ -31,13 +31,7 @@ final class IncludeTranslation: Sendable {
         guard !job.arguments.contains("-nostdinc") else { return [] }
         let language = job.language.isEmpty ? "c" : job.language
         let directories = try searchPath(compiler: job.compiler, language: language, options: Self.searchOptions(job.arguments))
-        var extra = ["-nostdinc"] + (language.hasSuffix("++") ? ["-nostdinc++"] : [])
-        for directory in directories { extra += ["-isystem", directory] }
-        let hosted = !job.arguments.contains("-ffreestanding") && !job.arguments.contains("-fno-hosted")
-        if hosted, let predef = directories.map({ $0 + "/stdc-predef.h" }).first(where: Posix.fileExists) {
-            extra += ["-include", predef]
-        }
-        return extra
+        return directories.flatMap { ["-isystem", $0] }
     }
 
     /// True the first time a pair is seen (to log a stand-in once).

@@ -1,5 +1,6 @@
 import CompilerArgs
 import Foundation
+import IncludeScan
 import Logging
 import NIOCore
 import NIOPosix
@@ -21,6 +22,8 @@ final class LauncherService: Sendable {
     let mapped: MappedEnvironments
     let translation: IncludeTranslation
     let standIns = StandInCheck()
+    /// The include scan that spares launchers the compiler's preprocessing pass.
+    let includes = IncludeScanner()
     /// Compilers whose native toolchain is being packed by `nativeInBackground`.
     private let packingInBackground = Mutex(Set<String>())
     let probed = ProbedHeaders()
@@ -78,9 +81,12 @@ final class LauncherService: Sendable {
                     case let .submit(job):
                         if heldSlot { await localSlots.release(); heldSlot = false }
                         let reply = try await withKeepAlives(outbound) { await self.inFlight.around { await self.distribute(job, for: caller) } }
-                        if case .runLocally = reply {
+                        switch reply {
+                        case .runLocally, .scanNeeded:
+                            // The launcher compiles, or scans with the compiler, here now: a local slot for it.
                             try await withKeepAlives(outbound) { await self.localSlots.acquire() }
                             heldSlot = true
+                        default: break
                         }
                         try await outbound.write(reply)
                     case let .statsRequest(reset):
@@ -127,6 +133,11 @@ final class LauncherService: Sendable {
         } catch let error as AccessDenied {
             logger.notice("input not readable by the compile's user", metadata: ["error": "\(error)"])
             return await local("unreadable-input")
+        } catch let error as ScanNeeded {
+            logger.debug("the include scan leaves the job to the compiler's", metadata: ["reason": "\(error.reason)"])
+            // Counted by kind ("computed #include", "precompiled header", "the include scan does not follow -I-").
+            await stats.countCompilerScan(reason: error.kind)
+            return .scanNeeded(reason: error.reason)
         } catch let error as MappedEnvironmentError {
             logger.warning("cannot use a [toolchains] environment", metadata: ["error": "\(error)"])
             return await local("bad-environment", detail: ": \(error)")
@@ -134,6 +145,7 @@ final class LauncherService: Sendable {
             logger.warning("cannot prepare job", metadata: ["error": "\(error)"])
             return await local("unshippable-input")
         }
+        await stats.countInputScan(job.source.isEmpty ? "compiler" : "daemon")
         let sent = Posix.nowMicros()
         let distribution = await distributor.distribute(prepared)
         let attempts: [AttemptRecord]
@@ -148,7 +160,7 @@ final class LauncherService: Sendable {
         switch distribution {
         case let .local(reason, _):
             return await local(reason)
-        case .remote(var result, let host, let variant, _):
+        case .remote(var result, let host, _, _):
             // The helper reports how long the job waited for one of its slots; the rest of the round trip
             // that was not compiling is transfer (connect, contents, sandbox set-up, result).
             let total = Posix.nowMicros() - sent
@@ -156,12 +168,11 @@ final class LauncherService: Sendable {
             result.timings.queue = sent - queued + helperQueue
             result.timings.preprocess = job.preprocessMicros
             result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
-            // Map the helper's physical output paths back to the names the launcher wrote. A stand-in
-            // compiler's dependency file is not the client compiler's: the launcher writes its own.
+            // Map the helper's physical output paths back to the names the launcher wrote.
             let remote = prepared.job.namedOutputs, local = job.namedOutputs
             result.outputs = result.outputs.compactMap { file in
                 if file.path == remote?.object, let object = local?.object { return OutputFile(path: object, contents: file.contents) }
-                if file.path == remote?.dependencyFile, !variant.translated, let dependencyFile = local?.dependencyFile {
+                if file.path == remote?.dependencyFile, let dependencyFile = local?.dependencyFile {
                     return OutputFile(path: dependencyFile, contents: file.contents)
                 }
                 return nil
@@ -226,7 +237,8 @@ final class LauncherService: Sendable {
             outputDirectories.append(directory)
             outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
         }
-        var tree = try resolver.tree(files: job.inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
+        let inputs = job.source.isEmpty ? job.inputs : try scanInputs(of: job)
+        var tree = try resolver.tree(files: inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
                                      in: job.workingDirectory, as: caller)
         let probedFiles = probedHeaders(of: job, in: tree)
         if !probedFiles.isEmpty {
@@ -240,6 +252,32 @@ final class LauncherService: Sendable {
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
         return PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
+    }
+
+    /// The files the job may read, from the include scan (a superset); throws ``ScanNeeded`` when the compiler
+    /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`).
+    func scanInputs(of job: JobRequest) throws -> [String] {
+        guard !baseName(of: job.compiler).contains("clang") else { throw ScanNeeded(reason: "clang") }
+        let options: IncludeOptions
+        switch IncludeOptions.parse(job.arguments, workingDirectory: job.workingDirectory) {
+        case let .success(parsed): options = parsed
+        case let .failure(error): throw ScanNeeded(reason: error.description)
+        }
+        let language = job.language.isEmpty ? "c" : job.language
+        let system: [String]
+        do {
+            system = options.noStandardIncludes ? []
+                : try translation.searchPath(compiler: job.compiler, language: language, options: IncludeTranslation.searchOptions(job.arguments))
+        } catch {
+            throw ScanNeeded(reason: "\(error)")
+        }
+        // gcc reads stdc-predef.h before the source when it compiles for a hosted system with its own folders.
+        let hosted = !options.noStandardIncludes && !job.arguments.contains("-ffreestanding") && !job.arguments.contains("-fno-hosted")
+        switch includes.scan(source: job.source, preincludes: options.preincludes, implicit: hosted ? ["stdc-predef.h"] : [],
+                             searchPath: options.searchPath(compilerSystem: system), workingDirectory: job.workingDirectory) {
+        case let .files(files): return files
+        case let .cannot(reason): throw ScanNeeded(reason: reason)
+        }
     }
 
     /// Files that the job's sources probe with `__has_include` (see ``ProbedHeaders``): every file of a probed name
@@ -296,6 +334,17 @@ final class LauncherService: Sendable {
             logger.info("packing toolchain environment", metadata: ["compiler": "\(toolchain.compiler)", "id": "\(toolchain.id)"])
             try EnvironmentArchive.write(toolchain, manifest: EnvironmentManifest(platform: platform, compilers: [toolchain.compiler]), to: path)
         }
+    }
+}
+
+/// The include scan cannot settle a job's inputs: the launcher runs the compiler's scan.
+struct ScanNeeded: Error {
+    let reason: String
+    /// The reason without the paths it names, for stats: `computed #include`, `precompiled header`, `clang`.
+    var kind: String {
+        var words = reason.split(separator: " ").prefix { !$0.hasPrefix("/") }
+        while let last = words.last, last == "at" || last == "beside" { words.removeLast() }
+        return words.joined(separator: " ")
     }
 }
 

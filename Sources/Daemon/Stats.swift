@@ -18,6 +18,10 @@ public actor JobStats {
     public func countLocal(reason: String) { record.local += 1; record.localReasons[reason, default: 0] += 1 }
     public func countFallback(reason: String) { record.fallback += 1; record.fallbackReasons[reason, default: 0] += 1 }
     public func countServed() { record.served += 1 }
+    /// A job's inputs found by `method` (`daemon` or `compiler`).
+    public func countInputScan(_ method: String) { record.inputScans[method, default: 0] += 1 }
+    /// The daemon's scan left a job to the compiler's, for `reason` (its first words, without paths).
+    public func countCompilerScan(reason: String) { record.compilerScanReasons[reason, default: 0] += 1 }
     /// A remote attempt that did not give the compiler's verdict, by its failure code (`deadline`, `signal`, ...).
     public func countHelperFailure(code: String) { record.helperFailures += 1; record.helperFailureReasons[code, default: 0] += 1 }
 

@@ -58,6 +58,7 @@ public func launcherMain(_ argv: [String]) -> Int32 {
         launcher.failurePolicy = .fail(setting: source.description)
     }
     launcher.logFile = config.string("log.file")
+    launcher.daemonScan = config.string("jobs.scan") != "compiler"
     launcher.environments = config.toolchains(for: baseName(of: compilerName)).sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
     return launcher.run()
 }

@@ -14,6 +14,9 @@ public let forwardedEnvironment = [
     "SOURCE_DATE_EPOCH", "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
 ]
 
+/// Include path variables, which the daemon's include scan does not follow: with one set, the compiler scans.
+let includePathVariables = ["CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "OBJCPLUS_INCLUDE_PATH"]
+
 /// Environment variables that make a compile depend on local state we do not ship; they force a local run.
 public let localOnlyEnvironment = ["COMPILER_PATH", "GCC_EXEC_PREFIX", "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
 
@@ -31,6 +34,8 @@ public struct Launcher {
     public var logFile: String?
     /// `platform=archive` pairs from the project's `[toolchains]` for this compiler.
     public var environments: [String] = []
+    /// Whether the daemon's include scan is tried before the compiler's (`jobs.scan`).
+    public var daemonScan = true
 
     public enum FailurePolicy: Equatable {
         case compileLocally
@@ -100,15 +105,6 @@ public struct Launcher {
         }
 
         let start = Posix.nowMicros()
-        // With a [toolchains] map a helper may run another compiler than this one (a cross compiler standing in
-        // for a native one), whose dependency file would differ: the scan writes this compiler's.
-        let scanDependencies = !environments.isEmpty && compile.dependencyFile != nil && !isClang
-        guard let (inputs, scannedDependencies) = scanInputs(compile, dependencies: scanDependencies) else {
-            // Still holding the preprocessing slot: report why this compile stays here, then run it.
-            try? connection.send(.acquireLocal(reason: "scan-failed"))
-            _ = try? connection.receive()
-            return execLocally(connection: connection)
-        }
         var remoteArguments = expandedArguments
         if Posix.isTerminal(2), !expandedArguments.contains(where: { $0.hasPrefix("-fdiagnostics-color") || $0.hasPrefix("-fcolor-diagnostics") || $0.hasPrefix("-fno-color-diagnostics") || $0.hasPrefix("-fno-diagnostics-color") }), Posix.environment("TERM") != "dumb" {
             remoteArguments.append(isClang ? "-fcolor-diagnostics" : "-fdiagnostics-color=always")
@@ -118,25 +114,45 @@ public struct Launcher {
             if let value = Posix.environment(name) { environment.append(name + "=" + value) }
         }
         let outputs = JobOutputs(object: compile.object, dependencyFile: compile.dependencyFile).list
-        let request = JobRequest(
-            compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
-            inputs: inputs, directories: compile.includeDirectories, outputs: outputs,
-            preprocessMicros: Posix.nowMicros() - start, environments: environments, language: compile.language.rawValue)
-        let reply: Message
-        do {
-            try connection.send(.submit(request))
-            reply = try connection.receive()
-        } catch {
-            return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
+        func request(inputs: [String], source: String) -> JobRequest {
+            JobRequest(compiler: compilerPath, arguments: remoteArguments, workingDirectory: cwd, environment: environment,
+                       inputs: inputs, directories: compile.includeDirectories, outputs: outputs,
+                       preprocessMicros: Posix.nowMicros() - start, environments: environments, language: compile.language.rawValue,
+                       source: source)
+        }
+        var reply: Message?
+        // First the daemon's include scan, which runs nothing here; the compiler's when it cannot tell.
+        if daemonScan, !isClang, !includePathVariables.contains(where: { Posix.environment($0) != nil }) {
+            do {
+                try connection.send(.submit(request(inputs: [], source: compile.source)))
+                reply = try connection.receive()
+            } catch {
+                return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
+            }
+            if case .scanNeeded? = reply { reply = nil }
+        }
+        if reply == nil {
+            guard let inputs = scanInputs(compile) else {
+                // Still holding the preprocessing slot: report why this compile stays here, then run it.
+                try? connection.send(.acquireLocal(reason: "scan-failed"))
+                _ = try? connection.receive()
+                return execLocally(connection: connection)
+            }
+            do {
+                try connection.send(.submit(request(inputs: inputs, source: "")))
+                reply = try connection.receive()
+            } catch {
+                return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
+            }
         }
         switch reply {
-        case let .result(result):
-            return reproduce(result, outputs: outputs, scannedDependencies: scannedDependencies.map { (compile.dependencyFile!, $0) })
-        case let .runLocally(reason):
+        case let .result(result)?:
+            return reproduce(result, outputs: outputs)
+        case let .runLocally(reason)?:
             // The daemon holds a local slot for us while we compile.
             return fallBack(reason: reason, source: compile.source, connection: connection)
         default:
-            return fallBack(reason: "unexpected \(reply.kind) from the daemon", source: compile.source, connection: connection)
+            return fallBack(reason: "unexpected \(reply.map { "\($0.kind)" } ?? "nothing") from the daemon", source: compile.source, connection: connection)
         }
     }
 
@@ -157,37 +173,30 @@ public struct Launcher {
         return base.contains("clang") || baseName(of: compilerName).contains("clang")
     }
 
-    /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers); with
-    /// `dependencies`, the same run also writes the dependency file the compile would (returned as bytes).
-    /// Diagnostics are discarded: the remote compile prints them exactly as a local compile would.
-    func scanInputs(_ compile: DistributableCompile, dependencies: Bool) -> ([String], [UInt8]?)? {
+    /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers). Diagnostics are
+    /// discarded: the remote compile prints them exactly as a local compile would.
+    func scanInputs(_ compile: DistributableCompile) -> [String]? {
         let dir = Posix.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((dir + "/swlaunch-scan-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { return nil }
         close(fd)
         let scanPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        let dependencyPath = scanPath + ".d"
-        defer { unlink(scanPath); if dependencies { unlink(dependencyPath) } }
+        defer { unlink(scanPath) }
         let mode = isClang ? ["-E", "-frewrite-includes"] : ["-E", "-fdirectives-only"]
-        let extra = dependencies ? compile.scanDependencyArguments(file: dependencyPath) : []
-        guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode + extra,
-                        stdoutPath: scanPath, stderrPath: "/dev/null") != nil,
+        guard Spawn.run(compilerPath, [compilerPath] + compile.scanArguments + mode, stdoutPath: scanPath, stderrPath: "/dev/null") != nil,
               let text = Posix.readFile(scanPath) else { return nil }
         var scanner = LineMarkerScanner()
         text.withUnsafeBufferPointer { scanner.scan($0) }
         var files = scanner.files
         if !files.contains(compile.source) { files.insert(compile.source, at: 0) }
-        return (files, dependencies ? Posix.readFile(dependencyPath) : nil)
+        return files
     }
 
-    /// Writes the outputs and diagnostics exactly as the compiler produced them. A successful result without
-    /// the dependency file (the helper ran a stand-in compiler) gets the one the scan wrote.
-    func reproduce(_ result: JobResult, outputs: [String], scannedDependencies: (path: String, bytes: [UInt8])? = nil) -> Int32 {
+    /// Writes the outputs and diagnostics exactly as the compiler produced them.
+    func reproduce(_ result: JobResult, outputs: [String]) -> Int32 {
         for path in outputs {
-            var contents = result.outputs.first(where: { $0.path == path })?.contents
-            if contents == nil, result.exitStatus == 0, let scanned = scannedDependencies, scanned.path == path { contents = scanned.bytes }
-            if let contents {
+            if let contents = result.outputs.first(where: { $0.path == path })?.contents {
                 if let code = Posix.writeFileAtomically(path, contents) {
                     Launcher.fail("cannot write \(path): \(Posix.errorText(code))")
                     return 1

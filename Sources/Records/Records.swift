@@ -30,6 +30,11 @@ public struct StatsRecord: Codable, Sendable, Equatable {
     /// Failed remote attempts by failure code (`deadline`, `signal`, `connection`, ...).
     public var helperFailureReasons: [String: Int] = [:]
     public var remoteTimingsUs = Timings()
+    /// How jobs' inputs were found: `daemon` (the daemon's include scan) or `compiler` (the launcher ran the
+    /// compiler's preprocessor).
+    public var inputScans: [String: Int] = [:]
+    /// Why the daemon's include scan left a job to the compiler's (`computed #include`, an option, clang, ...).
+    public var compilerScanReasons: [String: Int] = [:]
 
     public init() {}
 
@@ -37,6 +42,7 @@ public struct StatsRecord: Codable, Sendable, Equatable {
         case remote, local, fallback, served
         case helperFailures = "helper_failures", localReasons = "local_reasons", fallbackReasons = "fallback_reasons"
         case remoteHosts = "remote_hosts", helperFailureReasons = "helper_failure_reasons", remoteTimingsUs = "remote_timings_us"
+        case inputScans = "input_scans", compilerScanReasons = "compiler_scan_reasons"
     }
     /// The JSON field names, in documentation order.
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }

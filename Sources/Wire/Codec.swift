@@ -35,13 +35,14 @@ extension Message {
             w.write(h.authScheme); w.write(h.authToken)
         case let .helloAck(a):
             w.write(a.version); w.write(a.name)
-        case let .error(text), let .acquireLocal(text), let .runLocally(text), let .stats(text), let .status(text):
+        case let .error(text), let .acquireLocal(text), let .runLocally(text), let .scanNeeded(text), let .stats(text), let .status(text):
             w.write(text)
         case .keepAlive, .granted, .statusRequest:
             break
         case let .submit(j):
             w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory); w.write(j.environment)
             w.write(j.inputs); w.write(j.directories); w.write(j.outputs); w.write(j.preprocessMicros); w.write(j.environments); w.write(j.language)
+            w.write(j.source)
         case let .result(r):
             w.write(r.exitStatus); w.writeCompressed(r.stdout); w.writeCompressed(r.stderr)
             w.write(UInt32(r.outputs.count))
@@ -105,6 +106,7 @@ extension Message {
         case .acquireLocal: return .acquireLocal(reason: try r.readString())
         case .granted: return .granted
         case .runLocally: return .runLocally(reason: try r.readString())
+        case .scanNeeded: return .scanNeeded(reason: try r.readString())
         case .stats: return .stats(json: try r.readString())
         case .status: return .status(json: try r.readString())
         case .statusRequest: return .statusRequest
@@ -113,7 +115,7 @@ extension Message {
                 compiler: try r.readString(), arguments: try r.readStrings(), workingDirectory: try r.readString(),
                 environment: try r.readStrings(), inputs: try r.readStrings(), directories: try r.readStrings(),
                 outputs: try r.readStrings(), preprocessMicros: try r.readUInt64(), environments: try r.readStrings(),
-                language: try r.readString()))
+                language: try r.readString(), source: try r.readString()))
         case .result:
             let status = try r.readInt32()
             let stdout = try r.readCompressed()

@@ -3,6 +3,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case hello = 1, helloAck = 2, error = 3, keepAlive = 4
     // launcher <-> local daemon
     case acquireLocal = 10, granted = 11, submit = 12, result = 13, runLocally = 14, statsRequest = 15, stats = 16
+    case scanNeeded = 17
     // daemon <-> scheduler
     case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
     case statusRequest = 26, status = 27
@@ -78,10 +79,14 @@ public struct JobRequest: Sendable, Equatable {
     public var environments: [String]
     /// The source's language as the driver sees it (`c`, `c++`, `objective-c`, `objective-c++`).
     public var language: String
+    /// The source file, when the daemon is to find the inputs itself (its include scan; `inputs` is then empty).
+    /// A daemon that cannot answers `scanNeeded`, and the launcher scans with the compiler and submits again.
+    public var source: String
 
     public init(compiler: String, arguments: [String], workingDirectory: String, environment: [String],
                 inputs: [String], directories: [String], outputs: [String], preprocessMicros: UInt64,
-                environments: [String] = [], language: String = "") {
+                environments: [String] = [], language: String = "", source: String = "") {
+        self.source = source
         self.environments = environments
         self.language = language
         self.compiler = compiler
@@ -324,6 +329,9 @@ public enum Message: Sendable, Equatable {
     case submit(JobRequest)
     case result(JobResult)
     case runLocally(reason: String)
+    /// The daemon's include scan cannot settle a job's inputs (the reason says why): the launcher scans with the
+    /// compiler, holding the local slot the daemon took again for it, and submits the job with its inputs.
+    case scanNeeded(reason: String)
     case statsRequest(reset: Bool)
     case stats(json: String)
     case register(HostInfo)
@@ -356,6 +364,7 @@ public enum Message: Sendable, Equatable {
         case .submit: .submit
         case .result: .result
         case .runLocally: .runLocally
+        case .scanNeeded: .scanNeeded
         case .statsRequest: .statsRequest
         case .stats: .stats
         case .register: .register

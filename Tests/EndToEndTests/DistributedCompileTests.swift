@@ -130,6 +130,38 @@ struct DistributedCompileTests {
         }
         #expect(after["remote"] as? Int == (before["remote"] as? Int ?? 0) + 1, "not counted as remote: \(after)")
         #expect(after["fallback"] as? Int == before["fallback"] as? Int, "fell back: \(after)")
+        // gcc's inputs come from the daemon's include scan (no preprocessor run here); clang's from the compiler.
+        let method = argv[0].contains("clang") ? "compiler" : "daemon"
+        func scans(_ stats: [String: Any]) -> Int { (stats["input_scans"] as? [String: Int])?[method] ?? 0 }
+        #expect(scans(after) == scans(before) + 1, "inputs not found by the \(method)'s scan: \(after)")
+    }
+
+    /// What the daemon's include scan cannot settle goes to the compiler's scan, and the result is the same: a
+    /// computed #include, and `jobs.scan = "compiler"` (SWLAUNCH_SCAN).
+    @Test func theCompilersScanWhereTheDaemonsCannotTell() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/computed"
+        try makeProject(in: project)
+        try "#define HEADER \"config.h\"\n#include HEADER\nint twice(int x) { return 2 * x; }\n"
+            .write(toFile: project + "/src/computed.c", atomically: true, encoding: .utf8)
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        for (argv, extra) in [(["gcc", "-Iinclude", "-g", "-MD", "-c", "src/computed.c", "-o", "build/computed.o"], [String: String]()),
+                              (["gcc", "-Iinclude", "-O2", "-c", "src/hello.c", "-o", "build/hello.o"], ["SWLAUNCH_SCAN": "compiler"])] {
+            let outputs = argv.contains("-MD") ? ["build/computed.o", "build/computed.d"] : ["build/hello.o"]
+            let plain = try runCompile(argv, in: project, outputs: outputs)
+            #expect(plain.status == 0 && plain.files.count == outputs.count, "\(plain.stderr)")
+            let before = try cluster.stats()
+            let launched = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: outputs,
+                                          environment: environment.merging(extra) { $1 })
+            #expect(launched == plain, "\(argv)")
+            let after = try cluster.stats()
+            func count(_ stats: [String: Any], _ field: String, _ key: String) -> Int { (stats[field] as? [String: Int])?[key] ?? 0 }
+            #expect(count(after, "input_scans", "compiler") == count(before, "input_scans", "compiler") + 1, "\(after)")
+            #expect(after["remote"] as? Int == (before["remote"] as? Int ?? 0) + 1)
+            if extra.isEmpty {
+                #expect(count(after, "compiler_scan_reasons", "computed #include") == count(before, "compiler_scan_reasons", "computed #include") + 1, "\(after)")
+            }
+        }
     }
 
     @Test func disabledLauncherRunsTheCompilerDirectly() throws {

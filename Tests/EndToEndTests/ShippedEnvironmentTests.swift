@@ -156,6 +156,8 @@ struct MappedEnvironmentTests {
             #expect(launched == plain, "\(argv)")
         }
         #expect(try cluster.stats()["remote"] as? Int == compiles.count, "\(cluster.log("client"))")
+        // Inputs from the daemon's scan, and each .d file (compared above) is the stand-in's own.
+        #expect((try cluster.stats()["input_scans"] as? [String: Int])?["daemon"] == compiles.count)
         #expect(cluster.log("client").contains("runs=/usr/bin/x86_64-linux-gnu-g++"))
     }
 

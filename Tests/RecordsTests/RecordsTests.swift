@@ -22,12 +22,13 @@ import Testing
 
     @Test func statsFields() throws {
         let expected = ["remote", "local", "fallback", "served", "helper_failures", "local_reasons", "fallback_reasons",
-                        "remote_hosts", "helper_failure_reasons", "remote_timings_us"]
+                        "remote_hosts", "helper_failure_reasons", "remote_timings_us", "input_scans", "compiler_scan_reasons"]
         #expect(StatsRecord.fieldNames == expected)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(RecordJSON.encode(StatsRecord()).utf8)) as? [String: Any])
         #expect(Set(object.keys) == Set(expected))
         #expect(Set((object["remote_timings_us"] as? [String: Any] ?? [:]).keys) == ["queue", "preprocess", "transfer", "compile"])
-        #expect(Self.documentedFields("`StatsRecord`") == Set(expected + ["queue", "preprocess", "transfer", "compile"]))
+        // With the keys of input_scans and a reason of compiler_scan_reasons.
+        #expect(Self.documentedFields("`StatsRecord`") == Set(expected + ["queue", "preprocess", "transfer", "compile", "daemon", "compiler", "clang"]))
     }
 
     @Test func statusFields() throws {

@@ -1,0 +1,306 @@
+import Synchronization
+import SystemSupport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Finds the files a compile may read through `#include`, without running the compiler: every `#include`,
+/// `#include_next` and `#import` of the source and of each header it reaches, whatever `#if` surrounds it, is
+/// resolved the way gcc searches (the including file's folder for `"..."`, then `-iquote`, then `-I`, `-isystem`,
+/// the compiler's own folders and `-idirafter`), and followed. The result is a superset of what the compiler reads
+/// (a header behind a false `#if` is shipped all the same; one found nowhere is left out, as the compiler would
+/// fail on it too), so a helper with these files compiles as the client would. What text cannot settle, the
+/// scanner refuses, and the compiler's own scan runs instead: a computed `#include MACRO`, a precompiled header
+/// beside a header. Each file's directives are read once and kept by the file's identity (device, inode, size,
+/// modification time), so a header shared by a build's compiles is read once for all of them.
+public final class IncludeScanner: Sendable {
+    /// One `#include`-like line.
+    struct Directive: Equatable, Sendable {
+        var name: String
+        var quoted: Bool
+        var next: Bool
+    }
+
+    /// A file's directives, or where it has a computed include.
+    enum Directives: Sendable {
+        case known([Directive])
+        case computed(line: Int)
+    }
+
+    private struct Identity: Hashable { let dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNsec: Int64 }
+    private let cache = Mutex<[Identity: Directives]>([:])
+
+    public init() {}
+
+    /// Where gcc looks for headers, in order.
+    public struct SearchPath: Sendable, Equatable {
+        /// `-iquote` folders: searched for `"..."` after the including file's folder.
+        public var quote: [String]
+        /// `-I`, `-isystem`, the compiler's system folders and `-idirafter`, in that order.
+        public var angled: [String]
+        public init(quote: [String], angled: [String]) {
+            self.quote = quote
+            self.angled = angled
+        }
+    }
+
+    /// The outcome of a scan: the files (the source first, as paths the compiler would open), or why the
+    /// compiler must scan instead.
+    public enum Outcome: Sendable, Equatable {
+        case files([String])
+        case cannot(String)
+    }
+
+    /// The closure of `source`, of the `-include`/`-imacros` files `preincludes` (paths resolved against
+    /// `workingDirectory` like the compiler does) and of the headers the compiler includes by itself (`implicit`,
+    /// gcc's `stdc-predef.h`), found in the angled folders.
+    public func scan(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
+                     workingDirectory: String) -> Outcome {
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+        var files: [String] = []
+        var seen = Set<String>()
+        var queue: [String] = []
+        func visit(_ path: String) {
+            guard seen.insert(path).inserted else { return }
+            files.append(path)
+            queue.append(path)
+        }
+        visit(absolute(source))
+        for file in preincludes {
+            // gcc looks for -include files in the working directory first, then as for #include "...".
+            for found in [absolute(file)].filter(Self.isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
+                visit(found)
+            }
+        }
+        for name in implicit {
+            for found in all(name, in: searchPath.angled) { visit(found) }
+        }
+        while let path = queue.popLast() {
+            let directives: [Directive]
+            switch self.directives(of: path) {
+            case nil: continue
+            case let .computed(line)?: return .cannot("computed #include at \(path):\(line)")
+            case let .known(list)?: directives = list
+            }
+            let folder = parent(of: path)
+            for directive in directives {
+                if directive.name.hasPrefix("/") {
+                    if Self.isFile(directive.name) { visit(directive.name) }
+                    continue
+                }
+                var candidates: [String]
+                if directive.next {
+                    // Every match is a candidate: which folder the including file came from is not tracked.
+                    candidates = (directive.quoted ? searchPath.quote : []) + searchPath.angled
+                    for found in all(directive.name, in: candidates) {
+                        if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
+                        visit(found)
+                    }
+                    continue
+                }
+                // Every folder's match, not only the first: a superset whatever order and duplicate rules gcc
+                // applies to the folders.
+                candidates = directive.quoted ? [folder] + searchPath.quote + searchPath.angled : searchPath.angled
+                for found in all(directive.name, in: candidates) {
+                    if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
+                    visit(found)
+                }
+            }
+        }
+        return .files(files)
+    }
+
+    private func all(_ name: String, in folders: [String]) -> [String] {
+        folders.map { ($0 == "/" ? "" : $0) + "/" + name }.filter(Self.isFile)
+    }
+
+    private func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func isFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
+    static func hasPrecompiledHeader(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path + ".gch", &info) == 0
+    }
+
+    /// The directives of a file (cached by its identity); nil when it cannot be read.
+    func directives(of path: String) -> Directives? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let identity = Identity(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
+                                mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
+        if let known = cache.withLock({ $0[identity] }) { return known }
+        guard let bytes = Posix.readFile(path) else { return nil }
+        let directives = Self.parse(bytes)
+        cache.withLock { $0[identity] = directives }
+        return directives
+    }
+
+    /// The `#include`, `#include_next` and `#import` directives of a file's text, as the preprocessor sees them:
+    /// comments (`/* */`, `//`), string, character and raw string literals are skipped, backslash-newlines join
+    /// lines, and a directive is a `#` (or `%:`) that starts a line. Directives inside `#if` blocks are all taken.
+    /// A directive whose name is not `"name"` or `<name>` is a computed include.
+    static func parse(_ bytes: [UInt8]) -> Directives {
+        var directives: [Directive] = []
+        let count = bytes.count
+        func at(_ i: Int) -> UInt8 { i < count ? bytes[i] : 0 }
+        func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0c || byte == 0x0b || byte == 0x0d }
+        func isIdentifier(_ byte: UInt8) -> Bool {
+            (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5f
+        }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        func lineNumber(_ i: Int) -> Int { 1 + bytes[..<i].reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) } }
+        /// Past a block comment that starts at `i`.
+        func skipBlockComment(_ start: Int) -> Int {
+            var i = start + 2
+            while i < count, !(bytes[i] == 0x2a && at(i + 1) == 0x2f) { i += 1 }
+            return min(count, i + 2)
+        }
+        /// Past blanks, backslash-newlines and block comments on the line from `i`.
+        func skipBlanks(_ start: Int) -> Int {
+            var i = start
+            while i < count {
+                if isBlank(bytes[i]) { i += 1; continue }
+                if bytes[i] == 0x5c, at(i + 1) == 0x0a { i += 2; continue }
+                if bytes[i] == 0x2f, at(i + 1) == 0x2a { i = skipBlockComment(i); continue }
+                break
+            }
+            return i
+        }
+        /// Past a quoted literal whose opening quote is at `i` (it ends at its closing quote or at the line's end).
+        func skipQuoted(_ start: Int, _ quote: UInt8) -> Int {
+            var i = start + 1
+            while i < count, bytes[i] != quote, bytes[i] != 0x0a {
+                i += bytes[i] == 0x5c ? 2 : 1
+            }
+            return min(count, i + (at(i) == quote ? 1 : 0))
+        }
+        /// Past a raw string `R"delimiter( ... )delimiter"` whose quote is at `i`.
+        func skipRaw(_ start: Int) -> Int {
+            var i = start + 1
+            while i < count, bytes[i] != 0x28, bytes[i] != 0x0a, i - start <= 17 { i += 1 }
+            guard at(i) == 0x28 else { return skipQuoted(start, 0x22) }
+            let closing = [0x29] + Array(bytes[(start + 1)..<i]) + [0x22]
+            var j = i + 1
+            while j + closing.count <= count {
+                if bytes[j] == 0x29, bytes[j..<(j + closing.count)].elementsEqual(closing) { return j + closing.count }
+                j += 1
+            }
+            return count
+        }
+        var index = 0
+        var lineStart = true
+        while index < count {
+            let byte = bytes[index]
+            if byte == 0x0a { lineStart = true; index += 1; continue }
+            if isBlank(byte) { index += 1; continue }
+            if byte == 0x5c, at(index + 1) == 0x0a { index += 2; continue }
+            if byte == 0x2f, at(index + 1) == 0x2a { index = skipBlockComment(index); continue }
+            if byte == 0x2f, at(index + 1) == 0x2f {
+                while index < count, bytes[index] != 0x0a { index += bytes[index] == 0x5c && at(index + 1) == 0x0a ? 2 : 1 }
+                continue
+            }
+            let hash = byte == 0x23 ? 1 : (byte == 0x25 && at(index + 1) == 0x3a ? 2 : 0)
+            if lineStart, hash > 0 {
+                lineStart = false
+                var i = skipBlanks(index + hash)
+                let wordStart = i
+                while i < count, isIdentifier(bytes[i]) { i += 1 }
+                let word = bytes[wordStart..<i]
+                let next = word.elementsEqual("include_next".utf8)
+                guard next || word.elementsEqual("include".utf8) || word.elementsEqual("import".utf8) else { index = i; continue }
+                i = skipBlanks(i)
+                let open = at(i)
+                guard open == 0x22 || open == 0x3c else { return .computed(line: lineNumber(index)) }
+                let close: UInt8 = open == 0x22 ? 0x22 : 0x3e
+                var end = i + 1
+                while end < count, bytes[end] != close, bytes[end] != 0x0a { end += 1 }
+                guard at(end) == close, end > i + 1 else { return .computed(line: lineNumber(index)) }
+                directives.append(Directive(name: String(decoding: bytes[(i + 1)..<end], as: UTF8.self), quoted: close == 0x22, next: next))
+                index = end + 1
+                continue
+            }
+            lineStart = false
+            if byte == 0x22 {
+                // R"(...)", also after an encoding prefix (u8R, uR, UR, LR).
+                let raw = index > 0 && bytes[index - 1] == 0x52 && (index < 2 || !isIdentifier(bytes[index - 2]) || [0x38, 0x75, 0x55, 0x4c].contains(bytes[index - 2]))
+                index = raw ? skipRaw(index) : skipQuoted(index, 0x22)
+                continue
+            }
+            if byte == 0x27 {
+                // After a digit, a digit separator (1'000'000), not a character literal.
+                index = index > 0 && isDigit(bytes[index - 1]) ? index + 1 : skipQuoted(index, 0x27)
+                continue
+            }
+            index += 1
+        }
+        return .known(directives)
+    }
+}
+
+/// The include options of a gcc command line, in the order gcc searches them.
+public struct IncludeOptions: Sendable, Equatable {
+    public var quote: [String] = []
+    public var bracket: [String] = []
+    public var system: [String] = []
+    public var after: [String] = []
+    /// `-include` and `-imacros` files.
+    public var preincludes: [String] = []
+    /// `-nostdinc`: no system folders of the compiler's.
+    public var noStandardIncludes = false
+
+    /// Reads `arguments` (relative folders against `workingDirectory`); nil with the reason when an option
+    /// changes the search in a way the scanner does not follow (`-I-`, `-iprefix`, sysroot-relative `=dir`, ...).
+    public static func parse(_ arguments: [String], workingDirectory: String) -> Result<IncludeOptions, IncludeOptionError> {
+        var options = IncludeOptions()
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+        let unsupported = ["-I-", "-iprefix", "-imultilib", "-isysroot", "-iframework", "-include-pch", "-cxx-isystem", "-isystem-after"]
+        let unsupportedPrefixes = ["-iwithprefix", "-fmodule", "-F", "--include", "--system-header"]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+            var matched = false
+            for (option, keyPath) in [("-iquote", \IncludeOptions.quote), ("-isystem", \.system), ("-idirafter", \.after), ("-I", \.bracket),
+                                      ("-include", \.preincludes), ("-imacros", \.preincludes)] where argument.hasPrefix(option) {
+                if option == "-include", argument.hasPrefix("-include-pch") { break }
+                if option == "-isystem", argument.hasPrefix("-isystem-after") { break }
+                let value = argument == option ? next : String(argument.dropFirst(option.count))
+                guard let value, !value.isEmpty else { return .failure(IncludeOptionError(option: argument)) }
+                if value.hasPrefix("=") || argument == "-I-" { return .failure(IncludeOptionError(option: argument)) }
+                options[keyPath: keyPath].append(keyPath == \IncludeOptions.preincludes ? value : absolute(value))
+                if argument == option { index += 1 }
+                matched = true
+                break
+            }
+            if !matched {
+                if argument == "-nostdinc" { options.noStandardIncludes = true }
+                if unsupported.contains(argument) || unsupportedPrefixes.contains(where: { argument.hasPrefix($0) }) {
+                    return .failure(IncludeOptionError(option: argument))
+                }
+            }
+            index += 1
+        }
+        return .success(options)
+    }
+
+    /// The search path with the compiler's own system folders (`-E -v`) in their place.
+    public func searchPath(compilerSystem: [String]) -> IncludeScanner.SearchPath {
+        IncludeScanner.SearchPath(quote: quote, angled: bracket + system + (noStandardIncludes ? [] : compilerSystem) + after)
+    }
+}
+
+/// An option the scanner does not follow.
+public struct IncludeOptionError: Error, Equatable, CustomStringConvertible {
+    public let option: String
+    public var description: String { "the include scan does not follow \(option)" }
+}
