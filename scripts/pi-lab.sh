@@ -237,6 +237,26 @@ library() {
   echo "icecream: $itotal objects and dependency files, $isame byte-identical, $((itotal - isame - idiffer)) identical without .comment, $idiffer differ"
   if [[ $package == yaml-cpp ]]; then
     echo "the swlaunch-built parse tool under qemu: $(printf 'a: [1, 2]\nb: {c: d}\n' | on_pi /root/build-swlaunch/util/parse 2>&1 | tr '\n' ' ')"
+  elif [[ $package == libebml ]]; then
+    # libebml builds no program of its own: one that renders an element, compiled through
+    # swlaunch like the library and linked with the swlaunch-built libebml.a, runs on the Pi.
+    cat > "$root/root/ebml-check.cpp" <<'EOF'
+#include <ebml/EbmlVersion.h>
+#include <ebml/EbmlSubHead.h>
+#include <ebml/MemIOCallback.h>
+#include <cstdio>
+using namespace libebml;
+int main() {
+  MemIOCallback io;
+  EVersion version;
+  version.SetValue(4);
+  const auto written = version.Render(io);
+  std::printf("libebml %s: rendered EBMLVersion %llu in %llu bytes\n", EbmlCodeVersion.c_str(),
+              static_cast<unsigned long long>(static_cast<uint64>(version)), static_cast<unsigned long long>(written));
+}
+EOF
+    on_pi sh -c 'cd /root && swlaunch g++ -O2 -g -DEBML_STATIC_DEFINE -I/root/src/libebml -I/root/build-swlaunch -c ebml-check.cpp -o ebml-check.o \
+      && g++ ebml-check.o /root/build-swlaunch/libebml.a -o ebml-check && ./ebml-check' 2>&1 | sed 's/^/the swlaunch-built ebml-check under qemu: /'
   fi
   python3 - "${wall[local]}" "${cpu[local]}" "${wall[icecc]}" "${cpu[icecc]}" "${wall[swlaunch]}" "${cpu[swlaunch]}" "$package" "$pi_cpu" <<'PY'
 import statistics, sys

@@ -161,6 +161,14 @@ final class LauncherService: Sendable {
         case let .local(reason, _):
             return await local(reason)
         case .remote(var result, let host, _, _):
+            // A safety net under the include scan: a compile that failed on a missing file is run again from the
+            // compiler's own scan, so a header the scan missed can never fail a build (one genuinely missing
+            // fails the same way again, with the compiler's list).
+            if !job.source.isEmpty, result.exitStatus != 0, String(decoding: result.stderr, as: UTF8.self).contains("No such file or directory") {
+                logger.notice("a compile from the include scan missed a file: the compiler scans", metadata: ["source": "\(job.source)"])
+                await stats.countCompilerScan(reason: "missing file")
+                return .scanNeeded(reason: "missing file")
+            }
             // The helper reports how long the job waited for one of its slots; the rest of the round trip
             // that was not compiling is transfer (connect, contents, sandbox set-up, result).
             let total = Posix.nowMicros() - sent

@@ -263,8 +263,9 @@ public struct IncludeOptions: Sendable, Equatable {
     public static func parse(_ arguments: [String], workingDirectory: String) -> Result<IncludeOptions, IncludeOptionError> {
         var options = IncludeOptions()
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
-        let unsupported = ["-I-", "-iprefix", "-imultilib", "-isysroot", "-iframework", "-include-pch", "-cxx-isystem", "-isystem-after"]
-        let unsupportedPrefixes = ["-iwithprefix", "-fmodule", "-F", "--include", "--system-header"]
+        let unsupported = ["-I-", "-iprefix", "-imultilib", "-imultiarch", "-isysroot", "-iframework", "-include-pch", "-cxx-isystem",
+                           "-isystem-after", "-B", "-specs", "--specs", "-iplugindir"]
+        let unsupportedPrefixes = ["-iwithprefix", "-fmodule", "-F", "--include", "--system-header", "-B", "-specs=", "--specs=", "-iplugindir="]
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]

@@ -164,6 +164,30 @@ struct DistributedCompileTests {
         }
     }
 
+    /// A header the daemon's scan misses (here a backslash-newline inside the word include, which the scan does
+    /// not join) fails the remote compile on a missing file: the job goes again from the compiler's scan, and
+    /// the build never sees the miss. A header missing everywhere fails as it does locally.
+    @Test func aHeaderTheScanMissedIsCaughtByTheCompilersScan() throws {
+        let cluster = try Self.cluster.get()
+        let project = cluster.directory + "/missed"
+        try makeProject(in: project)
+        try "#inc\\\nlude \"config.h\"\nint answer(void) { return ANSWER; }\n".write(toFile: project + "/src/missed.c", atomically: true, encoding: .utf8)
+        try "#include \"nowhere.h\"\nint x;\n".write(toFile: project + "/src/nowhere.c", atomically: true, encoding: .utf8)
+        let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        func count(_ stats: [String: Any], _ field: String, _ key: String) -> Int { (stats[field] as? [String: Int])?[key] ?? 0 }
+        for (source, status) in [("src/missed.c", 0), ("src/nowhere.c", 1)] {
+            let argv = ["gcc", "-Iinclude", "-c", source, "-o", "build/out.o"]
+            let plain = try runCompile(argv, in: project, outputs: ["build/out.o"])
+            #expect(plain.status == status, "\(plain.stderr)")
+            let before = try cluster.stats()
+            let launched = try runCompile([cluster.binaries + "/swlaunch"] + argv, in: project, outputs: ["build/out.o"], environment: environment)
+            #expect(launched == plain, "\(source)")
+            let after = try cluster.stats()
+            #expect(count(after, "compiler_scan_reasons", "missing file") == count(before, "compiler_scan_reasons", "missing file") + 1, "\(after)")
+            #expect(count(after, "input_scans", "compiler") == count(before, "input_scans", "compiler") + 1, "\(after)")
+        }
+    }
+
     @Test func disabledLauncherRunsTheCompilerDirectly() throws {
         let cluster = try Self.cluster.get()
         let project = cluster.directory + "/project"
