@@ -314,7 +314,7 @@ ros() {
     || { tail -30 "$work/ros.log"; exit 1; }
   echo "swlaunch colcon build on the Pi: $(python3 -c "print(round($(date +%s.%N) - $t0, 1))") s, Pi CPU $(python3 -c "print(round($("$lab" cpu pi) - $cpu0, 1))") s"
   grep "^swlaunch colcon:" "$work/ros.log" || true
-  on_pi swlaunch stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); n=d["remote"]+d["fallback"]; print(f"compiles: {d[\"remote\"]} remote of {n}, fallback {d[\"fallback_reasons\"]}, local {d[\"local\"]} {d[\"local_reasons\"]}")'
+  on_pi swlaunch stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("compiles:", d["remote"], "remote of", d["remote"] + d["fallback"], "fallback", d["fallback_reasons"], "local", d["local"], d["local_reasons"], "inputs", d["input_scans"])'
 }
 
 case $command in

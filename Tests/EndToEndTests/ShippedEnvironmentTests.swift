@@ -125,8 +125,9 @@ struct MappedEnvironmentTests {
 
     /// A stand-in compiler: g++ mapped to an environment whose compiler is another driver
     /// (`x86_64-linux-gnu-g++`, as an x86_64 cross compiler would stand in for an ARM Pi's native g++). It runs
-    /// against the client's headers (-nostdinc, the client's directories, stdc-predef.h named), and the
-    /// dependency file is the client's own: objects and .d files match a plain compile.
+    /// against the client's headers (the client's folders named with -isystem ahead of its own, so that its
+    /// implicit stdc-predef.h is the client's), and its dependency file is the client compiler's: objects and .d
+    /// files match a plain compile.
     @Test func standInCompilerUsesTheClientsHeaders() throws {
         let cluster = try Self.cluster.get()
         _ = try cluster.ask(.statsRequest(reset: true))
