@@ -40,17 +40,6 @@ public struct DistributableCompile: Sendable, Equatable {
     /// Arguments for the local scan that lists every file the preprocessor reads: the original arguments
     /// without `-c`, `-o` and dependency-file options. The caller adds its preprocessing flags.
     public var scanArguments: [String]
-    /// The dependency options as given (`-MD`/`-MMD`, `-MT`/`-MQ` with their values, `-MP`), without `-MF`.
-    public var dependencyOptions: [String] = []
-
-    /// Options that make the local scan (`-E`) write the same dependency file as the compile, into `file`:
-    /// the compile's dependency options, `-MF file`, and `-MQ object` where the compile names no target
-    /// (the driver's default for a compile).
-    public func scanDependencyArguments(file: String) -> [String] {
-        guard dependencyFile != nil else { return [] }
-        let namesTarget = dependencyOptions.contains { $0.hasPrefix("-MT") || $0.hasPrefix("-MQ") }
-        return dependencyOptions + ["-MF", file] + (namesTarget ? [] : ["-MQ", object])
-    }
 }
 
 /// What the launcher does with a command line.
@@ -73,7 +62,6 @@ public func classify(_ givenArguments: [String]) -> Classification {
     var explicitLanguage: String?
     var dependencyFile: String?
     var writesDependencies = false
-    var dependencyOptions: [String] = []
     var includeDirectories: [String] = []
     var scan: [String] = []
     scan.reserveCapacity(arguments.count)
@@ -117,7 +105,6 @@ public func classify(_ givenArguments: [String]) -> Classification {
             continue
         case "-MD", "-MMD":
             writesDependencies = true
-            dependencyOptions.append(arg)
             i += 1
             continue
         case "-MF":
@@ -126,12 +113,10 @@ public func classify(_ givenArguments: [String]) -> Classification {
             i += 2
             continue
         case "-MT", "-MQ":
-            guard let v = value() else { return .local(reason: "missing-option-value") }
-            dependencyOptions += [arg, v]
+            guard value() != nil else { return .local(reason: "missing-option-value") }
             i += 2
             continue
         case "-MP":
-            dependencyOptions.append(arg)
             i += 1
             continue
         default:
@@ -146,7 +131,7 @@ public func classify(_ givenArguments: [String]) -> Classification {
             continue
         }
         if arg.hasPrefix("-MF") { dependencyFile = String(arg.dropFirst(3)); i += 1; continue }
-        if arg.hasPrefix("-MT") || arg.hasPrefix("-MQ") { dependencyOptions.append(arg); i += 1; continue }
+        if arg.hasPrefix("-MT") || arg.hasPrefix("-MQ") { i += 1; continue }
         if arg == "-Xclang", let v = value(), v == "-load" || v == "-plugin" || v == "-add-plugin" {
             return .local(reason: "plugin")
         }
@@ -184,7 +169,7 @@ public func classify(_ givenArguments: [String]) -> Classification {
     }
     return .distribute(DistributableCompile(
         language: language, source: source, object: object, dependencyFile: depfile,
-        includeDirectories: includeDirectories, scanArguments: scan, dependencyOptions: depfile == nil ? [] : dependencyOptions))
+        includeDirectories: includeDirectories, scanArguments: scan))
 }
 
 /// The object name a driver picks without `-o`: the source's base name with `.o`, in the working directory.

@@ -62,7 +62,7 @@ public struct DeadlinePolicy: Sendable, Equatable {
 public struct JobVariant: Sendable, Equatable {
     public let compiler: String
     public let arguments: [String]
-    /// The compiler stands in for the client's (see ``IncludeTranslation``): its dependency file is not used.
+    /// The compiler stands in for the client's (see ``IncludeTranslation``), with the client's include folders.
     public let translated: Bool
 
     public init(compiler: String, arguments: [String], translated: Bool) {
