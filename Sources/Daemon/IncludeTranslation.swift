@@ -11,13 +11,12 @@ import Wire
 /// programs and libraries, no headers) and drop out. gcc's implicit `stdc-predef.h` is then found in the client's
 /// folders as the client's compiler finds it, and the stand-in's dependency file is the client compiler's.
 final class IncludeTranslation: Sendable {
-    private let scratch: String
     /// The client compiler's include directories by the arguments that choose them.
     private let cache = Mutex<[[String]: [String]]>([:])
     /// Stand-in and client pairs already logged.
     private let announced = Mutex(Set<String>())
 
-    init(scratch: String) { self.scratch = scratch }
+    init() {}
 
     /// Whether `standIn` replaces another gcc-family driver (their names differ).
     static func isNeeded(client: String, standIn: String) -> Bool {
@@ -60,10 +59,7 @@ final class IncludeTranslation: Sendable {
     func searchPath(compiler: String, language: String, options: [String]) throws -> [String] {
         let key = [compiler, language] + options
         if let known = cache.withLock({ $0[key] }) { return known }
-        let log = scratch + "/.search-" + UUID().uuidString
-        defer { Posix.removeFile(log) }
-        guard Spawn.run(compiler, [compiler, "-E", "-v", "-x", language] + options + ["/dev/null"],
-                        stdoutPath: "/dev/null", stderrPath: log) == 0, let bytes = Posix.readFile(log) else {
+        guard let bytes = Spawn.output(compiler, [compiler, "-E", "-v", "-x", language] + options + ["/dev/null"], stream: 2) else {
             throw MappedEnvironmentError(path: compiler, reason: "cannot list its include directories (-E -v)")
         }
         var directories: [String] = []

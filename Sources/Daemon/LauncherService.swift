@@ -52,7 +52,7 @@ final class LauncherService: Sendable {
         self.distributor = distributor
         journal = JobJournal(path: stateDirectory + "/jobs.jsonl")
         mapped = MappedEnvironments(scratch: stateDirectory)
-        translation = IncludeTranslation(scratch: stateDirectory)
+        translation = IncludeTranslation()
         archiveDirectory = stateDirectory + "/envs"
         try SandboxTree.ensureDirectory(archiveDirectory)
     }
@@ -203,6 +203,8 @@ final class LauncherService: Sendable {
     func prepare(_ job: JobRequest, for caller: Caller) throws -> PreparedJob {
         // Only compilers no user but root can change are run, probed or packed for anyone.
         if let reason = caller.programRefusal(job.compiler) { throw UntrustedCompiler(reason: reason) }
+        // First the inputs: a job the include scan leaves to the compiler's comes back, prepared again.
+        let inputs = job.source.isEmpty ? job.inputs : try scanInputs(of: job)
         var choices: [ToolchainChoice] = []
         var variants: [String: JobVariant] = [:]
         for entry in job.environments {
@@ -245,7 +247,6 @@ final class LauncherService: Sendable {
             outputDirectories.append(directory)
             outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
         }
-        let inputs = job.source.isEmpty ? job.inputs : try scanInputs(of: job)
         var tree = try resolver.tree(files: inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
                                      in: job.workingDirectory, as: caller)
         let probedFiles = probedHeaders(of: job, in: tree)

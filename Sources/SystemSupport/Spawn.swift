@@ -107,6 +107,22 @@ public enum Spawn {
         return 128 + signal
     }
 
+    /// What a program printed on standard output (`stream` 1) or standard error (`stream` 2), the other stream
+    /// discarded; nil when it could not start or did not exit 0. Through a scratch file under TMPDIR.
+    public static func output(_ path: String, _ arguments: [String], stream: Int = 1) -> [UInt8]? {
+        let directory = Posix.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((directory + "/swlaunch-output-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        close(fd)
+        let scratch = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { unlink(scratch) }
+        guard run(path, arguments, stdoutPath: stream == 1 ? scratch : "/dev/null", stderrPath: stream == 2 ? scratch : "/dev/null") == 0 else {
+            return nil
+        }
+        return Posix.readFile(scratch)
+    }
+
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {

@@ -100,12 +100,8 @@ public struct CompilerIdentity: Sendable, Equatable, Codable {
 
     /// Asks `driver` (three runs; for a client's compiler under emulation, each takes a moment).
     public static func probe(_ driver: String) throws(CompilerIdentityError) -> CompilerIdentity {
-        let scratch = NSTemporaryDirectory() + "swlaunch-identity-" + randomHexString(bytes: 8)
-        defer { Posix.removeFile(scratch) }
         func run(_ arguments: [String], stream: Int) throws(CompilerIdentityError) -> String {
-            guard let status = Spawn.run(driver, [driver] + arguments, stdoutPath: stream == 1 ? scratch : "/dev/null",
-                                         stderrPath: stream == 2 ? scratch : "/dev/null"), status == 0,
-                  let bytes = Posix.readFile(scratch) else {
+            guard let bytes = Spawn.output(driver, [driver] + arguments, stream: stream) else {
                 throw CompilerIdentityError(reason: "\(driver) \(arguments.joined(separator: " ")) failed")
             }
             return String(decoding: bytes, as: UTF8.self)

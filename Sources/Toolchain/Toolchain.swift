@@ -197,11 +197,7 @@ public final class ToolchainRegistry: Sendable {
 
     /// Runs a program and returns what it printed on `stream` (1 for stdout, 2 for stderr).
     private func capture(_ program: String, _ arguments: [String], stream: Int = 1) throws -> String {
-        let out = NSTemporaryDirectory() + "swlaunchd-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        guard let status = Spawn.run(program, [program] + arguments, stdoutPath: stream == 1 ? out : "/dev/null",
-                                     stderrPath: stream == 2 ? out : "/dev/null"), status == 0,
-              let bytes = Posix.readFile(out) else {
+        guard let bytes = Spawn.output(program, [program] + arguments, stream: stream) else {
             throw ToolchainError(compiler: program, reason: "\(program) \(arguments.joined(separator: " ")) failed")
         }
         return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
