@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // C libraries from Debian.
@@ -77,8 +81,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // What monitors see: the model a stream of cluster events builds and the terminal view of it (pure).
+        .target(name: "MonitorView", dependencies: ["Records"]),
+        // The scheduler's job history and measured host speeds in SQLite, bounded in size.
+        .target(name: "History", dependencies: ["Records", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The scheduler's read-only HTTP side: dashboard, server-sent events, Prometheus /metrics.
+        .target(name: "SchedulerHTTP", dependencies: [
+            "Records",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .target(name: "SchedulerService", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "SystemSupport", "Scheduling", "Records",
+            "Wire", "WireNIO", "ClusterKey", "SystemSupport", "Scheduling", "Records", "History", "SchedulerHTTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -90,7 +105,7 @@ let package = Package(
         .executableTarget(name: "swlaunch", dependencies: ["Launch"],
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "swlaunch-ctl", dependencies: [
-            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records", "BuildWrappers",
+            "Wire", "Launch", "Config", "Toolchain", "NinjaLog", "ClusterKey", "Records", "BuildWrappers", "MonitorView", "CLinuxShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "swlaunchd", dependencies: ["Daemon", "SystemSupport"]),
@@ -106,6 +121,7 @@ let package = Package(
         ]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
+        .testTarget(name: "MonitoringTests", dependencies: ["MonitorView", "History", "SchedulerHTTP", "Records"]),
         .testTarget(name: "BuildWrappersTests", dependencies: ["BuildWrappers"]),
         .testTarget(name: "IncludeScanTests", dependencies: ["IncludeScan", "SystemSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),

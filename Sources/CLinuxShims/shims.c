@@ -43,3 +43,33 @@ int swl_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid)
     *gid = credentials.gid;
     return 0;
 }
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+
+int swl_terminal_signalfd(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGWINCH);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) return -1;
+    return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int swl_read_signalfd(int fd) {
+    struct signalfd_siginfo info;
+    if (read(fd, &info, sizeof info) != (ssize_t)sizeof info) return -1;
+    return (int)info.ssi_signo;
+}
+
+int swl_terminal_size(int fd, int *columns, int *rows) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_col == 0) return -1;
+    *columns = size.ws_col;
+    *rows = size.ws_row;
+    return 0;
+}

@@ -1,3 +1,4 @@
+import Synchronization
 import Wire
 
 /// The scheduler as the distributor sees it.
@@ -6,6 +7,12 @@ public protocol HostSource: Sendable {
     func requestHost(choices: [ToolchainChoice], exclude: [String]) async -> HostAnswer
     /// The outcome of one attempt (speed on success, back-off on an infrastructure failure).
     func report(_ report: JobReport) async
+    /// An attempt on a granted host began (for monitors).
+    func started(_ grant: HostGrant, source: String) async
+}
+
+extension HostSource {
+    public func started(_ grant: HostGrant, source: String) async {}
 }
 
 /// The scheduler's answer to a host request.
@@ -20,7 +27,17 @@ public enum HostAnswer: Sendable, Equatable {
 /// One attempt to run a job on a helper, which must end by `deadline` (from when it starts) whatever the
 /// helper does; keep-alives prove that a helper lives, not that it progresses.
 public protocol HelperTransport: Sendable {
-    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration) async -> AttemptOutcome
+    /// Runs one attempt, counting what it sends in `meter`.
+    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration, meter: AttemptMeter) async -> AttemptOutcome
+}
+
+/// What one attempt sent to its helper, counted by the transport as it goes: contents, environments and the
+/// job's file list, before compression on the link.
+public final class AttemptMeter: Sendable {
+    private let sent = Mutex<UInt64>(0)
+    public init() {}
+    public func countSent(_ bytes: Int) { sent.withLock { $0 += UInt64(bytes) } }
+    public var bytesSent: UInt64 { sent.withLock { $0 } }
 }
 
 /// How one attempt ended.
@@ -79,12 +96,22 @@ public struct PreparedJob: Sendable {
     public var variants: [String: JobVariant]
     public var job: RemoteJob
     public var inputBytes: UInt64
+    /// The source file as the command names it, for reports.
+    public var source: String
+    /// Time the job spent on its client before distribution (waiting and preparing), and in its preprocessor
+    /// scan, in microseconds: the start of its timings.
+    public var clientQueueMicros: UInt64
+    public var preprocessMicros: UInt64
 
-    public init(choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64) {
+    public init(choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64,
+                source: String = "", clientQueueMicros: UInt64 = 0, preprocessMicros: UInt64 = 0) {
         self.choices = choices
         self.variants = variants
         self.job = job
         self.inputBytes = inputBytes
+        self.source = source
+        self.clientQueueMicros = clientQueueMicros
+        self.preprocessMicros = preprocessMicros
     }
 }
 
@@ -98,7 +125,9 @@ public struct AttemptRecord: Sendable, Equatable {
 
 /// Where a job ended up.
 public enum Distribution: Sendable, Equatable {
-    /// The compiler's verdict from `host`, run as `variant`.
+    /// The compiler's verdict from `host`, run as `variant`, with the job's timings (queue: on the client before
+    /// the successful attempt plus on the helper; preprocess; transfer: the attempt's time that was neither
+    /// queue nor compile).
     case remote(JobResult, host: String, variant: JobVariant, attempts: [AttemptRecord])
     /// Compile locally, for `reason` (a fallback reason counted in stats).
     case local(reason: String, attempts: [AttemptRecord])
@@ -125,9 +154,14 @@ public struct JobDistributor: Sendable {
     }
 
     public func distribute(_ prepared: PreparedJob) async -> Distribution {
+        let clock = ContinuousClock()
+        let began = clock.now
         var tried: [String] = []
         var attempts: [AttemptRecord] = []
         var lastReason = "no-helper"
+        func report(_ grant: HostGrant, _ outcome: JobOutcome, reason: String = "", sent: UInt64 = 0) async {
+            await hosts.report(JobReport(id: grant.id, outcome: outcome, host: grant.name, source: prepared.source, reason: reason, bytesOut: sent))
+        }
         for _ in 0..<max(1, maximumAttempts) {
             let answer = await hosts.requestHost(choices: prepared.choices, exclude: tried)
             guard case let .granted(grant) = answer else {
@@ -136,7 +170,7 @@ public struct JobDistributor: Sendable {
             }
             guard let variant = prepared.variants[grant.choice.toolchain] else {
                 // A grant for a toolchain the job did not offer: the scheduler misbehaves; do not use it.
-                await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0, jobFault: true))
+                await report(grant, .refused, reason: "bad-grant")
                 lastReason = "no-helper"
                 break
             }
@@ -146,21 +180,37 @@ public struct JobDistributor: Sendable {
             job.compiler = variant.compiler
             job.arguments = variant.arguments
             let deadline = deadlines.deadline(inputBytes: prepared.inputBytes, speed: grant.speed)
-            switch await helpers.attempt(job, on: grant, deadline: deadline) {
-            case let .verdict(result):
+            let meter = AttemptMeter()
+            let attemptStart = clock.now
+            await hosts.started(grant, source: prepared.source)
+            switch await helpers.attempt(job, on: grant, deadline: deadline, meter: meter) {
+            case var .verdict(result):
                 attempts.append(AttemptRecord(host: grant.name, failure: nil, deadline: deadline))
-                await hosts.report(JobReport(host: grant.name, succeeded: true, compileMicros: result.timings.compile, inputBytes: prepared.inputBytes))
+                let helperQueue = result.timings.queue
+                let attemptMicros = Self.micros(clock.now - attemptStart)
+                result.timings.queue = prepared.clientQueueMicros + Self.micros(attemptStart - began) + helperQueue
+                result.timings.preprocess = prepared.preprocessMicros
+                result.timings.transfer = attemptMicros > result.timings.compile + helperQueue ? attemptMicros - result.timings.compile - helperQueue : 0
+                let received = result.outputs.reduce(UInt64(result.stdout.count + result.stderr.count)) { $0 + UInt64($1.contents.count) }
+                await hosts.report(JobReport(id: grant.id, outcome: .remote, host: grant.name, compileMicros: result.timings.compile,
+                                             inputBytes: prepared.inputBytes, source: prepared.source, timings: result.timings,
+                                             bytesOut: meter.bytesSent, bytesIn: received))
                 return .remote(result, host: grant.name, variant: variant, attempts: attempts)
             case let .failed(failure):
                 attempts.append(AttemptRecord(host: grant.name, failure: failure, deadline: deadline))
                 if failure.failureClass == .job {
-                    await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0, jobFault: true))
+                    await report(grant, .refused, reason: failure.code, sent: meter.bytesSent)
                     return .local(reason: "job-refused", attempts: attempts)
                 }
-                await hosts.report(JobReport(host: grant.name, succeeded: false, compileMicros: 0, inputBytes: 0))
+                await report(grant, .failed, reason: failure.code, sent: meter.bytesSent)
                 lastReason = failure.code == "deadline" ? "helper-deadline" : "helper-failed"
             }
         }
         return .local(reason: lastReason, attempts: attempts)
+    }
+
+    static func micros(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000_000)
     }
 }

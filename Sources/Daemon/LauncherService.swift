@@ -92,6 +92,19 @@ final class LauncherService: Sendable {
                     case let .statsRequest(reset):
                         if reset, caller.isRoot || caller.uid == getuid() { await stats.reset() }
                         try await outbound.write(.stats(json: await stats.json()))
+                    case .subscribe:
+                        // A monitor: relay the scheduler's event stream until either side ends.
+                        guard let scheduler, try await scheduler.relayEvents(name: name, { try await outbound.write(.event(json: $0)) }) else {
+                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                            return
+                        }
+                        return
+                    case let .historyRequest(seconds):
+                        if let json = await scheduler?.history(seconds: seconds) {
+                            try await outbound.write(.history(json: json))
+                        } else {
+                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                        }
                     case .statusRequest:
                         if let json = await scheduler?.status() {
                             try await outbound.write(.status(json: json))
@@ -122,9 +135,15 @@ final class LauncherService: Sendable {
     /// Prepares a job and has the distributor place it; the answer for the launcher.
     func distribute(_ job: JobRequest, for caller: Caller) async -> Message {
         let queued = Posix.nowMicros()
+        let source = job.displayName
+        func local(_ reason: String, detail: String = "") async -> Message {
+            await stats.countFallback(reason: reason)
+            await scheduler?.report(JobReport(outcome: .local, host: "", source: source, reason: reason))
+            return .runLocally(reason: reason + detail)
+        }
         guard let distributor else { return await local("no-scheduler") }
         if draining.isSet { return await local("shutting-down") }
-        let prepared: PreparedJob
+        var prepared: PreparedJob
         do {
             prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) }
         } catch let error as UntrustedCompiler {
@@ -146,7 +165,9 @@ final class LauncherService: Sendable {
             return await local("unshippable-input")
         }
         await stats.countInputScan(job.source.isEmpty ? "compiler" : "daemon")
-        let sent = Posix.nowMicros()
+        prepared.source = source
+        prepared.clientQueueMicros = Posix.nowMicros() - queued
+        prepared.preprocessMicros = job.preprocessMicros
         let distribution = await distributor.distribute(prepared)
         let attempts: [AttemptRecord]
         switch distribution {
@@ -169,13 +190,6 @@ final class LauncherService: Sendable {
                 await stats.countCompilerScan(reason: "missing file")
                 return .scanNeeded(reason: "missing file")
             }
-            // The helper reports how long the job waited for one of its slots; the rest of the round trip
-            // that was not compiling is transfer (connect, contents, sandbox set-up, result).
-            let total = Posix.nowMicros() - sent
-            let helperQueue = result.timings.queue
-            result.timings.queue = sent - queued + helperQueue
-            result.timings.preprocess = job.preprocessMicros
-            result.timings.transfer = total > result.timings.compile + helperQueue ? total - result.timings.compile - helperQueue : 0
             // Map the helper's physical output paths back to the names the launcher wrote.
             let remote = prepared.job.namedOutputs, local = job.namedOutputs
             result.outputs = result.outputs.compactMap { file in
@@ -190,11 +204,6 @@ final class LauncherService: Sendable {
                                  timings: result.timings)
             return .result(result)
         }
-    }
-
-    private func local(_ reason: String, detail: String = "") async -> Message {
-        await stats.countFallback(reason: reason)
-        return .runLocally(reason: reason + detail)
     }
 
     /// Resolves the job's inputs and toolchains on this machine (blocking file I/O), with the caller's rights:
@@ -360,4 +369,17 @@ struct ScanNeeded: Error {
 /// A compiler that a user other than root could change: it is not packed, probed or sent for anyone.
 struct UntrustedCompiler: Error {
     let reason: String
+}
+
+extension JobRequest {
+    /// The source file as the command names it: the one the daemon scans, else the argument that looks like a
+    /// C or C++ source, else the object.
+    var displayName: String {
+        if !source.isEmpty { return source }
+        let suffixes = [".c", ".cc", ".cpp", ".cxx", ".c++", ".C", ".m", ".mm", ".i", ".ii"]
+        if let argument = arguments.last(where: { argument in !argument.hasPrefix("-") && suffixes.contains { argument.hasSuffix($0) } }) {
+            return argument
+        }
+        return outputs.first ?? ""
+    }
 }

@@ -20,13 +20,13 @@ struct NetworkHelperTransport: HelperTransport {
     let logger: Logger
     var transferBytesPerSecond: Double = 1_000_000
 
-    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration) async -> AttemptOutcome {
+    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration, meter: AttemptMeter) async -> AttemptOutcome {
         let clock = ContinuousClock()
         let state = AttemptState(end: clock.now + deadline)
         return await withTaskGroup(of: AttemptOutcome?.self) { group in
             group.addTask {
                 do {
-                    return try await run(job, on: grant, extend: { seconds in state.end.withLock { $0 = $0 + .seconds(seconds) } },
+                    return try await run(job, on: grant, meter: meter, extend: { seconds in state.end.withLock { $0 = $0 + .seconds(seconds) } },
                                          connected: { channel in state.channel.withLock { $0 = channel } })
                 } catch let failure as JobFailure {
                     return .failed(failure)
@@ -50,7 +50,7 @@ struct NetworkHelperTransport: HelperTransport {
         }
     }
 
-    private func run(_ job: RemoteJob, on grant: HostGrant, extend: @escaping @Sendable (Int64) -> Void,
+    private func run(_ job: RemoteJob, on grant: HostGrant, meter: AttemptMeter, extend: @escaping @Sendable (Int64) -> Void,
                      connected: @Sendable (MessageChannel) -> Void) async throws -> AttemptOutcome {
         let channel = try await connectPeer(host: grant.address, port: Int(grant.port), security: security)
         connected(channel)
@@ -58,6 +58,7 @@ struct NetworkHelperTransport: HelperTransport {
             var iterator = inbound.makeAsyncIterator()
             try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: name))
             try await outbound.write(.compile(job))
+            meter.countSent(job.files.reduce(job.arguments.reduce(0) { $0 + $1.utf8.count }) { $0 + $1.path.utf8.count + $1.hash.utf8.count + 1 })
             return try await withKeepAlives(outbound) {
                 while let message = try await nextMessage(&iterator) {
                     switch message {
@@ -71,12 +72,14 @@ struct NetworkHelperTransport: HelperTransport {
                             }
                         }
                         try await outbound.write(.blobs(blobs))
+                        meter.countSent(blobs.reduce(0) { $0 + $1.contents.count })
                     case let .needEnvironment(id):
                         guard id == job.toolchain, let path = archive(id), let bytes = Posix.readFile(path) else {
                             throw JobFailure(.infrastructure, "protocol", "\(grant.name) asked for environment \(id), which this job does not use")
                         }
                         extend(10 + Int64(Double(bytes.count) / transferBytesPerSecond))
                         try await outbound.write(.environment(id: id, archive: bytes))
+                        meter.countSent(bytes.count)
                     case let .result(result):
                         return .verdict(result)
                     case let .jobFailed(failure):

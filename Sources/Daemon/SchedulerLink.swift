@@ -20,6 +20,9 @@ public actor SchedulerLink {
     private var outbound: NIOAsyncChannelOutboundWriter<Message>?
     private var pending: [UInt64: CheckedContinuation<Message?, Never>] = [:]
     private var nextID: UInt64 = 1
+    /// Requests the scheduler answers in order without an id (status, history): their pending ids, oldest first.
+    private var untagged: [MessageKind: [UInt64]] = [:]
+    private var nextUntaggedID: UInt64 = 1 << 63
     /// The scheduler in use, while connected.
     public private(set) var current: HostPort?
     let probeInterval: Duration
@@ -144,6 +147,7 @@ public actor SchedulerLink {
         current = nil
         for (_, continuation) in pending { continuation.resume(returning: nil) }
         pending = [:]
+        untagged = [:]
     }
 
     private func dispatch(_ message: Message) {
@@ -151,7 +155,10 @@ public actor SchedulerLink {
         switch message {
         case let .hostGrant(grant): id = grant.id
         case let .noHost(requestID, _): id = requestID
-        case .status: id = 0
+        case .status, .history:
+            guard var queue = untagged[message.kind], !queue.isEmpty else { return }
+            id = queue.removeFirst()
+            untagged[message.kind] = queue
         case let .error(text):
             logger.error("the scheduler refused this daemon", metadata: ["reason": "\(text)"])
             return
@@ -191,9 +198,51 @@ public actor SchedulerLink {
         return await request(.hostRequest(HostRequest(id: id, choices: choices, exclude: exclude)), id: id, timeout: .seconds(10))
     }
 
+    /// Sends a request the scheduler answers with a `reply` kind message, in order.
+    private func requestUntagged(_ message: Message, reply: MessageKind, timeout: Duration) async -> Message? {
+        let id = nextUntaggedID
+        nextUntaggedID += 1
+        untagged[reply, default: []].append(id)
+        let answer = await request(message, id: id, timeout: timeout)
+        untagged[reply]?.removeAll { $0 == id }
+        return answer
+    }
+
     public func status() async -> String? {
-        if case let .status(json)? = await request(.statusRequest, id: 0, timeout: .seconds(5)) { return json }
+        if case let .status(json)? = await requestUntagged(.statusRequest, reply: .status, timeout: .seconds(5)) { return json }
         return nil
+    }
+
+    /// The scheduler's job history of the last `seconds`, as JSON.
+    public func history(seconds: UInt64) async -> String? {
+        if case let .history(json)? = await requestUntagged(.historyRequest(seconds: seconds), reply: .history, timeout: .seconds(10)) { return json }
+        return nil
+    }
+
+    public func started(_ grant: HostGrant, source: String) async {
+        try? await outbound?.write(.jobStarted(id: grant.id, host: grant.name, source: source))
+    }
+
+    /// Opens a monitor connection to the scheduler in use and passes each event's JSON to `body` until the
+    /// scheduler closes it or `body` throws; false when no scheduler is connected or it refuses.
+    public nonisolated func relayEvents(name: String, _ body: @Sendable (String) async throws -> Void) async throws -> Bool {
+        guard let address = await current else { return false }
+        let channel = try await connectPeer(host: address.host, port: address.port, security: security, idleTimeout: .seconds(30))
+        return try await channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            try await offerHandshake(&iterator, outbound, hello: Hello(role: .monitor, name: name))
+            try await outbound.write(.subscribe)
+            return try await withKeepAlives(outbound) {
+                while let message = try await nextMessage(&iterator) {
+                    guard case let .event(json) = message else {
+                        if case let .error(text) = message { logger.warning("the scheduler refused a monitor", metadata: ["reason": "\(text)"]) }
+                        return false
+                    }
+                    try await body(json)
+                }
+                return true
+            }
+        }
     }
 
     public func report(_ report: JobReport) async {

@@ -1,5 +1,8 @@
 import SystemSupport
 import ClusterKey
+import Synchronization
+import History
+import SchedulerHTTP
 import Logging
 import Records
 import NIOCore
@@ -7,67 +10,6 @@ import NIOPosix
 import Scheduling
 import Wire
 import WireNIO
-
-/// The cluster state behind the scheduler's connections.
-actor ClusterState {
-    var cluster: Cluster
-    private let clock = ContinuousClock()
-    private let start = ContinuousClock.now
-
-    /// What protects the scheduler's connections, for `status`.
-    let security: String
-
-    init(heartbeatTimeout: Double, security: String) {
-        cluster = Cluster(heartbeatTimeout: heartbeatTimeout)
-        self.security = security
-    }
-
-    var now: Double {
-        let elapsed = clock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
-    /// The connection that registered each host name.
-    private var owners: [String: UInt64] = [:]
-
-    enum JoinOutcome { case joined, replacedItsOldConnection, refusedDuplicateName }
-
-    /// Adds a host for `connection`. A name held by another live connection is refused unless the registration
-    /// carries the same host id (the same daemon reconnecting before its old connection was seen to close).
-    func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
-        var outcome = JoinOutcome.joined
-        if let owner = owners[info.name], owner != connection, let live = cluster.hosts[info.name] {
-            guard !info.id.isEmpty, live.info.id == info.id else { return .refusedDuplicateName }
-            outcome = .replacedItsOldConnection
-        }
-        owners[info.name] = connection
-        cluster.join(info, now: now)
-        return outcome
-    }
-
-    /// Removes a host, only when `connection` is the one that registered it.
-    func leave(_ name: String, connection: UInt64) {
-        guard owners[name] == connection else { return }
-        owners[name] = nil
-        cluster.leave(name)
-    }
-    func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
-        cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
-    }
-    func record(_ report: JobReport) { cluster.record(report, now: now) }
-    func grant(_ request: HostRequest) -> (host: HostState, choice: ToolchainChoice)? { cluster.grant(request, now: now) }
-    func expire() -> [String] { cluster.expire(now: now) }
-
-    func statusJSON() -> String {
-        let t = now
-        let hosts = cluster.hosts.values.sorted { $0.info.name < $1.info.name }.map { h in
-            StatusRecord.Host(name: h.info.name, id: h.info.id, address: h.info.address, port: Int(h.info.port), maxJobs: Int(h.info.maxJobs),
-                              running: h.running, load: h.load, speed: h.speed, jobsDone: h.jobsDone, acceptsRemote: h.info.acceptsRemote,
-                              platform: h.info.platform, note: h.info.note, avoidedForS: max(0, h.avoidUntil - t))
-        }
-        return RecordJSON.encode(StatusRecord(security: security, hosts: hosts))
-    }
-}
 
 /// `swlaunch-scheduler`: tracks daemons and grants each job the host expected to finish it first.
 public struct SchedulerServer: Sendable {
@@ -81,6 +23,15 @@ public struct SchedulerServer: Sendable {
     /// TLS from the cluster key, or none (then only a loopback address, unless `insecure`).
     public var security: TransportSecurity
     public var limiter = ConnectionLimiter()
+    /// Where the job history and measured speeds are kept (SQLite), and its size bound; nil keeps none.
+    public var historyPath: String?
+    public var historyMaximumBytes: Int64 = 64 << 20
+    /// The read-only dashboard and `/metrics` (`--http`); nil serves none.
+    public var http: (host: String, port: Int)?
+    /// Learns the dashboard's port once it listens.
+    public var httpBound: @Sendable (Int) async -> Void = { _ in }
+    /// Reaches the running scheduler from a graceful shutdown.
+    public let control = SchedulerControl()
 
     public init(host: String, port: Int, heartbeatTimeout: Double = 15, netname: String? = nil,
                 discoveryPort: Int = Discovery.defaultPort, security: TransportSecurity = .none, logger: Logger) {
@@ -95,10 +46,12 @@ public struct SchedulerServer: Sendable {
 
     /// Serves until cancelled.
     public func run() async throws {
+        let history = try historyPath.map { path throws(HistoryError) in try JobHistory(path: path, maximumBytes: historyMaximumBytes) }
         let state = ClusterState(heartbeatTimeout: heartbeatTimeout,
                                  security: security.fingerprint.map { "mutual TLS (cluster key \($0))" }
                                      ?? (TransportSecurity.isLoopback(host) ? "no cluster key: loopback only"
-                                         : "INSECURE: no cluster key (--insecure): any host that reaches \(host):\(port) can join the cluster"))
+                                         : "INSECURE: no cluster key (--insecure): any host that reaches \(host):\(port) can join the cluster"),
+                                 history: history, logger: logger)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -108,6 +61,19 @@ public struct SchedulerServer: Sendable {
         logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")",
                                                       "security": "\(security.fingerprint.map { "mutual TLS, cluster key \($0)" } ?? "none (no cluster key)")"])
         let boundPort = server.channel.localAddress?.port ?? port
+        control.attach(state: state, listener: server.channel)
+        // The jobs of the last second reach the history however the scheduler stops.
+        do {
+            try await serve(server, state: state, boundPort: boundPort)
+        } catch {
+            await state.saveHistory()
+            throw error
+        }
+        await state.saveHistory()
+    }
+
+    private func serve(_ server: NIOAsyncChannel<MessageChannel, Never>, state: ClusterState, boundPort: Int) async throws {
+        let history = state.history
         try await withThrowingDiscardingTaskGroup { group in
             if let netname {
                 group.addTask {
@@ -119,6 +85,17 @@ public struct SchedulerServer: Sendable {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))
                     for name in await state.expire() { logger.warning("host timed out", metadata: ["host": "\(name)"]) }
+                    await state.tick()
+                    if history != nil { await state.saveHistory() }
+                }
+            }
+            if let http {
+                let dashboard = DashboardServer(host: http.host, port: http.port, source: SchedulerDashboardSource(state: state), logger: logger)
+                group.addTask {
+                    try await dashboard.run(bound: { port in
+                        logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/", "metrics": "/metrics"])
+                        await httpBound(port)
+                    })
                 }
             }
             try await server.executeThenClose { inbound in
@@ -168,21 +145,35 @@ public struct SchedulerServer: Sendable {
                     case let .heartbeat(running, load, toolchains):
                         if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
                     case let .hostRequest(request):
-                        if let (granted, choice) = await state.grant(request) {
+                        if let (granted, choice) = await state.grant(request, client: hostName ?? peer?.description ?? "?") {
                             try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
                                                                           port: granted.info.port, choice: choice, speed: granted.speed ?? 0)))
                         } else {
                             try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
                         }
                     case let .jobDone(report):
-                        await state.record(report)
+                        await state.record(report, client: hostName ?? peer?.description ?? "?")
+                    case let .jobStarted(id, host, source):
+                        await state.started(id: id, host: host, source: source, client: hostName ?? peer?.description ?? "?")
                     case .statusRequest:
                         try await outbound.write(.status(json: await state.statusJSON()))
+                    case let .historyRequest(seconds):
+                        await state.saveHistory()
+                        try await outbound.write(.history(json: await historyJSON(state, seconds: Double(seconds))))
+                    case .subscribe:
+                        // A monitor: its event stream until it goes. Its keep-alives are read meanwhile, so that
+                        // the idle timeout sees them.
+                        let events = await state.subscribe()
+                        let writer = Task { for await json in events { try await outbound.write(.event(json: json)) } }
+                        defer { writer.cancel() }
+                        while try await nextMessage(&iterator) != nil {}
+                        return
                     default:
                         logger.warning("unexpected message", metadata: ["kind": "\(message.kind)", "peer": "\(peer?.description ?? "?")"])
                     }
                 }
             }
+        } catch is CancellationError {
         } catch {
             logger.warning("connection closed on error", metadata: ["peer": "\(peer?.description ?? "?")", "error": "\(error)"])
         }
@@ -190,5 +181,42 @@ public struct SchedulerServer: Sendable {
             await state.leave(hostName, connection: id)
             logger.info("host left", metadata: ["host": "\(hostName)"])
         }
+    }
+}
+
+/// The job history of the last `seconds` as JSON (an empty record, with `oldest` 0, when none is kept).
+func historyJSON(_ state: ClusterState, seconds: Double) async -> String {
+    let now = Posix.wallSeconds()
+    guard let history = state.history else { return RecordJSON.encode(HistoryRecord(since: now - seconds, seconds: seconds)) }
+    do {
+        return RecordJSON.encode(try history.summary(since: now - seconds, now: now))
+    } catch {
+        state.logger.warning("cannot read the job history", metadata: ["error": "\(error)"])
+        return RecordJSON.encode(HistoryRecord(since: now - seconds, seconds: seconds))
+    }
+}
+
+/// The dashboard's view of the scheduler.
+struct SchedulerDashboardSource: DashboardSource {
+    let state: ClusterState
+    func statusJSON() async -> String { await state.statusJSON() }
+    func events() async -> AsyncStream<String> { await state.subscribe() }
+    func historyJSON(seconds: Double) async -> String { await SchedulerService.historyJSON(state, seconds: seconds) }
+    func metricsText() async -> String { state.metrics.exposition() }
+}
+
+/// The first step of a graceful shutdown (SIGTERM), before the scheduler's tasks are cancelled: stop accepting
+/// connections and write the job history, so that nothing of the last second is lost to the teardown.
+public final class SchedulerControl: Sendable {
+    private let running = Mutex<(state: ClusterState, listener: any Channel)?>(nil)
+
+    init() {}
+
+    func attach(state: ClusterState, listener: any Channel) { running.withLock { $0 = (state, listener) } }
+
+    public func drain() async {
+        guard let (state, listener) = running.withLock({ $0 }) else { return }
+        try? await listener.close()
+        await state.saveHistory()
     }
 }

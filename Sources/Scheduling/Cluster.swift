@@ -3,8 +3,13 @@ import Wire
 /// What the scheduler knows about one daemon.
 public struct HostState: Sendable, Equatable {
     public var info: HostInfo
-    /// Jobs granted to it and not yet reported done, or what its last heartbeat said, whichever is larger.
-    public var running: Int
+    /// Jobs granted to it and not yet reported done, or what its last heartbeat said, whichever is larger (a
+    /// helper runs at most its slots and queues the rest, so its own count alone hides the queue).
+    public var running: Int { max(granted, reported) }
+    /// Jobs this scheduler granted to it that no client has reported yet.
+    public var granted: Int
+    /// Jobs running there by its last heartbeat.
+    public var reported: Int
     public var load: Double
     /// Measured throughput in input bytes per microsecond of compile time (exponentially averaged); nil until measured.
     public var speed: Double?
@@ -16,7 +21,8 @@ public struct HostState: Sendable, Equatable {
 
     public init(info: HostInfo, now: Double) {
         self.info = info
-        running = 0
+        granted = 0
+        reported = 0
         load = 0
         speed = nil
         jobsDone = 0
@@ -50,10 +56,24 @@ public struct Cluster: Sendable {
 
     public mutating func leave(_ name: String) { hosts[name] = nil }
 
+    /// A job granted to `name` that will never be reported (its client left).
+    public mutating func release(_ name: String) {
+        guard let state = hosts[name], state.granted > 0 else { return }
+        hosts[name]?.granted = state.granted - 1
+    }
+
+    /// Gives a host the speed and job count measured before (an earlier run, an earlier connection).
+    public mutating func restore(_ name: String, speed: Double, jobsDone: Int) {
+        guard speed > 0, speed.isFinite, var state = hosts[name] else { return }
+        state.speed = speed
+        state.jobsDone = max(state.jobsDone, jobsDone)
+        hosts[name] = state
+    }
+
     public mutating func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]? = nil, now: Double) {
         guard var state = hosts[name] else { return }
         if let toolchains { state.info.toolchains = toolchains }
-        state.running = running
+        state.reported = running
         state.load = load
         state.lastSeen = now
         hosts[name] = state
@@ -69,7 +89,7 @@ public struct Cluster: Sendable {
     /// Records the outcome of a job on `report.host`: speed on success, back-off on an infrastructure failure.
     public mutating func record(_ report: JobReport, now: Double) {
         guard var state = hosts[report.host] else { return }
-        state.running = max(0, state.running - 1)
+        state.granted = max(0, state.granted - 1)
         if report.jobFault {
             // The job could not run remotely for reasons of its own: nothing learnt about the host.
         } else if report.succeeded {
@@ -118,7 +138,7 @@ public struct Cluster: Sendable {
             if fa != fb { return fa < fb }
             return a.0.info.name < b.0.info.name
         }) else { return nil }
-        hosts[best.0.info.name]?.running += 1
+        hosts[best.0.info.name]?.granted += 1
         return (hosts[best.0.info.name]!, best.1)
     }
 }

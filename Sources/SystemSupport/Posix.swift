@@ -140,6 +140,13 @@ public enum Posix {
         return errno
     }
 
+    /// Wall-clock time in seconds since the epoch.
+    public static func wallSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// Monotonic time in microseconds.
     public static func nowMicros() -> UInt64 {
         var ts = timespec()

@@ -35,9 +35,10 @@ extension Message {
             w.write(h.authScheme); w.write(h.authToken)
         case let .helloAck(a):
             w.write(a.version); w.write(a.name)
-        case let .error(text), let .acquireLocal(text), let .runLocally(text), let .scanNeeded(text), let .stats(text), let .status(text):
+        case let .error(text), let .acquireLocal(text), let .runLocally(text), let .scanNeeded(text), let .stats(text), let .status(text),
+             let .event(text), let .history(text):
             w.write(text)
-        case .keepAlive, .granted, .statusRequest:
+        case .keepAlive, .granted, .statusRequest, .subscribe:
             break
         case let .submit(j):
             w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory); w.write(j.environment)
@@ -64,7 +65,14 @@ extension Message {
         case let .noHost(id, reason):
             w.write(id); w.write(reason)
         case let .jobDone(r):
-            w.write(r.host); w.write(r.succeeded); w.write(r.compileMicros); w.write(r.inputBytes); w.write(r.jobFault)
+            w.write(r.id); w.write(r.outcome.rawValue); w.write(r.host); w.write(r.compileMicros); w.write(r.inputBytes)
+            w.write(r.source); w.write(r.reason)
+            w.write(r.timings.queue); w.write(r.timings.preprocess); w.write(r.timings.transfer); w.write(r.timings.compile)
+            w.write(r.bytesOut); w.write(r.bytesIn)
+        case let .jobStarted(id, host, source):
+            w.write(id); w.write(host); w.write(source)
+        case let .historyRequest(seconds):
+            w.write(seconds)
         case let .compile(j):
             w.write(j.toolchain); w.write(j.compiler); w.write(j.arguments); w.write(j.workingDirectory)
             w.write(j.environment)
@@ -146,8 +154,18 @@ extension Message {
                                         speed: try r.readDouble()))
         case .noHost: return .noHost(id: try r.readUInt64(), reason: try r.readString())
         case .jobDone:
-            return .jobDone(JobReport(host: try r.readString(), succeeded: try r.readBool(),
-                                      compileMicros: try r.readUInt64(), inputBytes: try r.readUInt64(), jobFault: try r.readBool()))
+            let id = try r.readUInt64()
+            guard let outcome = JobOutcome(rawValue: try r.readUInt8()) else { throw DecodeError.badValue("unknown job outcome") }
+            return .jobDone(JobReport(id: id, outcome: outcome, host: try r.readString(), compileMicros: try r.readUInt64(),
+                                      inputBytes: try r.readUInt64(), source: try r.readString(), reason: try r.readString(),
+                                      timings: JobTimings(queue: try r.readUInt64(), preprocess: try r.readUInt64(),
+                                                          transfer: try r.readUInt64(), compile: try r.readUInt64()),
+                                      bytesOut: try r.readUInt64(), bytesIn: try r.readUInt64()))
+        case .jobStarted: return .jobStarted(id: try r.readUInt64(), host: try r.readString(), source: try r.readString())
+        case .subscribe: return .subscribe
+        case .event: return .event(json: try r.readString())
+        case .historyRequest: return .historyRequest(seconds: try r.readUInt64())
+        case .history: return .history(json: try r.readString())
         case .compile:
             let toolchain = try r.readString(), compiler = try r.readString(), arguments = try r.readStrings()
             let cwd = try r.readString(), environment = try r.readStrings()

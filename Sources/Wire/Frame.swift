@@ -1,5 +1,5 @@
 /// The wire protocol version spoken by this build. Peers with another version are refused in the handshake.
-public let protocolVersion: UInt32 = 4
+public let protocolVersion: UInt32 = 5
 
 /// Magic bytes at the start of every ``Hello``.
 public let protocolMagic: [UInt8] = Array("SWLN".utf8)
@@ -99,11 +99,13 @@ public struct FramePolicy: Sendable {
     }
 
     /// A daemon's Unix socket for launchers and tools.
-    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest])
+    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest,
+                                                                                                   .subscribe, .historyRequest])
     /// A helper's port for jobs from peers.
     public static let helperServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .compile, .blobs, .environment])
     /// The scheduler's port for daemons and tools.
-    public static let schedulerServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .register, .heartbeat, .hostRequest, .jobDone, .statusRequest])
+    public static let schedulerServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .register, .heartbeat, .hostRequest, .jobDone, .statusRequest,
+                                                                                                     .jobStarted, .subscribe, .historyRequest])
     /// The connecting side: the peer's answer to the hello, then whatever the protocol lets that peer send.
     public static let client = FramePolicy(handshake: [.helloAck, .error], kinds: Set(MessageKind.allCases).subtracting([.hello]))
 }

@@ -7,6 +7,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     // daemon <-> scheduler
     case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
     case statusRequest = 26, status = 27
+    case jobStarted = 28
+    // monitors (scheduler, or the local daemon relaying it) and the scheduler's job history
+    case subscribe = 40, event = 41, historyRequest = 42, history = 43
     // daemon <-> helper daemon
     case compile = 30, needBlobs = 31, blobs = 32, needEnvironment = 33, environment = 34, jobFailed = 35
 }
@@ -232,20 +235,70 @@ public struct JobFailure: Sendable, Equatable, Error, CustomStringConvertible {
     public var description: String { "\(code): \(reason)" }
 }
 
+/// How a job, or one attempt of it, ended (``JobReport/outcome``).
+public enum JobOutcome: UInt8, Sendable, CaseIterable {
+    /// The helper gave the compiler's verdict.
+    case remote = 1
+    /// An infrastructure failure of the attempt: the host is blamed and the job tried elsewhere or locally.
+    case failed = 2
+    /// The attempt failed for the job's own reasons (policy, environment): no host is blamed.
+    case refused = 3
+    /// The job compiled on its client (``JobReport/reason`` says why); no host, no grant.
+    case local = 4
+
+    /// The name in events, history and metrics.
+    public var name: String {
+        switch self {
+        case .remote: "remote"
+        case .failed: "failed"
+        case .refused: "refused"
+        case .local: "local"
+        }
+    }
+}
+
+/// What a client daemon tells the scheduler after each remote attempt, and after each job it compiled locally:
+/// speed on success, back-off on an infrastructure failure, and the figures monitors and history show.
 public struct JobReport: Sendable, Equatable {
+    /// The host request's id on the reporting connection (0 for a local job).
+    public var id: UInt64
+    public var outcome: JobOutcome
+    /// The helper (empty for a local job).
     public var host: String
-    public var succeeded: Bool
     public var compileMicros: UInt64
     public var inputBytes: UInt64
-    /// The attempt failed for a reason of the job's own: the host is not to blame (no back-off).
-    public var jobFault: Bool
-    public init(host: String, succeeded: Bool, compileMicros: UInt64, inputBytes: UInt64, jobFault: Bool = false) {
+    /// The job's source file as its command names it (for monitors).
+    public var source: String
+    /// A fallback reason for a local job, a failure code for a failed or refused attempt.
+    public var reason: String
+    /// Queue, preprocessing, transfer and compile time of a remote job, in microseconds.
+    public var timings: JobTimings
+    /// Contents, environments and the file list sent to the helper (before compression on the link).
+    public var bytesOut: UInt64
+    /// Outputs, stdout and stderr received.
+    public var bytesIn: UInt64
+
+    public init(id: UInt64 = 0, outcome: JobOutcome, host: String, compileMicros: UInt64 = 0, inputBytes: UInt64 = 0,
+                source: String = "", reason: String = "", timings: JobTimings = JobTimings(), bytesOut: UInt64 = 0, bytesIn: UInt64 = 0) {
+        self.id = id
+        self.outcome = outcome
         self.host = host
-        self.succeeded = succeeded
         self.compileMicros = compileMicros
         self.inputBytes = inputBytes
-        self.jobFault = jobFault
+        self.source = source
+        self.reason = reason
+        self.timings = timings
+        self.bytesOut = bytesOut
+        self.bytesIn = bytesIn
     }
+
+    public init(host: String, succeeded: Bool, compileMicros: UInt64, inputBytes: UInt64, jobFault: Bool = false) {
+        self.init(outcome: succeeded ? .remote : jobFault ? .refused : .failed, host: host, compileMicros: compileMicros, inputBytes: inputBytes)
+    }
+
+    public var succeeded: Bool { outcome == .remote }
+    /// The attempt failed for a reason of the job's own: the host is not to blame (no back-off).
+    public var jobFault: Bool { outcome == .refused }
 }
 
 /// One file of a remote job, by content.
@@ -341,8 +394,17 @@ public enum Message: Sendable, Equatable {
     case hostGrant(HostGrant)
     case noHost(id: UInt64, reason: String)
     case jobDone(JobReport)
+    /// A client began an attempt on the host it was granted (request id): it connected and sent the job.
+    case jobStarted(id: UInt64, host: String, source: String)
     case statusRequest
     case status(json: String)
+    /// A monitor asks for the cluster's event stream (to the scheduler, or to the local daemon, which relays it).
+    case subscribe
+    /// One cluster event as JSON (``ClusterEvent`` in Records): a snapshot first, then changes as they happen.
+    case event(json: String)
+    /// The job history of the last `seconds` (the scheduler's SQLite history), as JSON.
+    case historyRequest(seconds: UInt64)
+    case history(json: String)
     case compile(RemoteJob)
     case needBlobs([String])
     case blobs([Blob])
@@ -373,6 +435,11 @@ public enum Message: Sendable, Equatable {
         case .hostGrant: .hostGrant
         case .noHost: .noHost
         case .jobDone: .jobDone
+        case .jobStarted: .jobStarted
+        case .subscribe: .subscribe
+        case .event: .event
+        case .historyRequest: .historyRequest
+        case .history: .history
         case .statusRequest: .statusRequest
         case .status: .status
         case .compile: .compile

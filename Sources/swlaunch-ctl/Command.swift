@@ -40,7 +40,7 @@ struct ControlCommand: ParsableCommand {
               infrastructure failure with jobs.fallback = "fail".
             """,
         version: "0.1.0",
-        subcommands: [Stats.self, Status.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self,
+        subcommands: [Stats.self, Status.self, Monitor.self, ConfigCommand.self, Doctor.self, EnvCommand.self, NinjaLogCommand.self, KeyCommand.self,
                       MakeWrapper.self, NinjaWrapper.self, CMakeWrapper.self, ColconWrapper.self,
                       CatkinWrapper.self, CatkinMakeWrapper.self])
 }
@@ -52,7 +52,7 @@ func askDaemon(_ message: Message) throws -> String {
         let connection = try DaemonConnection(path: path, role: .tool, timeoutSeconds: 15)
         try connection.send(message)
         switch try connection.receive() {
-        case let .stats(json), let .status(json): return json
+        case let .stats(json), let .status(json), let .history(json): return json
         case let .error(text): throw ValidationError(text)
         case let other: throw ValidationError("unexpected reply \(other.kind) from the daemon")
         }
@@ -72,10 +72,29 @@ struct Stats: ParsableCommand {
             """)
     @Flag(help: "Print JSON (fields remote, local, fallback, served, helper_failures, and reasons).") var json = false
     @Flag(help: "Zero the counters.") var reset = false
+    @Option(help: ArgumentHelp("The whole cluster's jobs over this span, from the scheduler's history (kept across restarts): 90s, 30m, 1h, 2d.",
+                               valueName: "duration"))
+    var since: String?
 
     func run() throws {
+        if let since {
+            guard let seconds = Self.seconds(since) else {
+                throw ValidationError("--since \(since): not a duration (a number followed by s, m, h or d, as in 1h)")
+            }
+            let text = try askDaemon(.historyRequest(seconds: seconds))
+            print(json ? text : try StatsTable.renderHistory(text))
+            return
+        }
         let text = try askDaemon(.statsRequest(reset: reset))
         print(json ? text : try StatsTable.render(text))
+    }
+
+    /// `90s`, `30m`, `1h`, `2d`, or plain seconds.
+    static func seconds(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        if let unit = text.last, let scale = units[unit], let n = UInt64(text.dropLast()), n > 0 { return n * scale }
+        if let n = UInt64(text), n > 0 { return n }
+        return nil
     }
 }
 

@@ -1,3 +1,4 @@
+import SystemSupport
 import Foundation
 import Records
 
@@ -11,6 +12,32 @@ enum StatsTable {
                                 ("fallback reasons", stats.fallbackReasons), ("helper failure reasons", stats.helperFailureReasons)] where !counts.isEmpty {
             lines.append(title + ":")
             for (k, v) in counts.sorted(by: { $0.key < $1.key }) { lines.append("  \(k): \(v)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func renderHistory(_ text: String) throws -> String {
+        let history = try RecordJSON.decode(HistoryRecord.self, from: Array(text.utf8))
+        func seconds(_ us: UInt64) -> String { String(format: "%.1f s", Double(us) / 1e6) }
+        var lines = ["cluster jobs in the last \(String(format: "%.0f", history.seconds)) s (scheduler history): \(history.jobs)"]
+        for outcome in ["remote", "failed", "refused", "local", "lost"] {
+            if let n = history.outcomes[outcome] { lines.append("  \(outcome.padding(toLength: 8, withPad: " ", startingAt: 0)) \(n)") }
+        }
+        if !history.hosts.isEmpty {
+            lines.append("helpers:")
+            for h in history.hosts {
+                lines.append("  \(h.host): \(h.jobs) jobs, compile \(seconds(h.compileUs)), speed \(h.speed.map { String(format: "%.2f", $0) } ?? "-")")
+            }
+        }
+        for (title, counts) in [("clients", history.clients), ("fallback reasons", history.fallbackReasons)] where !counts.isEmpty {
+            lines.append(title + ":")
+            for (k, v) in counts.sorted(by: { $0.key < $1.key }) { lines.append("  \(k): \(v)") }
+        }
+        let t = history.timingsUs
+        lines.append("remote time: queue \(seconds(t.queue)), preprocess \(seconds(t.preprocess)), transfer \(seconds(t.transfer)), compile \(seconds(t.compile))")
+        lines.append("bytes: sent \(history.bytesOut), received \(history.bytesIn)")
+        if history.oldest > 0, history.oldest > history.since {
+            lines.append("(the history holds jobs from \(String(format: "%.0f", Posix.wallSeconds() - history.oldest)) s ago on)")
         }
         return lines.joined(separator: "\n")
     }

@@ -40,6 +40,17 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Flag(help: "Listen on a non-loopback address without a cluster key: any host that reaches it can join.")
     var insecure = false
 
+    @Option(help: ArgumentHelp("Serve the read-only dashboard, /metrics (Prometheus) and the JSON API on this address and port.",
+                               valueName: "address:port"))
+    var http: String?
+
+    @Option(help: ArgumentHelp("SQLite file of the job history and the measured host speeds, kept across restarts; \"none\" keeps none. Default: <state>/scheduler-history.sqlite.",
+                               valueName: "path"))
+    var history: String?
+
+    @Option(help: "Size bound of the job history in MiB: the oldest jobs go first.")
+    var historySizeMb: Int = 64
+
     func run() async throws {
         let config: Configuration
         do {
@@ -61,8 +72,23 @@ struct SchedulerCommand: AsyncParsableCommand {
         if !security.isAuthenticated, !TransportSecurity.isLoopback(host) {
             logger.warning("INSECURE: no cluster key; any host that reaches this port can join the cluster (--insecure)")
         }
-        let server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, netname: netname,
+        var server = SchedulerServer(host: host, port: port, heartbeatTimeout: heartbeatTimeout, netname: netname,
                                      discoveryPort: discoveryPort, security: security, logger: logger)
-        try await runUntilTerminated("swlaunch-scheduler", logger: logger) { try await server.run() }
+        if let http {
+            let (httpHost, httpPort) = try parseHostPort(http, option: "--http")
+            server.http = (httpHost, httpPort)
+        }
+        guard historySizeMb >= 1 else { throw ValidationError("--history-size-mb must be at least 1 (got \(historySizeMb))") }
+        server.historyMaximumBytes = Int64(historySizeMb) << 20
+        switch history {
+        case "none"?: server.historyPath = nil
+        case let path?: server.historyPath = path
+        case nil:
+            server.historyPath = defaultStateDirectory() + "/scheduler-history.sqlite"
+        }
+        let configured = server
+        try await runUntilTerminated("swlaunch-scheduler", logger: logger, drain: { await configured.control.drain() }) {
+            try await configured.run()
+        }
     }
 }

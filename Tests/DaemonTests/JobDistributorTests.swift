@@ -16,6 +16,9 @@ actor FakeScheduler: HostSource {
     }
 
     func report(_ report: JobReport) async { reports.append(report) }
+
+    private(set) var started: [String] = []
+    func started(_ grant: HostGrant, source: String) async { started.append("\(grant.name) \(source)") }
 }
 
 /// Helpers that answer from a script per host, recording each attempt.
@@ -25,7 +28,7 @@ actor FakeHelpers: HelperTransport {
 
     init(_ outcomes: [String: AttemptOutcome]) { self.outcomes = outcomes }
 
-    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration) async -> AttemptOutcome {
+    func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration, meter: AttemptMeter) async -> AttemptOutcome {
         attempts.append((grant.name, job.compiler, job.arguments, job.toolchain, deadline))
         return outcomes[grant.name] ?? .failed(JobFailure(.infrastructure, "connection", "\(grant.name) is not scripted"))
     }
@@ -49,7 +52,7 @@ let infrastructure = AttemptOutcome.failed(JobFailure(.infrastructure, "signal",
                    "mapped": JobVariant(compiler: "/usr/bin/x86_64-linux-gnu-g++", arguments: ["-c", "a.cpp", "-nostdinc"], translated: true)],
         job: RemoteJob(toolchain: "", compiler: "", arguments: [], workingDirectory: "/w", environment: [], files: [], symlinks: [],
                        directories: [], outputs: ["/w/a.o"]),
-        inputBytes: 2_000_000)
+        inputBytes: 2_000_000, source: "a.cpp", clientQueueMicros: 700, preprocessMicros: 300)
 
     func run(_ answers: [HostAnswer], _ outcomes: [String: AttemptOutcome], attempts: Int = 3) async
         -> (Distribution, FakeScheduler, FakeHelpers) {
@@ -63,7 +66,13 @@ let infrastructure = AttemptOutcome.failed(JobFailure(.infrastructure, "signal",
         guard case let .remote(result, host, variant, attempts) = distribution else { Issue.record("\(distribution)"); return }
         #expect(host == "h1" && result.exitStatus == 0 && variant.compiler == "/usr/bin/g++" && attempts.count == 1)
         #expect(await scheduler.excludes == [[]])
-        #expect(await scheduler.reports == [JobReport(host: "h1", succeeded: true, compileMicros: 500, inputBytes: 2_000_000)])
+        let reports = await scheduler.reports
+        #expect(reports.map { "\($0.id) \($0.outcome) \($0.host) \($0.compileMicros) \($0.inputBytes) \($0.source) \($0.bytesIn)" }
+                    == ["1 remote h1 500 2000000 a.cpp 3"])
+        // The job's timings start on its client: the time it waited there and its scan come with the report and the result.
+        #expect(reports.first?.timings == result.timings)
+        #expect(result.timings.preprocess == 300 && result.timings.queue >= 700 && result.timings.compile == 500)
+        #expect(await scheduler.started == ["h1 a.cpp"])
         #expect(await helpers.attempts.count == 1)
     }
 
@@ -102,7 +111,7 @@ let infrastructure = AttemptOutcome.failed(JobFailure(.infrastructure, "signal",
         #expect(distribution == .local(reason: "job-refused", attempts: [AttemptRecord(host: "h1", failure: JobFailure(.job, "policy", "-fplugin=/w/evil.so: outside the environment"),
                                                                                        deadline: .seconds(180) + .milliseconds(2000))]))
         #expect(await helpers.attempts.map(\.host) == ["h1"])
-        #expect(await scheduler.reports == [JobReport(host: "h1", succeeded: false, compileMicros: 0, inputBytes: 0, jobFault: true)])
+        #expect(await scheduler.reports == [JobReport(id: 1, outcome: .refused, host: "h1", source: "a.cpp", reason: "policy")])
     }
 
     @Test(arguments: [

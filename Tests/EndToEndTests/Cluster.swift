@@ -55,9 +55,15 @@ final class TestCluster: @unchecked Sendable {
     /// Whether a standby scheduler runs beside the primary.
     let hasStandby: Bool
 
+    /// The scheduler's dashboard port, when the cluster serves one (`http: true`).
+    private(set) var httpPort: Int?
+    /// The scheduler's job history file (in the cluster's folder).
+    var historyPath: String { directory + "/scheduler-history.sqlite" }
+
     init(helpers: Int, helperPrefix: [String] = [], helperArguments: [String] = [], keyFile: String? = nil,
-         sharedDirectory: Bool = false, clientArguments: [String] = [], standby: Bool = false) throws {
+         sharedDirectory: Bool = false, clientArguments: [String] = [], standby: Bool = false, http: Bool = false) throws {
         self.keyFile = keyFile
+        wantsHTTP = http
         hasStandby = standby
         self.clientArguments = clientArguments
         let directory = NSTemporaryDirectory() + "swlaunch-e2e-" + UUID().uuidString.prefix(8)
@@ -84,16 +90,25 @@ final class TestCluster: @unchecked Sendable {
         throw TestClusterError(failures.joined(separator: "\n\n"))
     }
 
+    private let wantsHTTP: Bool
+
+    /// The scheduler's command line: its port, its history in the cluster's folder, the dashboard when wanted.
+    private var schedulerArguments: [String] {
+        ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug", "--history", historyPath]
+            + (httpPort.map { ["--http", "127.0.0.1:\($0)"] } ?? []) + (keyFile.map { ["--key-file", $0] } ?? [])
+    }
+
     private func startAll(helpers: Int, helperPrefix: [String], helperArguments: [String]) throws {
         schedulerPort = Self.freePort()
+        if wantsHTTP { httpPort = Self.freePort() }
         let key = keyFile.map { ["--key-file", $0] } ?? []
-        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
+        try start("scheduler", binaries + "/swlaunch-scheduler", schedulerArguments)
         var schedulers = "127.0.0.1:\(schedulerPort)"
         if hasStandby {
             let port = Self.freePort()
             standbyPort = port
             schedulers += ",127.0.0.1:\(port)"
-            try start("standby", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"] + key)
+            try start("standby", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(port)", "--log-level", "debug", "--history", "none"] + key)
         }
         for i in 1...helpers {
             let port = Self.freePort()
@@ -110,9 +125,14 @@ final class TestCluster: @unchecked Sendable {
         ] + key + clientArguments)
     }
 
-    func start(_ name: String, _ program: String, _ arguments: [String]) throws {
-        guard let pid = Spawn.start(program, [program] + arguments, stdoutPath: directory + "/\(name).out",
-                                    stderrPath: directory + "/\(name).log") else {
+    func start(_ name: String, _ program: String, _ arguments: [String], stdoutPath: String? = nil,
+               environment: [String: String] = [:]) throws {
+        var env: [String]?
+        if !environment.isEmpty {
+            env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        }
+        guard let pid = Spawn.start(program, [program] + arguments, stdoutPath: stdoutPath ?? directory + "/\(name).out",
+                                    stderrPath: directory + "/\(name).log", environment: env) else {
             throw TestClusterError("cannot start \(program)")
         }
         pids[name] = pid
@@ -123,8 +143,17 @@ final class TestCluster: @unchecked Sendable {
     /// Stops the scheduler and starts it again on the same port (daemons reconnect on their own).
     func restartScheduler(stopped: Bool = false) throws {
         if !stopped { stop("scheduler") }
-        let key = keyFile.map { ["--key-file", $0] } ?? []
-        try start("scheduler", binaries + "/swlaunch-scheduler", ["--listen", "127.0.0.1:\(schedulerPort)", "--log-level", "debug"] + key)
+        // The earlier run's log stays beside the new one, for a failure's message.
+        rename(directory + "/scheduler.log", directory + "/scheduler.log.1")
+        try start("scheduler", binaries + "/swlaunch-scheduler", schedulerArguments)
+    }
+
+    /// Waits for a process started with ``start(_:_:_:stdoutPath:environment:)`` to end; its exit status.
+    func wait(_ name: String) -> Int32 {
+        guard let pid = pids.removeValue(forKey: name) else { return -1 }
+        let status = Spawn.wait(pid)
+        startedProcesses.withLock { $0.removeAll { $0 == pid } }
+        return status
     }
 
     func stop(_ name: String, signal: Int32 = SIGTERM) {
@@ -139,7 +168,7 @@ final class TestCluster: @unchecked Sendable {
         let connection = try DaemonConnection(path: socket ?? clientSocket, role: .tool, timeoutSeconds: 10)
         try connection.send(message)
         switch try connection.receive() {
-        case let .stats(json), let .status(json): return json
+        case let .stats(json), let .status(json), let .history(json): return json
         case let other: throw TestClusterError("unexpected reply \(other)")
         }
     }

@@ -66,6 +66,24 @@ import Testing
         #expect(Self.documentedFields("`WrapRecord`") == Set(fields))
     }
 
+    @Test func monitorRecordFields() throws {
+        let job = ["key", "client", "host", "source", "outcome", "reason", "granted", "started", "finished", "queue_us",
+                   "preprocess_us", "transfer_us", "compile_us", "bytes_out", "bytes_in"]
+        #expect(JobEvent.fieldNames == job)
+        #expect(Self.documentedFields("(`JobEvent`)") == Set(job + ["running"]))
+        #expect(ClusterEvent.fieldNames == ["kind", "time", "hosts", "jobs"])
+        #expect(Self.documentedFields("(`ClusterEvent`)").isSuperset(of: ClusterEvent.fieldNames))
+        let event = ClusterEvent(kind: .jobFinished, time: 5, jobs: [JobEvent(key: "c#1", client: "c", host: "h", outcome: "remote", granted: 1)])
+        let text = RecordJSON.encode(event)
+        #expect(text.contains("\"kind\":\"job_finished\"") && !text.contains("\n"))
+        #expect(try RecordJSON.decode(ClusterEvent.self, from: Array(text.utf8)) == event)
+        let history = ["since", "seconds", "jobs", "outcomes", "fallback_reasons", "hosts", "clients", "timings_us", "bytes_out",
+                       "bytes_in", "oldest"]
+        #expect(HistoryRecord.fieldNames == history)
+        let documented = Self.documentedFields("(`HistoryRecord`)")
+        #expect(documented.isSuperset(of: history + ["host", "jobs", "compile_us", "speed"]), "\(Set(history).subtracting(documented))")
+    }
+
     @Test func aRecordThatDoesNotFitNamesItsType() {
         #expect { try RecordJSON.decode(StatsRecord.self, from: Array(#"{"remote": "many"}"#.utf8)) } throws: { error in
             "\(error)".hasPrefix("not a valid StatsRecord")

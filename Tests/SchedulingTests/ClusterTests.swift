@@ -92,3 +92,26 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     let retry = HostRequest(id: 3, choices: mapped.choices, exclude: ["arm"])
     #expect(cluster.grant(retry, now: 0)?.choice.toolchain == "native")
 }
+
+/// A helper's heartbeat counts the compiles it runs, not the jobs queued behind its slots: it must not hide the
+/// grants still outstanding, or a fast helper collects every job while a slower one idles (seen in the dashboard).
+@Test func aHeartbeatDoesNotHideOutstandingGrants() {
+    var cluster = Cluster()
+    cluster.join(host("fast", jobs: 3), now: 0)
+    cluster.join(host("slow", jobs: 3), now: 0)
+    cluster.record(JobReport(host: "fast", succeeded: true, compileMicros: 1000, inputBytes: 5000), now: 0)
+    cluster.record(JobReport(host: "slow", succeeded: true, compileMicros: 1000, inputBytes: 4000), now: 0)
+    var placed: [String: Int] = [:]
+    for i in 0..<8 {
+        guard let name = cluster.grant(request(), now: 0)?.host.info.name else { Issue.record("no grant"); return }
+        placed[name, default: 0] += 1
+        // The fast helper's heartbeat after each grant: its 3 slots busy, whatever waits behind them.
+        cluster.heartbeat("fast", running: min(3, placed["fast", default: 0]), load: 0, now: Double(i))
+    }
+    #expect(placed["slow", default: 0] >= 3, "\(placed)")
+    #expect(cluster.hosts["fast"]?.running == placed["fast"], "running counts the outstanding grants")
+    // A client that left with jobs in flight gives their slots back.
+    for _ in 0..<placed["fast", default: 0] { cluster.release("fast") }
+    cluster.heartbeat("fast", running: 0, load: 0, now: 9)
+    #expect(cluster.hosts["fast"]?.running == 0)
+}

@@ -17,4 +17,12 @@ extern const int SWL_O_PATH;
 extern const int SWL_SO_PEERCRED;
 /// Whether the file has a POSIX access ACL (which mode bits alone do not describe); -1 on error.
 int swl_has_access_acl(int fd);
+
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGWINCH in the calling thread and returns a signalfd(2) that reads them
+/// (close-on-exec, non-blocking); -1 and errno on failure.
+int swl_terminal_signalfd(void);
+/// Reads one signal from a signalfd; its number, or -1 when none is pending.
+int swl_read_signalfd(int fd);
+/// The terminal's columns and rows (TIOCGWINSZ); -1 when `fd` is not a terminal.
+int swl_terminal_size(int fd, int *columns, int *rows);
 #endif

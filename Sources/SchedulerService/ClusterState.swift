@@ -1,0 +1,236 @@
+import History
+import Logging
+import Records
+import SchedulerHTTP
+import Scheduling
+import SystemSupport
+import Wire
+
+/// The cluster state behind the scheduler's connections, and what monitors, metrics and history learn of it.
+actor ClusterState {
+    var cluster: Cluster
+    private let clock = ContinuousClock()
+    private let start = ContinuousClock.now
+
+    /// What protects the scheduler's connections, for `status`.
+    let security: String
+    let metrics: SchedulerMetrics
+    let history: JobHistory?
+    let logger: Logger
+
+    init(heartbeatTimeout: Double, security: String, history: JobHistory?, logger: Logger) {
+        cluster = Cluster(heartbeatTimeout: heartbeatTimeout)
+        self.security = security
+        self.history = history
+        self.logger = logger
+        metrics = SchedulerMetrics()
+        do {
+            knownSpeeds = try history?.speeds() ?? [:]
+        } catch {
+            logger.warning("cannot read the measured host speeds", metadata: ["error": "\(error)"])
+        }
+    }
+
+    var now: Double {
+        let elapsed = clock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    // MARK: Hosts
+
+    /// The connection that registered each host name.
+    private var owners: [String: UInt64] = [:]
+    /// Speeds measured in earlier runs (from the history), applied to a host that joins unmeasured.
+    private var knownSpeeds: [String: JobHistory.HostSpeed] = [:]
+
+    enum JoinOutcome { case joined, replacedItsOldConnection, refusedDuplicateName }
+
+    /// Adds a host for `connection`. A name held by another live connection is refused unless the registration
+    /// carries the same host id (the same daemon reconnecting before its old connection was seen to close).
+    func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
+        var outcome = JoinOutcome.joined
+        if let owner = owners[info.name], owner != connection, let live = cluster.hosts[info.name] {
+            guard !info.id.isEmpty, live.info.id == info.id else { return .refusedDuplicateName }
+            outcome = .replacedItsOldConnection
+        }
+        owners[info.name] = connection
+        cluster.join(info, now: now)
+        if cluster.hosts[info.name]?.speed == nil, let known = knownSpeeds[info.name] {
+            cluster.restore(info.name, speed: known.speed, jobsDone: known.jobsDone)
+        }
+        if let host = hostRecords(named: info.name) { publish(ClusterEvent(kind: .hostJoined, time: Posix.wallSeconds(), hosts: host)) }
+        return outcome
+    }
+
+    /// Removes a host, only when `connection` is the one that registered it; its jobs in flight are lost.
+    func leave(_ name: String, connection: UInt64) {
+        guard owners[name] == connection else { return }
+        let gone = hostRecords(named: name)
+        remember(name)
+        owners[name] = nil
+        cluster.leave(name)
+        publish(ClusterEvent(kind: .hostLeft, time: Posix.wallSeconds(), hosts: gone))
+        for (key, job) in running where job.client == name {
+            running[key] = nil
+            cluster.release(job.host)
+            var lost = job
+            lost.outcome = "lost"
+            lost.reason = "client-left"
+            lost.finished = Posix.wallSeconds()
+            finish(lost)
+        }
+    }
+
+    func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
+        cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
+    }
+
+    func expire() -> [String] {
+        let gone = cluster.expire(now: now)
+        for name in gone { owners[name] = nil }
+        return gone
+    }
+
+    /// Keeps a host's measured speed for when it comes back, in this run and (through the history) the next.
+    private func remember(_ name: String) {
+        guard let host = cluster.hosts[name], let speed = host.speed else { return }
+        knownSpeeds[name] = JobHistory.HostSpeed(name: name, id: host.info.id, speed: speed, jobsDone: host.jobsDone)
+    }
+
+    // MARK: Jobs
+
+    /// Jobs granted and not yet reported, by `<client>#<request id>`.
+    private var running: [String: JobEvent] = [:]
+    private var localJobs: UInt64 = 0
+    /// Finished jobs not yet written to the history.
+    private var unsaved: [JobEvent] = []
+    /// The latest finished jobs, oldest first, for a new subscriber's snapshot.
+    private var recent: [JobEvent] = []
+    static let recentLimit = 500
+
+    func grant(_ request: HostRequest, client: String) -> (host: HostState, choice: ToolchainChoice)? {
+        guard let (host, choice) = cluster.grant(request, now: now) else {
+            metrics.refusedForLackOfHosts()
+            return nil
+        }
+        metrics.granted(needsEnvironment: !host.info.toolchains.contains(choice.toolchain))
+        let job = JobEvent(key: "\(client)#\(request.id)", client: client, host: host.info.name, outcome: "running", granted: Posix.wallSeconds())
+        running[job.key] = job
+        publish(ClusterEvent(kind: .jobGranted, time: job.granted, jobs: [job]))
+        return (host, choice)
+    }
+
+    func started(id: UInt64, host: String, source: String, client: String) {
+        guard var job = running["\(client)#\(id)"], job.host == host else { return }
+        job.started = Posix.wallSeconds()
+        job.source = source
+        running[job.key] = job
+        publish(ClusterEvent(kind: .jobStarted, time: job.started, jobs: [job]))
+    }
+
+    func record(_ report: JobReport, client: String) {
+        cluster.record(report, now: now)
+        let time = Posix.wallSeconds()
+        var job: JobEvent
+        if report.outcome == .local {
+            localJobs += 1
+            job = JobEvent(key: "\(client)!\(localJobs)", client: client, host: "", outcome: "local", granted: time)
+        } else {
+            job = running.removeValue(forKey: "\(client)#\(report.id)")
+                ?? JobEvent(key: "\(client)#\(report.id)", client: client, host: report.host, outcome: "running", granted: time)
+        }
+        job.source = report.source
+        job.outcome = report.outcome.name
+        job.reason = report.reason
+        job.finished = time
+        job.queueUs = report.timings.queue
+        job.preprocessUs = report.timings.preprocess
+        job.transferUs = report.timings.transfer
+        job.compileUs = report.timings.compile
+        job.bytesOut = report.bytesOut
+        job.bytesIn = report.bytesIn
+        finish(job)
+    }
+
+    private func finish(_ job: JobEvent) {
+        metrics.finished(job)
+        recent.append(job)
+        if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
+        if history != nil { unsaved.append(job) }
+        publish(ClusterEvent(kind: .jobFinished, time: job.finished, jobs: [job]))
+    }
+
+    // MARK: Monitors
+
+    private var subscribers: [UInt64: AsyncStream<String>.Continuation] = [:]
+    private var nextSubscriber: UInt64 = 0
+
+    /// A new subscriber's stream: a snapshot (hosts, the latest finished jobs oldest first, then the running
+    /// ones), then every event. A subscriber that falls
+    /// more than 10,000 events behind loses the oldest.
+    func subscribe() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
+        nextSubscriber += 1
+        let id = nextSubscriber
+        continuation.yield(RecordJSON.encode(ClusterEvent(kind: .snapshot, time: Posix.wallSeconds(), hosts: hostRecords(),
+                                                          jobs: recent + running.values.sorted { $0.granted < $1.granted })))
+        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        subscribers[id] = continuation
+        return stream
+    }
+
+    private func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
+
+    var subscriberCount: Int { subscribers.count }
+
+    private func publish(_ event: ClusterEvent) {
+        guard !subscribers.isEmpty else { return }
+        let json = RecordJSON.encode(event)
+        for continuation in subscribers.values { continuation.yield(json) }
+    }
+
+    /// Once a second: every host's slots, load and speed to monitors and metrics.
+    func tick() {
+        let hosts = hostRecords()
+        metrics.hosts(hosts)
+        publish(ClusterEvent(kind: .hosts, time: Posix.wallSeconds(), hosts: hosts))
+    }
+
+    /// The finished jobs not yet in the history and every measured speed, for a write off the actor.
+    func takeUnsaved() -> (jobs: [JobEvent], speeds: [JobHistory.HostSpeed]) {
+        for name in cluster.hosts.keys { remember(name) }
+        defer { unsaved = [] }
+        return (unsaved, Array(knownSpeeds.values))
+    }
+
+    /// Writes the finished jobs and measured speeds to the history, the database work off the actor.
+    nonisolated func saveHistory() async {
+        guard let history else { return }
+        let (jobs, speeds) = await takeUnsaved()
+        do {
+            try history.append(jobs)
+            try history.saveSpeeds(speeds, now: Posix.wallSeconds())
+        } catch {
+            logger.warning("cannot write the job history", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Records
+
+    func hostRecords(named name: String) -> [StatusRecord.Host]? {
+        cluster.hosts[name].map { hostRecordList([$0]) }
+    }
+
+    func hostRecords() -> [StatusRecord.Host] { hostRecordList(Array(cluster.hosts.values)) }
+
+    private func hostRecordList(_ hosts: [HostState]) -> [StatusRecord.Host] {
+        let t = now
+        return hosts.sorted { $0.info.name < $1.info.name }.map { h in
+            StatusRecord.Host(name: h.info.name, id: h.info.id, address: h.info.address, port: Int(h.info.port), maxJobs: Int(h.info.maxJobs),
+                              running: h.running, load: h.load, speed: h.speed, jobsDone: h.jobsDone, acceptsRemote: h.info.acceptsRemote,
+                              platform: h.info.platform, note: h.info.note, avoidedForS: max(0, h.avoidUntil - t))
+        }
+    }
+
+    func statusJSON() -> String { RecordJSON.encode(StatusRecord(security: security, hosts: hostRecords())) }
+}
