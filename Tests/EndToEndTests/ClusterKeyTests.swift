@@ -1,4 +1,5 @@
 import Foundation
+import Launch
 import SystemSupport
 import Testing
 import Wire
@@ -79,6 +80,11 @@ struct ClusterKeyTests {
     @Test func membersCompileOverMutualTLS() throws {
         let cluster = try Self.cluster.get()
         try compileRemotely()
+        // A member's monitor (through its daemon, which holds the key) watches the cluster over the same TLS.
+        let watch = try DaemonConnection(path: cluster.clientSocket, role: .monitor, name: "test-monitor", timeoutSeconds: 10)
+        try watch.send(.subscribe)
+        guard case let .event(json) = try watch.receive() else { Issue.record("no event"); return }
+        #expect(json.contains("\"kind\":\"snapshot\"") && json.contains("\"name\":\"helper1\""))
         #expect(cluster.log("helper1").contains("mutual TLS, cluster key"))
         #expect(try cluster.ask(.statusRequest).contains("mutual TLS"))
     }
@@ -95,6 +101,11 @@ struct ClusterKeyTests {
                                           acceptsRemote: true, toolchains: [], note: "")))
         #expect(scheduler.receive() == nil)
         #expect(!(try hostNames()).contains("intruder"))
+        // Nor can it watch: a monitor's subscription gets no event without the key.
+        let monitor = try RawPeer(port: cluster.schedulerPort, timeoutSeconds: 3)
+        monitor.send(.hello(Hello(role: .monitor, name: "peeker")))
+        monitor.send(.subscribe)
+        #expect(monitor.receive() == nil)
         // A daemon with another key cannot join.
         try cluster.start("outsider", cluster.binaries + "/swlaunchd", [
             "--name", "outsider", "--listen", "127.0.0.1:\(TestCluster.freePort())", "--scheduler", "127.0.0.1:\(cluster.schedulerPort)",
