@@ -102,6 +102,9 @@ public struct PreparedJob: Sendable {
     /// scan, in microseconds: the start of its timings.
     public var clientQueueMicros: UInt64
     public var preprocessMicros: UInt64
+    /// How the inputs were found: `compiler` (the launcher's preprocessor), `daemon` (the include scan), `warm`
+    /// (an earlier scan nothing has changed since), for stats.
+    public var inputScan = ""
 
     public init(choices: [ToolchainChoice], variants: [String: JobVariant], job: RemoteJob, inputBytes: UInt64,
                 source: String = "", clientQueueMicros: UInt64 = 0, preprocessMicros: UInt64 = 0) {

@@ -24,6 +24,8 @@ final class LauncherService: Sendable {
     let standIns = StandInCheck()
     /// The include scan that spares launchers the compiler's preprocessing pass.
     let includes = IncludeScanner()
+    /// The scans' results, kept across compiles and restarts: a warm tree is not scanned again.
+    let warm: WarmInputs
     /// Compilers whose native toolchain is being packed by `nativeInBackground`.
     private let packingInBackground = Mutex(Set<String>())
     let probed = ProbedHeaders()
@@ -55,6 +57,7 @@ final class LauncherService: Sendable {
         translation = IncludeTranslation()
         archiveDirectory = stateDirectory + "/envs"
         try SandboxTree.ensureDirectory(archiveDirectory)
+        warm = WarmInputs(directory: stateDirectory + "/warm-inputs")
     }
 
     func serve(_ connection: MessageChannel) async {
@@ -164,7 +167,7 @@ final class LauncherService: Sendable {
             logger.warning("cannot prepare job", metadata: ["error": "\(error)"])
             return await local("unshippable-input")
         }
-        await stats.countInputScan(job.source.isEmpty ? "compiler" : "daemon")
+        await stats.countInputScan(prepared.inputScan)
         prepared.source = source
         prepared.clientQueueMicros = Posix.nowMicros() - queued
         prepared.preprocessMicros = job.preprocessMicros
@@ -213,7 +216,9 @@ final class LauncherService: Sendable {
         // Only compilers no user but root can change are run, probed or packed for anyone.
         if let reason = caller.programRefusal(job.compiler) { throw UntrustedCompiler(reason: reason) }
         // First the inputs: a job the include scan leaves to the compiler's comes back, prepared again.
-        let inputs = job.source.isEmpty ? job.inputs : try scanInputs(of: job)
+        var inputScan = "compiler"
+        var inputs = job.inputs
+        if !job.source.isEmpty { (inputs, inputScan) = try scanInputs(of: job) }
         var choices: [ToolchainChoice] = []
         var variants: [String: JobVariant] = [:]
         for entry in job.environments {
@@ -269,12 +274,15 @@ final class LauncherService: Sendable {
         let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
                                directories: tree.directories, outputs: outputs)
-        return PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
+        var prepared = PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
+        prepared.inputScan = inputScan
+        return prepared
     }
 
-    /// The files the job may read, from the include scan (a superset); throws ``ScanNeeded`` when the compiler
+    /// The files the job may read, from the include scan (a superset) or from an earlier scan that nothing has
+    /// changed since (``WarmInputs``), with which (`daemon` or `warm`); throws ``ScanNeeded`` when the compiler
     /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`).
-    func scanInputs(of job: JobRequest) throws -> [String] {
+    func scanInputs(of job: JobRequest) throws -> (files: [String], method: String) {
         guard !baseName(of: job.compiler).contains("clang") else { throw ScanNeeded(reason: "clang") }
         let options: IncludeOptions
         switch IncludeOptions.parse(job.arguments, workingDirectory: job.workingDirectory) {
@@ -291,9 +299,19 @@ final class LauncherService: Sendable {
         }
         // gcc reads stdc-predef.h before the source when it compiles for a hosted system with its own folders.
         let hosted = !options.noStandardIncludes && !job.arguments.contains("-ffreestanding") && !job.arguments.contains("-fno-hosted")
-        switch includes.scan(source: job.source, preincludes: options.preincludes, implicit: hosted ? ["stdc-predef.h"] : [],
-                             searchPath: options.searchPath(compilerSystem: system), workingDirectory: job.workingDirectory) {
-        case let .files(files): return files
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : job.workingDirectory + "/" + path }
+        let implicit = hosted ? ["stdc-predef.h"] : []
+        let searchPath = options.searchPath(compilerSystem: system)
+        // A relative -include is looked for in the working folder first: the key names it absolutely.
+        let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
+                                 searchPath: searchPath)
+        if let files = warm.files(for: key) { return (files, "warm") }
+        let (outcome, folders) = includes.scanRecordingFolders(source: job.source, preincludes: options.preincludes, implicit: implicit,
+                                                               searchPath: searchPath, workingDirectory: job.workingDirectory)
+        switch outcome {
+        case let .files(files):
+            warm.remember(key, files: files, folders: folders)
+            return (files, "daemon")
         case let .cannot(reason): throw ScanNeeded(reason: reason)
         }
     }

@@ -58,7 +58,28 @@ public final class IncludeScanner: Sendable {
     /// gcc's `stdc-predef.h`), found in the angled folders.
     public func scan(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                      workingDirectory: String) -> Outcome {
+        scanRecordingFolders(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
+                             workingDirectory: workingDirectory).outcome
+    }
+
+    /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every folder it looked in for a
+    /// header (found there or not): what a file created, renamed or removed there could change.
+    public func scanRecordingFolders(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
+                                     workingDirectory: String) -> (outcome: Outcome, folders: Set<String>) {
+        var probed = Set<String>()
+        let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
+                           workingDirectory: workingDirectory, probed: &probed)
+        return (outcome, probed)
+    }
+
+    private func scan(source: String, preincludes: [String], implicit: [String], searchPath: SearchPath,
+                      workingDirectory: String, probed: inout Set<String>) -> Outcome {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+        func all(_ name: String, in folders: [String]) -> [String] {
+            let candidates = folders.map { ($0 == "/" ? "" : $0) + "/" + name }
+            for candidate in candidates { probed.insert(parent(of: candidate)) }
+            return candidates.filter(Self.isFile)
+        }
         var files: [String] = []
         var seen = Set<String>()
         var queue: [String] = []
@@ -70,6 +91,7 @@ public final class IncludeScanner: Sendable {
         visit(absolute(source))
         for file in preincludes {
             // gcc looks for -include files in the working directory first, then as for #include "...".
+            probed.insert(parent(of: absolute(file)))
             for found in [absolute(file)].filter(Self.isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
                 visit(found)
             }
@@ -87,6 +109,7 @@ public final class IncludeScanner: Sendable {
             let folder = parent(of: path)
             for directive in directives {
                 if directive.name.hasPrefix("/") {
+                    probed.insert(parent(of: directive.name))
                     if Self.isFile(directive.name) { visit(directive.name) }
                     continue
                 }
@@ -110,10 +133,6 @@ public final class IncludeScanner: Sendable {
             }
         }
         return .files(files)
-    }
-
-    private func all(_ name: String, in folders: [String]) -> [String] {
-        folders.map { ($0 == "/" ? "" : $0) + "/" + name }.filter(Self.isFile)
     }
 
     private func parent(of path: String) -> String {

@@ -5,6 +5,8 @@
 /// ``ProtocolVersion``.
 public struct ByteWriter: Sendable {
     public private(set) var bytes: [UInt8]
+    /// Whether large byte fields are zstd-compressed (false on a local socket, where it costs and saves nothing).
+    public var compresses = true
 
     public init(capacity: Int = 256) {
         bytes = []

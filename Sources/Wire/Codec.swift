@@ -1,7 +1,7 @@
 extension ByteWriter {
     /// Writes bytes zstd-compressed; small blobs are stored as they are.
     mutating func writeCompressed(_ value: [UInt8]) {
-        if value.count < 64 {
+        if value.count < 64 || !compresses {
             write(UInt8(0))
             write(value)
         } else {

@@ -15,8 +15,11 @@ public enum Frame {
     public static let defaultDecompressionBudget = 1 << 30
 
     /// Encodes a message as one complete frame.
-    public static func encode(_ message: Message) -> [UInt8] {
+    /// The frame of `message`; `compress: false` stores large byte fields as they are (tag 0), for a local socket:
+    /// compression belongs to a network link, not to the message.
+    public static func encode(_ message: Message, compress: Bool = true) -> [UInt8] {
         var writer = ByteWriter()
+        writer.compresses = compress
         writer.write(UInt32(0))
         writer.write(message.kind.rawValue)
         message.encodePayload(into: &writer)
@@ -92,6 +95,8 @@ public struct FramePolicy: Sendable {
     public var handshakeMaximumSize = Frame.handshakeMaximumSize
     public var maximumSize = Frame.defaultMaximumSize
     public var decompressionBudget = Frame.defaultDecompressionBudget
+    /// Whether this side compresses the large byte fields it sends (not on the launchers' Unix socket).
+    public var compressesOutgoing = true
 
     public init(handshake: Set<MessageKind>, kinds: Set<MessageKind>) {
         self.handshake = handshake
@@ -99,8 +104,13 @@ public struct FramePolicy: Sendable {
     }
 
     /// A daemon's Unix socket for launchers and tools.
-    public static let launcherServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest,
-                                                                                                   .subscribe, .historyRequest])
+    public static let launcherServer: FramePolicy = {
+        var policy = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .acquireLocal, .submit, .statsRequest, .statusRequest,
+                                                              .subscribe, .historyRequest])
+        // Results go to a launcher on the same machine: compressing them would only cost both sides time.
+        policy.compressesOutgoing = false
+        return policy
+    }()
     /// A helper's port for jobs from peers.
     public static let helperServer = FramePolicy(handshake: [.hello], kinds: [.keepAlive, .compile, .blobs, .environment])
     /// The scheduler's port for daemons and tools.

@@ -33,9 +33,10 @@ public struct FrameDecoder: ByteToMessageDecoder {
 
 public struct FrameEncoder: MessageToByteEncoder {
     public typealias OutboundIn = Message
-    public init() {}
+    let compress: Bool
+    public init(compress: Bool = true) { self.compress = compress }
     public func encode(data: Message, out: inout ByteBuffer) throws {
-        out.writeBytes(Frame.encode(data))
+        out.writeBytes(Frame.encode(data, compress: compress))
     }
 }
 
@@ -101,7 +102,7 @@ public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?, pol
         case nil: break
         }
         try ops.addHandler(ByteToMessageHandler(FrameDecoder(policy: policy)))
-        try ops.addHandler(MessageToByteHandler(FrameEncoder()))
+        try ops.addHandler(MessageToByteHandler(FrameEncoder(compress: policy.compressesOutgoing)))
         try ops.addHandler(HandshakeDeadline(deadline: handshakeDeadline))
         if let idleTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: idleTimeout))

@@ -28,7 +28,7 @@ import Testing
         #expect(Set(object.keys) == Set(expected))
         #expect(Set((object["remote_timings_us"] as? [String: Any] ?? [:]).keys) == ["queue", "preprocess", "transfer", "compile"])
         // With the keys of input_scans and a reason of compiler_scan_reasons.
-        #expect(Self.documentedFields("`StatsRecord`") == Set(expected + ["queue", "preprocess", "transfer", "compile", "daemon", "compiler", "clang"]))
+        #expect(Self.documentedFields("`StatsRecord`") == Set(expected + ["queue", "preprocess", "transfer", "compile", "daemon", "warm", "compiler", "clang"]))
     }
 
     @Test func statusFields() throws {

@@ -74,6 +74,19 @@ func everyTruncationIsRejected(_ message: Message) {
     #expect(throws: FrameError.self) { try Frame.decode(body: w.bytes) }
 }
 
+/// On the launchers' Unix socket results travel as they are: no zstd on either side of a local hop.
+@Test func aLocalHopSendsResultsUncompressed() throws {
+    let object = [UInt8](repeating: 7, count: 100_000)
+    let message = Message.result(JobResult(exitStatus: 0, stdout: [], stderr: Array(String(repeating: "note\n", count: 40).utf8),
+                                           outputs: [OutputFile(path: "a.o", contents: object)], host: "h", timings: JobTimings()))
+    let linked = Frame.encode(message), local = Frame.encode(message, compress: false)
+    #expect(linked.count < 2_000 && local.count > 100_000)
+    for frame in [linked, local] {
+        #expect(try Frame.decode(body: Array(frame.dropFirst(Frame.headerSize))) == message)
+    }
+    #expect(FramePolicy.launcherServer.compressesOutgoing == false && FramePolicy.helperServer.compressesOutgoing)
+}
+
 @Test func corruptCompressedPayloadIsAnError() {
     var body = Array(Frame.encode(.blobs([Blob(hash: "h", contents: [UInt8](repeating: 1, count: 4096))])).dropFirst(4))
     body[body.count - 3] ^= 0xff

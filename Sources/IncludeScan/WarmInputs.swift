@@ -1,0 +1,195 @@
+import Synchronization
+import SystemSupport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The include scan's results kept across compiles and daemon restarts, so that a warm tree (the same sources built
+/// again, into a new build folder too, or rebuilt after an edit elsewhere) is not scanned again.
+///
+/// An entry is keyed by what the scan read from the command line (the source, the `-include` files, the search
+/// folders, the implicit headers; not macros, which a superset scan does not follow, nor outputs) and holds the
+/// files it found and a fingerprint of what decided them: the identity (inode, size, modification and change
+/// time) of every file found, and the listing of every folder the scan looked in for a header, found there or
+/// not. A header edited, replaced or removed changes its identity; one created, renamed or removed in a searched
+/// folder (a new header that shadows an old one, a `.gch` beside one) changes the folder's listing (a file saved
+/// by renaming a new one over it changes the folder's times but not its listing: a folder whose times changed is
+/// listed again and compared); a folder created where the scan found none is one that did not exist. Any change
+/// means the scan runs again. Entries live in memory and as one
+/// small file each under `directory` (written atomically); at most ``maximumEntries`` are kept in memory.
+public final class WarmInputs: Sendable {
+    /// What identifies a scan's inputs.
+    public struct Key: Sendable, Hashable {
+        public let text: String
+        public init(source: String, preincludes: [String], implicit: [String], searchPath: IncludeScanner.SearchPath) {
+            text = (["source " + source] + preincludes.map { "include " + $0 } + implicit.map { "implicit " + $0 }
+                + searchPath.quote.map { "quote " + $0 } + searchPath.angled.map { "angled " + $0 }).joined(separator: "\n")
+        }
+
+        /// A file name for the key: 128 bits of FNV-1a, in hex (the file holds the whole key, checked on reading).
+        var fileName: String {
+            var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
+            for byte in text.utf8 {
+                a = (a ^ UInt64(byte)) &* 0x100_0000_01b3
+                b = (b ^ UInt64(byte)) &* 0x100_0000_01b3 &+ 1
+            }
+            return hexString(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
+        }
+    }
+
+    /// A path's identity; nil for a path that does not exist. A folder's carries a hash of its listing.
+    struct Identity: Equatable, Sendable {
+        var inode: UInt64, size: Int64, modified: Int64, changed: Int64
+        /// For a folder: FNV-1a of its sorted entry names (taken only when asked, see ``init(path:listing:)``).
+        var listing: UInt64?
+
+        /// `listing`: hash a folder's entries too (remembering); a lookup hashes them only when the times moved.
+        init?(path: String, listing: Bool = false) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            inode = UInt64(info.st_ino)
+            let folder = (info.st_mode & S_IFMT) == S_IFDIR
+            size = folder ? 0 : Int64(info.st_size)
+            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+            self.listing = folder && listing ? Self.listingHash(path) : nil
+        }
+
+        init(inode: UInt64, size: Int64, modified: Int64, changed: Int64, listing: UInt64?) {
+            self.inode = inode; self.size = size; self.modified = modified; self.changed = changed; self.listing = listing
+        }
+
+        /// Whether `path` is still what this identity recorded: the same file, or a folder with the same names.
+        func matches(_ path: String) -> Bool {
+            guard let now = Identity(path: path) else { return false }
+            if now.inode == inode, now.size == size, now.modified == modified, now.changed == changed { return true }
+            guard let listing else { return false }
+            return Self.listingHash(path) == listing
+        }
+
+        static func listingHash(_ path: String) -> UInt64? {
+            guard let folder = opendir(path) else { return nil }
+            defer { closedir(folder) }
+            var names: [String] = []
+            while let entry = readdir(folder) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in names.sorted().joined(separator: "\u{0}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return hash
+        }
+    }
+
+    struct Entry: Sendable, Equatable {
+        var files: [String]
+        /// Every file found and folder searched, with its identity then (nil: it did not exist).
+        var checks: [(path: String, identity: Identity?)]
+
+        static func == (a: Entry, b: Entry) -> Bool {
+            a.files == b.files && a.checks.map(\.path) == b.checks.map(\.path) && a.checks.map(\.identity) == b.checks.map(\.identity)
+        }
+
+        /// Whether everything it was decided from is as it was.
+        var isCurrent: Bool {
+            checks.allSatisfy { path, identity in identity.map { $0.matches(path) } ?? (Identity(path: path) == nil) }
+        }
+    }
+
+    let directory: String?
+    public let maximumEntries: Int
+    private let memory = Mutex<[Key: Entry]>([:])
+
+    /// `directory` keeps the entries across restarts (created when missing); nil keeps them in memory only.
+    public init(directory: String?, maximumEntries: Int = 20_000) {
+        self.directory = directory
+        self.maximumEntries = maximumEntries
+        if let directory { mkdir(directory, 0o700) }
+    }
+
+    /// The files of the scan `key` names, when nothing that decided them has changed since it was remembered.
+    public func files(for key: Key) -> [String]? {
+        let entry = memory.withLock { $0[key] } ?? load(key)
+        guard let entry, entry.isCurrent else { return nil }
+        return entry.files
+    }
+
+    /// Remembers a scan's result: `files` found, `folders` searched. Identities are taken now, so a change made
+    /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
+    /// after scanning, and a file changed in between is caught by the content hashing that ships it.
+    public func remember(_ key: Key, files: [String], folders: Set<String>) {
+        let checks = files.map { ($0, Identity(path: $0)) } + folders.sorted().map { ($0, Identity(path: $0, listing: true)) }
+        let entry = Entry(files: files, checks: checks)
+        keep(key, entry)
+        if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
+    }
+
+    private func keep(_ key: Key, _ entry: Entry) {
+        memory.withLock { entries in
+            if entries.count >= maximumEntries { entries.removeAll(keepingCapacity: true) }
+            entries[key] = entry
+        }
+    }
+
+    private func load(_ key: Key) -> Entry? {
+        guard let directory, let bytes = Posix.readFile(directory + "/" + key.fileName),
+              let entry = Self.decode(String(decoding: bytes, as: UTF8.self), key: key) else { return nil }
+        keep(key, entry)
+        return entry
+    }
+
+    /// The file: the key's lines, a line `--`, then `file PATH` lines and `check INODE SIZE MTIME CTIME PATH` or
+    /// `check - PATH` lines (a folder's with its listing hash after CTIME: `check INODE SIZE MTIME CTIME LISTING PATH`,
+    /// LISTING as `L` and hex), and a last line `end` (a file cut short is refused).
+    static func encode(_ key: Key, _ entry: Entry) -> String {
+        var lines = [key.text, "--"]
+        lines += entry.files.map { "file " + $0 }
+        for (path, identity) in entry.checks {
+            if let id = identity {
+                let listing = id.listing.map { "L" + String($0, radix: 16) + " " } ?? ""
+                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(listing)\(path)")
+            } else {
+                lines.append("check - \(path)")
+            }
+        }
+        return (lines + ["end"]).joined(separator: "\n") + "\n"
+    }
+
+    /// The entry of a file written by ``encode(_:_:)`` for `key`; nil for another key's or a damaged file.
+    static func decode(_ text: String, key: Key) -> Entry? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let separator = lines.firstIndex(of: "--"), lines[..<separator].joined(separator: "\n") == key.text else { return nil }
+        var body = lines[(separator + 1)...].filter { !$0.isEmpty }
+        guard body.last == "end" else { return nil }
+        body.removeLast()
+        var entry = Entry(files: [], checks: [])
+        for line in body {
+            if line.hasPrefix("file ") {
+                entry.files.append(String(line.dropFirst(5)))
+            } else if line.hasPrefix("check - ") {
+                entry.checks.append((String(line.dropFirst(8)), nil))
+            } else if line.hasPrefix("check ") {
+                var fields = line.dropFirst(6).split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+                guard fields.count == 5, let inode = UInt64(fields[0]), let size = Int64(fields[1]), let modified = Int64(fields[2]),
+                      let changed = Int64(fields[3]) else { return nil }
+                var listing: UInt64?
+                // A folder's listing hash comes before its path (paths start with "/").
+                if fields[4].hasPrefix("L") {
+                    let rest = fields[4].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard rest.count == 2, let hash = UInt64(rest[0].dropFirst(), radix: 16) else { return nil }
+                    listing = hash
+                    fields[4] = rest[1]
+                }
+                entry.checks.append((String(fields[4]), Identity(inode: inode, size: size, modified: modified, changed: changed, listing: listing)))
+            } else {
+                return nil
+            }
+        }
+        // Every file found is checked: a list without its fingerprint is no entry.
+        return entry.files.isEmpty || !Set(entry.files).isSubset(of: entry.checks.map(\.path)) ? nil : entry
+    }
+}

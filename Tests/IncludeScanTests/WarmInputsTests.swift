@@ -1,0 +1,149 @@
+import Foundation
+import SystemSupport
+import Testing
+@testable import IncludeScan
+
+/// A warm tree is not scanned again, and every change that could change what a compile reads is seen: each test
+/// scans, remembers, changes one thing, and expects the remembered list to be refused (and a new scan to differ
+/// where it should).
+@Suite struct WarmInputsTests {
+    struct Fixture {
+        let root: String
+        let scanner = IncludeScanner()
+        let warm: WarmInputs
+        let searchPath: IncludeScanner.SearchPath
+
+        init(_ files: [String: String], folders: [String] = ["first", "second"]) throws {
+            let root = try IncludeScanTests.tree(files)
+            for folder in folders { try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) }
+            self.root = root
+            warm = WarmInputs(directory: root + "/.warm")
+            searchPath = IncludeScanner.SearchPath(quote: [], angled: folders.map { root + "/" + $0 })
+        }
+
+        var key: WarmInputs.Key { WarmInputs.Key(source: root + "/main.c", preincludes: [], implicit: [], searchPath: searchPath) }
+
+        /// Scans main.c and remembers the result; the files found.
+        @discardableResult
+        func scan() -> [String] {
+            let (outcome, folders) = scanner.scanRecordingFolders(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
+            guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return [] }
+            warm.remember(key, files: files, folders: folders)
+            return files
+        }
+
+        func write(_ path: String, _ text: String) throws {
+            try FileManager.default.createDirectory(atPath: ((root + "/" + path) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: root + "/" + path, atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test func anUnchangedTreeIsNotScannedAgainEvenAfterARestart() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n#include \"local.h\"\n", "second/a.h": "#include <sub/b.h>\n",
+                                "second/sub/b.h": "int b;\n", "local.h": "int l;\n"])
+        let files = tree.scan()
+        #expect(Set(files) == Set(["main.c", "second/a.h", "second/sub/b.h", "local.h"].map { tree.root + "/" + $0 }))
+        #expect(tree.warm.files(for: tree.key) == files)
+        // A new daemon (the same state folder): the list is read back from its file.
+        let restarted = WarmInputs(directory: tree.root + "/.warm")
+        #expect(restarted.files(for: tree.key) == files)
+        // Another key (another search path) has no entry.
+        let other = WarmInputs.Key(source: tree.root + "/main.c", preincludes: [], implicit: [],
+                                   searchPath: .init(quote: [], angled: [tree.root + "/second"]))
+        #expect(restarted.files(for: other) == nil)
+    }
+
+    @Test func aNewHeaderThatShadowsAnOldOneInAnEarlierFolder() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n"])
+        tree.scan()
+        try tree.write("first/a.h", "int shadow;\n")
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/first/a.h"))
+    }
+
+    @Test func aNewHeaderInAFolderThatDidNotExist() throws {
+        // <sub/b.h> is looked for in first/sub, which does not exist yet.
+        let tree = try Fixture(["main.c": "#include <sub/b.h>\n", "second/sub/b.h": "int b;\n"])
+        tree.scan()
+        try tree.write("first/sub/b.h", "int shadow;\n")
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/first/sub/b.h"))
+    }
+
+    @Test func anEditedInclude() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n", "second/c.h": "int c;\n"])
+        tree.scan()
+        // Rewritten in place (same inode): size and times change.
+        try "#include <a.h>\n#include <c.h>\n".write(toFile: tree.root + "/main.c", atomically: false, encoding: .utf8)
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/second/c.h"))
+    }
+
+    @Test func anEditKeepingTheSizeAndTheModificationTime() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n", "second/b.h": "int b;\n"])
+        tree.scan()
+        let path = tree.root + "/main.c"
+        var before = stat()
+        stat(path, &before)
+        try "#include <b.h>\n".write(toFile: path, atomically: false, encoding: .utf8)
+        // The old modification time put back (as `touch -r` or a careless tool would): the change time still moves.
+        var times = [before.st_atim, before.st_mtim]
+        utimensat(AT_FDCWD, path, &times, 0)
+        #expect(tree.warm.files(for: tree.key) == nil)
+    }
+
+    @Test func aMacroThatSelectsAnotherHeader() throws {
+        // The scan takes both branches: whichever the macro selects is in the list, and a change to the header
+        // that defines it is a change of a listed file.
+        let tree = try Fixture(["main.c": "#include <config.h>\n#if USE_FAST\n#include <fast.h>\n#else\n#include <slow.h>\n#endif\n",
+                                "second/config.h": "#define USE_FAST 0\n", "second/fast.h": "int f;\n", "second/slow.h": "int s;\n"])
+        let files = tree.scan()
+        #expect(files.contains(tree.root + "/second/fast.h") && files.contains(tree.root + "/second/slow.h"))
+        try tree.write("second/config.h", "#define USE_FAST 1\n")
+        #expect(tree.warm.files(for: tree.key) == nil)
+    }
+
+    @Test func aHasIncludeProbeOfAHeaderThatAppears() throws {
+        // A probe reads no file, but it looks in the folders: a header created there changes a searched folder.
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "#if __has_include(<opt.h>)\n#include <opt.h>\n#endif\n"])
+        tree.scan()
+        try tree.write("first/opt.h", "int opt;\n")
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/first/opt.h"))
+    }
+
+    @Test func aHeaderSavedByRenamingKeepsTheOtherCompilesWarm() throws {
+        // Editors save by writing a new file and renaming it over the old one: the folder's times change, its
+        // listing does not, so a compile that searched the folder without reading that header stays warm.
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n", "second/other.h": "int o;\n"])
+        tree.scan()
+        try "int o2;\n".write(toFile: tree.root + "/second/other.h", atomically: true, encoding: .utf8)
+        #expect(tree.warm.files(for: tree.key) != nil)
+        #expect(WarmInputs(directory: tree.root + "/.warm").files(for: tree.key) != nil, "also read back from its file")
+    }
+
+    @Test func aRemovedOrReplacedHeader() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n"])
+        tree.scan()
+        // Replaced by rename, as editors save: a new inode.
+        try "int a2;\n".write(toFile: tree.root + "/second/a.h", atomically: true, encoding: .utf8)
+        #expect(tree.warm.files(for: tree.key) == nil)
+        tree.scan()
+        try FileManager.default.removeItem(atPath: tree.root + "/second/a.h")
+        #expect(tree.warm.files(for: tree.key) == nil)
+    }
+
+    @Test func aDamagedOrForeignEntryFileIsIgnored() throws {
+        let tree = try Fixture(["main.c": "int main;\n"])
+        tree.scan()
+        let entries = try FileManager.default.contentsOfDirectory(atPath: tree.root + "/.warm")
+        #expect(entries.count == 1)
+        let file = tree.root + "/.warm/" + entries[0]
+        let text = String(decoding: Posix.readFile(file) ?? [], as: UTF8.self)
+        #expect(WarmInputs.decode(text, key: tree.key) != nil)
+        for damaged in [String(text.prefix(text.count / 2)) + "check x y\n", text.replacingOccurrences(of: "source ", with: "source /elsewhere"), "--\n"] {
+            try damaged.write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(WarmInputs(directory: tree.root + "/.warm").files(for: tree.key) == nil, "\(damaged)")
+        }
+    }
+}
