@@ -114,6 +114,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Loads a scheduler with simulated daemons and clients (scripts/bench-scheduler.sh); not installed.
+        .executableTarget(name: "swlaunch-scheduler-bench", dependencies: [
+            "Wire", "WireNIO", "SystemSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+
         .testTarget(name: "CompilerArgsTests", dependencies: ["CompilerArgs"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "SystemSupport"]),
         .testTarget(name: "WireNIOTests", dependencies: [

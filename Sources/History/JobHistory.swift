@@ -25,6 +25,9 @@ public final class JobHistory: Sendable {
             }
             var configuration = Configuration()
             configuration.label = "swlaunch-history"
+            // Write-ahead log: readers (the dashboard, `swlaunch stats --since`) do not wait on the writer, and no
+            // journal file is made and removed per write.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
             queue = try DatabaseQueue(path: path, configuration: configuration)
             try queue.write { db in
                 try db.execute(sql: """
@@ -39,7 +42,7 @@ public final class JobHistory: Sendable {
                     """)
             }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 
@@ -61,8 +64,10 @@ public final class JobHistory: Sendable {
                 let last = db.lastInsertedRowID
                 if last / Int64(checkEvery) != (last - Int64(jobs.count)) / Int64(checkEvery) { try trim(db) }
             }
+            // The log goes back into the file after each batch, so the two together stay under the bound.
+            try queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 
@@ -71,7 +76,7 @@ public final class JobHistory: Sendable {
         do {
             return try queue.read { db in try Self.usedBytes(db) }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 
@@ -111,7 +116,7 @@ public final class JobHistory: Sendable {
                 }
             }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 
@@ -126,7 +131,7 @@ public final class JobHistory: Sendable {
                 return result
             }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 
@@ -167,7 +172,7 @@ public final class JobHistory: Sendable {
                 return record
             }
         } catch {
-            throw HistoryError(path: path, reason: "\(error)")
+            throw HistoryError(path: path, error)
         }
     }
 }
@@ -176,5 +181,10 @@ public final class JobHistory: Sendable {
 public struct HistoryError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
+    init(path: String, _ error: any Error) {
+        self.path = path
+        // SQLite's extended code says which operation failed (10 is any I/O error; 10 + 256 * n says which).
+        reason = (error as? DatabaseError).map { "\($0) (extended code \($0.extendedResultCode.rawValue))" } ?? "\(error)"
+    }
     public var description: String { "job history \(path): \(reason)" }
 }

@@ -109,9 +109,18 @@ public struct Cluster: Sendable {
 
     /// Expected time until a new job would finish on `state`, in units of one average job on a speed-1 host.
     public func expectedFinish(_ state: HostState) -> Double {
-        let known = hosts.values.compactMap(\.speed)
-        let fallbackSpeed = known.isEmpty ? 1 : known.reduce(0, +) / Double(known.count)
-        let speed = max(state.speed ?? fallbackSpeed, 1e-9) / fallbackSpeed
+        expectedFinish(state, averageSpeed: averageSpeed)
+    }
+
+    /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
+    public var averageSpeed: Double {
+        var sum = 0.0, count = 0
+        for state in hosts.values { if let speed = state.speed { sum += speed; count += 1 } }
+        return count == 0 ? 1 : sum / Double(count)
+    }
+
+    func expectedFinish(_ state: HostState, averageSpeed: Double) -> Double {
+        let speed = max(state.speed ?? averageSpeed, 1e-9) / averageSpeed
         let slots = max(1, Int(state.info.maxJobs))
         let waitingRounds = Double(max(0, state.running + 1 - slots)) / Double(slots)
         return (1 + waitingRounds + state.load * 0.1) / speed
@@ -119,26 +128,26 @@ public struct Cluster: Sendable {
 
     /// Picks the host expected to finish the job first, and counts the job as running there; a host that
     /// already holds the job's environment saves its transfer. Candidates accept remote jobs, run the
-    /// job's platform, are not excluded and not backing off.
+    /// job's platform, are not excluded and not backing off. One pass over the hosts (a thousand hosts cost
+    /// microseconds: `scripts/bench-scheduler.sh`).
     public mutating func grant(_ request: HostRequest, now: Double) -> (host: HostState, choice: ToolchainChoice)? {
-        // A host can run the job when one of the choices is for its platform (an empty platform: any).
-        func choice(for state: HostState) -> ToolchainChoice? {
-            request.choices.first { $0.platform == state.info.platform } ?? request.choices.first { $0.platform.isEmpty }
+        let average = averageSpeed
+        let anyPlatform = request.choices.first { $0.platform.isEmpty }
+        var best: (name: String, cost: Double, choice: ToolchainChoice)?
+        for (name, state) in hosts {
+            guard state.info.acceptsRemote, state.avoidUntil <= now else { continue }
+            // A host can run the job when one of the choices is for its platform (an empty platform: any).
+            guard let choice = request.choices.first(where: { $0.platform == state.info.platform }) ?? anyPlatform,
+                  !request.exclude.contains(name) else { continue }
+            let cost = expectedFinish(state, averageSpeed: average)
+                + (state.info.toolchains.contains(choice.toolchain) ? 0 : environmentTransferCost)
+            if let current = best, current.cost < cost || (current.cost == cost && current.name < name) { continue }
+            best = (name, cost, choice)
         }
-        let candidates = hosts.values.compactMap { state -> (HostState, ToolchainChoice)? in
-            guard state.info.acceptsRemote, !request.exclude.contains(state.info.name), state.avoidUntil <= now,
-                  let choice = choice(for: state) else { return nil }
-            return (state, choice)
-        }
-        func cost(_ candidate: (HostState, ToolchainChoice)) -> Double {
-            expectedFinish(candidate.0) + (candidate.0.info.toolchains.contains(candidate.1.toolchain) ? 0 : environmentTransferCost)
-        }
-        guard let best = candidates.min(by: { a, b in
-            let fa = cost(a), fb = cost(b)
-            if fa != fb { return fa < fb }
-            return a.0.info.name < b.0.info.name
-        }) else { return nil }
-        hosts[best.0.info.name]?.granted += 1
-        return (hosts[best.0.info.name]!, best.1)
+        guard let best, var state = hosts[best.name] else { return nil }
+        state.granted += 1
+        hosts[best.name] = state
+        return (state, best.choice)
     }
+
 }
