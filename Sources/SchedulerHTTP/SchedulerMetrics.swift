@@ -25,6 +25,18 @@ public final class SchedulerMetrics: Sendable {
     private let compile: CoreMetrics.Timer
     private let hostCount: CoreMetrics.Gauge
     private let perHost = Mutex<[String: HostGauges]>([:])
+    /// Counters with a label value, made once each (`jobs_total` by outcome, `fallbacks_total` by reason).
+    private let labelled = Mutex<[String: CoreMetrics.Counter]>([:])
+
+    private func counter(_ label: String, _ dimension: String, _ value: String) -> CoreMetrics.Counter {
+        let key = label + "\u{0}" + value
+        return labelled.withLock { made in
+            if let counter = made[key] { return counter }
+            let counter = Counter(label: label, dimensions: [(dimension, value)], factory: factory)
+            made[key] = counter
+            return counter
+        }
+    }
 
     private struct HostGauges: @unchecked Sendable {
         let slots: CoreMetrics.Gauge, running: CoreMetrics.Gauge, load: CoreMetrics.Gauge, speed: CoreMetrics.Gauge
@@ -50,7 +62,7 @@ public final class SchedulerMetrics: Sendable {
         hostCount = Gauge(label: "swlaunch_hosts", factory: factory)
         // Every outcome is present from the start (at 0), so that a rate over it is defined.
         for outcome in ["remote", "failed", "refused", "local", "lost"] {
-            Counter(label: "swlaunch_jobs_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: 0)
+            counter("swlaunch_jobs_total", "outcome", outcome).increment(by: 0)
         }
     }
 
@@ -64,9 +76,9 @@ public final class SchedulerMetrics: Sendable {
 
     /// A job (or remote attempt) finished.
     public func finished(_ job: JobEvent) {
-        Counter(label: "swlaunch_jobs_total", dimensions: [("outcome", job.outcome)], factory: factory).increment()
+        counter("swlaunch_jobs_total", "outcome", job.outcome).increment()
         if job.outcome == "local" {
-            Counter(label: "swlaunch_fallbacks_total", dimensions: [("reason", job.reason)], factory: factory).increment()
+            counter("swlaunch_fallbacks_total", "reason", job.reason).increment()
         }
         if job.outcome == "remote" {
             queue.recordMicroseconds(job.queueUs)

@@ -22,7 +22,9 @@ public struct SchedulerServer: Sendable {
     public var logger: Logger
     /// TLS from the cluster key, or none (then only a loopback address, unless `insecure`).
     public var security: TransportSecurity
-    public var limiter = ConnectionLimiter()
+    /// A scheduler serves every daemon of the cluster on one port: room for a few thousand hosts and their monitors
+    /// (64 connections per peer address, as everywhere).
+    public var limiter = ConnectionLimiter(total: 8192)
     /// Where the job history and measured speeds are kept (SQLite), and its size bound; nil keeps none.
     public var historyPath: String?
     public var historyMaximumBytes: Int64 = 64 << 20

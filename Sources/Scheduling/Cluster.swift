@@ -33,6 +33,9 @@ public struct HostState: Sendable, Equatable {
 }
 
 /// The scheduler's view of the cluster and its placement decisions. Pure: time comes in as arguments.
+///
+/// Beside ``hosts`` it keeps a compact table of what placement reads (no reference-counted field in a row), so a
+/// grant over a thousand hosts is one pass over plain numbers: `scripts/bench-scheduler.sh`.
 public struct Cluster: Sendable {
     public private(set) var hosts: [String: HostState] = [:]
     /// Seconds without a heartbeat after which a host is dropped.
@@ -42,24 +45,37 @@ public struct Cluster: Sendable {
     public var maximumAvoidance: Double = 300
     /// Extra expected time, in average jobs, for a host that must first fetch the job's environment.
     public var environmentTransferCost: Double = 0.5
+    private var table = PlacementTable()
 
     public init(heartbeatTimeout: Double = 15) {
         self.heartbeatTimeout = heartbeatTimeout
+    }
+
+    /// Every change of a host goes through here, so the placement table follows.
+    private mutating func store(_ state: HostState) {
+        hosts[state.info.name] = state
+        table.update(state)
+    }
+
+    private mutating func remove(_ name: String) {
+        hosts[name] = nil
+        table.remove(name)
     }
 
     public mutating func join(_ info: HostInfo, now: Double) {
         var state = hosts[info.name] ?? HostState(info: info, now: now)
         state.info = info
         state.lastSeen = now
-        hosts[info.name] = state
+        store(state)
     }
 
-    public mutating func leave(_ name: String) { hosts[name] = nil }
+    public mutating func leave(_ name: String) { remove(name) }
 
     /// A job granted to `name` that will never be reported (its client left).
     public mutating func release(_ name: String) {
-        guard let state = hosts[name], state.granted > 0 else { return }
-        hosts[name]?.granted = state.granted - 1
+        guard var state = hosts[name], state.granted > 0 else { return }
+        state.granted -= 1
+        store(state)
     }
 
     /// Gives a host the speed and job count measured before (an earlier run, an earlier connection).
@@ -67,7 +83,7 @@ public struct Cluster: Sendable {
         guard speed > 0, speed.isFinite, var state = hosts[name] else { return }
         state.speed = speed
         state.jobsDone = max(state.jobsDone, jobsDone)
-        hosts[name] = state
+        store(state)
     }
 
     public mutating func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]? = nil, now: Double) {
@@ -76,13 +92,13 @@ public struct Cluster: Sendable {
         state.reported = running
         state.load = load
         state.lastSeen = now
-        hosts[name] = state
+        store(state)
     }
 
     /// Drops hosts whose heartbeat is overdue; returns their names.
     public mutating func expire(now: Double) -> [String] {
         let gone = hosts.values.filter { now - $0.lastSeen > heartbeatTimeout }.map(\.info.name)
-        for name in gone { hosts[name] = nil }
+        for name in gone { remove(name) }
         return gone
     }
 
@@ -104,50 +120,157 @@ public struct Cluster: Sendable {
             let backoff = min(maximumAvoidance, avoidance * Double(1 << min(state.consecutiveFailures - 1, 10)))
             state.avoidUntil = now + backoff
         }
-        hosts[report.host] = state
+        store(state)
     }
 
     /// Expected time until a new job would finish on `state`, in units of one average job on a speed-1 host.
     public func expectedFinish(_ state: HostState) -> Double {
-        expectedFinish(state, averageSpeed: averageSpeed)
+        Self.expectedFinish(speed: state.speed ?? 0, slots: Int(state.info.maxJobs), running: state.running, load: state.load,
+                            averageSpeed: averageSpeed)
     }
 
     /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
-    public var averageSpeed: Double {
-        var sum = 0.0, count = 0
-        for state in hosts.values { if let speed = state.speed { sum += speed; count += 1 } }
-        return count == 0 ? 1 : sum / Double(count)
-    }
+    public var averageSpeed: Double { table.averageSpeed }
 
-    func expectedFinish(_ state: HostState, averageSpeed: Double) -> Double {
-        let speed = max(state.speed ?? averageSpeed, 1e-9) / averageSpeed
-        let slots = max(1, Int(state.info.maxJobs))
-        let waitingRounds = Double(max(0, state.running + 1 - slots)) / Double(slots)
-        return (1 + waitingRounds + state.load * 0.1) / speed
+    static func expectedFinish(speed: Double, slots: Int, running: Int, load: Double, averageSpeed: Double) -> Double {
+        let relative = max(speed > 0 ? speed : averageSpeed, 1e-9) / averageSpeed
+        let slots = max(1, slots)
+        let waitingRounds = Double(max(0, running + 1 - slots)) / Double(slots)
+        return (1 + waitingRounds + load * 0.1) / relative
     }
 
     /// Picks the host expected to finish the job first, and counts the job as running there; a host that
     /// already holds the job's environment saves its transfer. Candidates accept remote jobs, run the
-    /// job's platform, are not excluded and not backing off. One pass over the hosts (a thousand hosts cost
-    /// microseconds: `scripts/bench-scheduler.sh`).
+    /// job's platform, are not excluded and not backing off.
     public mutating func grant(_ request: HostRequest, now: Double) -> (host: HostState, choice: ToolchainChoice)? {
-        let average = averageSpeed
-        let anyPlatform = request.choices.first { $0.platform.isEmpty }
-        var best: (name: String, cost: Double, choice: ToolchainChoice)?
-        for (name, state) in hosts {
-            guard state.info.acceptsRemote, state.avoidUntil <= now else { continue }
-            // A host can run the job when one of the choices is for its platform (an empty platform: any).
-            guard let choice = request.choices.first(where: { $0.platform == state.info.platform }) ?? anyPlatform,
-                  !request.exclude.contains(name) else { continue }
-            let cost = expectedFinish(state, averageSpeed: average)
-                + (state.info.toolchains.contains(choice.toolchain) ? 0 : environmentTransferCost)
-            if let current = best, current.cost < cost || (current.cost == cost && current.name < name) { continue }
-            best = (name, cost, choice)
-        }
-        guard let best, var state = hosts[best.name] else { return nil }
+        guard let (name, choice) = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
+                                             holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }),
+              var state = hosts[name] else { return nil }
         state.granted += 1
-        hosts[best.name] = state
-        return (state, best.choice)
+        store(state)
+        return (state, choice)
+    }
+}
+
+/// What placement reads of each host, as rows of plain numbers (platforms and environments as small ids), with
+/// the hosts' names beside them.
+struct PlacementTable: Sendable {
+    struct Row: Sendable {
+        var acceptsRemote: Bool
+        var platform: Int32
+        var avoidUntil: Double
+        var slots: Int32
+        var running: Int32
+        var load: Double
+        /// 0 until measured.
+        var speed: Double
+        /// Bit n: holds environment n (of the first 64 ids); environments past that are looked up by name.
+        var environments: UInt64
     }
 
+    private(set) var rows: [Row] = []
+    private(set) var names: [String] = []
+    private var index: [String: Int] = [:]
+    private var platforms: [String: Int32] = [:]
+    private var environments: [String: Int] = [:]
+    private(set) var averageSpeed: Double = 1
+
+    private mutating func platformID(_ platform: String) -> Int32 {
+        if let id = platforms[platform] { return id }
+        let id = Int32(platforms.count)
+        platforms[platform] = id
+        return id
+    }
+
+    private mutating func environmentID(_ toolchain: String) -> Int {
+        if let id = environments[toolchain] { return id }
+        let id = environments.count
+        environments[toolchain] = id
+        return id
+    }
+
+    mutating func update(_ state: HostState) {
+        var bits: UInt64 = 0
+        for toolchain in state.info.toolchains {
+            let id = environmentID(toolchain)
+            if id < 64 { bits |= 1 << UInt64(id) }
+        }
+        let row = Row(acceptsRemote: state.info.acceptsRemote, platform: platformID(state.info.platform), avoidUntil: state.avoidUntil,
+                      slots: Int32(clamping: state.info.maxJobs), running: Int32(clamping: state.running), load: state.load,
+                      speed: state.speed ?? 0, environments: bits)
+        let speedChanged: Bool
+        if let i = index[state.info.name] {
+            speedChanged = rows[i].speed != row.speed
+            rows[i] = row
+        } else {
+            speedChanged = row.speed > 0
+            index[state.info.name] = rows.count
+            rows.append(row)
+            names.append(state.info.name)
+        }
+        if speedChanged { recomputeAverage() }
+    }
+
+    mutating func remove(_ name: String) {
+        guard let i = index.removeValue(forKey: name) else { return }
+        let last = rows.count - 1
+        if i != last {
+            rows[i] = rows[last]
+            names[i] = names[last]
+            index[names[i]] = i
+        }
+        rows.removeLast()
+        names.removeLast()
+        recomputeAverage()
+    }
+
+    private mutating func recomputeAverage() {
+        var sum = 0.0, count = 0
+        for row in rows where row.speed > 0 { sum += row.speed; count += 1 }
+        averageSpeed = count == 0 ? 1 : sum / Double(count)
+    }
+
+    /// The host expected to finish the job first and the choice it runs, ties to the first name; `holds` answers
+    /// for environments past the first 64 ids.
+    func best(for request: HostRequest, now: Double, environmentTransferCost: Double,
+              holds: (String, String) -> Bool) -> (String, ToolchainChoice)? {
+        // Each choice's platform and environment as plain numbers: the loop below copies nothing counted.
+        let choicePlatforms = request.choices.map { platforms[$0.platform] ?? -1 }
+        let choiceBits = request.choices.map { choice -> UInt64 in
+            guard let id = environments[choice.toolchain], id < 64 else { return 0 }
+            return 1 << UInt64(id)
+        }
+        let anyPlatform = request.choices.firstIndex { $0.platform.isEmpty } ?? -1
+        let average = averageSpeed
+        var best: (row: Int, cost: Double, choice: Int)?
+        choicePlatforms.withUnsafeBufferPointer { choicePlatforms in
+        choiceBits.withUnsafeBufferPointer { choiceBits in
+        rows.withUnsafeBufferPointer { rows in
+            for i in 0..<rows.count {
+                let row = rows[i]
+                guard row.acceptsRemote, row.avoidUntil <= now else { continue }
+                var pick = anyPlatform
+                for k in 0..<choicePlatforms.count where choicePlatforms[k] == row.platform {
+                    pick = k
+                    break
+                }
+                guard pick >= 0 else { continue }
+                if !request.exclude.isEmpty, request.exclude.contains(names[i]) { continue }
+                let held: Bool
+                if choiceBits[pick] != 0 {
+                    held = row.environments & choiceBits[pick] != 0
+                } else {
+                    let toolchain = request.choices[pick].toolchain
+                    held = environments[toolchain] != nil && holds(names[i], toolchain)
+                }
+                let cost = Cluster.expectedFinish(speed: row.speed, slots: Int(row.slots), running: Int(row.running), load: row.load,
+                                                  averageSpeed: average) + (held ? 0 : environmentTransferCost)
+                if let current = best, current.cost < cost || (current.cost == cost && names[current.row] < names[i]) { continue }
+                best = (i, cost, pick)
+            }
+        }
+        }
+        }
+        return best.map { (names[$0.row], request.choices[$0.choice]) }
+    }
 }

@@ -115,9 +115,12 @@ public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?, pol
 /// Connects to a TCP peer and performs the client side of the handshake.
 public func connectPeer(host: String, port: Int, security: TransportSecurity, connectTimeout: TimeAmount = .seconds(5),
                         idleTimeout: TimeAmount? = .seconds(60),
-                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MessageChannel {
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                        from source: SocketAddress? = nil) async throws -> MessageChannel {
     let tls = security.client.map(TLSSide.connecting)
-    let channel = try await ClientBootstrap(group: group)
+    var bootstrap = ClientBootstrap(group: group)
+    if let source { bootstrap = bootstrap.bind(to: source) }
+    let channel = try await bootstrap
         .connectTimeout(connectTimeout)
         .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .connect(host: host, port: port) { makeMessageChannel($0, idleTimeout: idleTimeout, policy: .client, tls: tls) }

@@ -20,7 +20,9 @@ struct SchedulerBench: AsyncParsableCommand {
     @Option(help: "Simulated daemons that take jobs.") var hosts = 1000
     @Option(help: "Slots each simulated daemon announces.") var slots = 8
     @Option(help: "Client connections asking for hosts.") var clients = 32
-    @Option(help: "Host requests each client keeps in flight.") var window = 4
+    @Option(help: "Host requests each client keeps in flight (closed loop).") var window = 4
+    @Option(help: "Grants per second asked for in all, spread evenly over the clients (open loop: latency below saturation); 0 for the closed loop.")
+    var rate = 0.0
     @Option(help: "Seconds of load before measuring.") var warmup = 3.0
     @Option(help: "Seconds measured.") var seconds = 10.0
     @Option(help: "The scheduler's pid, to read its CPU time from /proc.") var schedulerPid: Int32?
@@ -33,7 +35,9 @@ struct SchedulerBench: AsyncParsableCommand {
         // The daemons: connect and register all, then heartbeat until the end.
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for i in 0..<hosts {
-                let channel = try await connectPeer(host: host, port: port, security: .none, idleTimeout: nil, group: group)
+                // Each simulated daemon from an address of its own (127.0.x.y), as hosts of a real cluster are.
+                let source = try SocketAddress(ipAddress: "127.0.\(1 + i / 200).\(1 + i % 200)", port: 0)
+                let channel = try await connectPeer(host: host, port: port, security: .none, idleTimeout: nil, group: group, from: source)
                 daemons.withLock { $0.append(channel) }
                 tasks.addTask {
                     try await channel.executeThenClose { inbound, outbound in
@@ -56,10 +60,12 @@ struct SchedulerBench: AsyncParsableCommand {
                     }
                 }
             }
-            print("\(hosts) simulated daemons registered; \(clients) clients x \(window) requests in flight")
+            let requestRate = rate, clientCount = clients
+            print("\(hosts) simulated daemons registered; \(clients) clients, " + (rate > 0 ? "\(Int(rate)) requests/s in all" : "\(window) requests in flight each"))
             let stop = ManagedAtomic(false)
             for c in 0..<clients {
-                let channel = try await connectPeer(host: host, port: port, security: .none, idleTimeout: nil, group: group)
+                let source = try SocketAddress(ipAddress: "127.1.\(c / 200).\(1 + c % 200)", port: 0)
+                let channel = try await connectPeer(host: host, port: port, security: .none, idleTimeout: nil, group: group, from: source)
                 tasks.addTask {
                     try await channel.executeThenClose { inbound, outbound in
                         var iterator = inbound.makeAsyncIterator()
@@ -67,17 +73,23 @@ struct SchedulerBench: AsyncParsableCommand {
                         try await outbound.write(.register(HostInfo(name: "client\(c)", address: "", port: 0, maxJobs: 0,
                                                                     platform: "x86_64-linux", acceptsRemote: false, toolchains: [],
                                                                     note: "", id: "")))
-                        var sent: [UInt64: ContinuousClock.Instant] = [:]
-                        var next: UInt64 = 1
-                        let choices = [ToolchainChoice(platform: "x86_64-linux", toolchain: "native")]
-                        func ask() async throws {
-                            sent[next] = .now
-                            try await outbound.write(.hostRequest(HostRequest(id: next, choices: choices, exclude: [])))
-                            next += 1
+                        let pending = Pending()
+                        let openLoop = requestRate > 0
+                        let pacer = Task {
+                            guard openLoop else { return }
+                            // Requests at a steady pace, whatever the answers do; this client's share of the rate.
+                            let interval = Duration.nanoseconds(Int64(1e9 * Double(clientCount) / requestRate))
+                            var due = ContinuousClock.now + .milliseconds(Int64(c))
+                            while !Task.isCancelled, !stop.load() {
+                                try await Task.sleep(until: due, clock: .continuous)
+                                try await pending.ask(outbound)
+                                due += interval
+                            }
                         }
-                        for _ in 0..<window { try await ask() }
+                        defer { pacer.cancel() }
+                        if !openLoop { for _ in 0..<window { try await pending.ask(outbound) } }
                         while let message = try await nextMessage(&iterator) {
-                            guard case let .hostGrant(grant) = message, let start = sent.removeValue(forKey: grant.id) else { continue }
+                            guard case let .hostGrant(grant) = message, let start = pending.answered(grant.id) else { continue }
                             recorder.record(ContinuousClock.now - start)
                             try await outbound.write(.jobStarted(id: grant.id, host: grant.name, source: "src/file\(grant.id % 997).cpp"))
                             try await outbound.write(.jobDone(JobReport(id: grant.id, outcome: .remote, host: grant.name, compileMicros: 900_000,
@@ -85,7 +97,7 @@ struct SchedulerBench: AsyncParsableCommand {
                                                                         timings: JobTimings(queue: 100, preprocess: 0, transfer: 3000, compile: 900_000),
                                                                         bytesOut: 40_000, bytesIn: 20_000)))
                             if stop.load() { break }
-                            try await ask()
+                            if !openLoop { try await pending.ask(outbound) }
                         }
                     }
                 }
@@ -151,4 +163,22 @@ final class ManagedAtomic: Sendable {
     init(_ initial: Bool) { value = Mutex(initial) }
     func load() -> Bool { value.withLock { $0 } }
     func store(_ new: Bool) { value.withLock { $0 = new } }
+}
+
+/// One client's requests in flight: ids and when each was sent.
+final class Pending: Sendable {
+    private let state = Mutex<(next: UInt64, sent: [UInt64: ContinuousClock.Instant])>((1, [:]))
+    static let choices = [ToolchainChoice(platform: "x86_64-linux", toolchain: "native")]
+
+    func ask(_ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            state.sent[state.next] = .now
+            return state.next
+        }
+        try await outbound.write(.hostRequest(HostRequest(id: id, choices: Self.choices, exclude: [])))
+    }
+
+    /// When the request `id` was sent, once.
+    func answered(_ id: UInt64) -> ContinuousClock.Instant? { state.withLock { $0.sent.removeValue(forKey: id) } }
 }
