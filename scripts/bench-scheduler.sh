@@ -39,7 +39,7 @@ for config in "--clients 32 --window 4" "--clients 16 --window 1" "--clients 16 
     # shellcheck disable=SC2086
     one $config >> "$out/runs"
   done
-  field() { grep "$1" "$out/runs" | sed -E "s/.*$2.*/\\1/" | median; }
+  field() { grep "$1" "$out/runs" | sed -E "s|.*$2.*|\\1|" | median; }
   rate=$(field "^grants" 'grants: [0-9]+ in [0-9.]+ s = ([0-9]+)/s')
   per=$(field "^grants" '= ([0-9]+) grants per CPU second')
   printf "%-28s %10s %12s %8s %8s %8s %8s\n" "$config" "$rate" "$per" "$(field latency 'p50 ([0-9.]+) ms')" \

@@ -304,7 +304,7 @@ final class LauncherService: Sendable {
         let searchPath = options.searchPath(compilerSystem: system)
         // A relative -include is looked for in the working folder first: the key names it absolutely.
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
-                                 searchPath: searchPath)
+                                 searchPath: searchPath, workingDirectory: job.workingDirectory)
         if let files = warm.files(for: key) { return (files, "warm") }
         let (outcome, folders) = includes.scanRecordingFolders(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory)

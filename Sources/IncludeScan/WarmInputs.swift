@@ -20,13 +20,24 @@ import Musl
 /// means the scan runs again. Entries live in memory and as one
 /// small file each under `directory` (written atomically); at most ``maximumEntries`` are kept in memory.
 public final class WarmInputs: Sendable {
-    /// What identifies a scan's inputs.
+    /// What identifies a scan's inputs. Paths inside the compile's working folder (a build folder: generated
+    /// headers, `-I .`) are written relative to it, so the same sources built in a new build folder find the entry.
     public struct Key: Sendable, Hashable {
         public let text: String
-        public init(source: String, preincludes: [String], implicit: [String], searchPath: IncludeScanner.SearchPath) {
-            text = (["source " + source] + preincludes.map { "include " + $0 } + implicit.map { "implicit " + $0 }
-                + searchPath.quote.map { "quote " + $0 } + searchPath.angled.map { "angled " + $0 }).joined(separator: "\n")
+        /// The compile's working folder (not part of the key's identity).
+        public let workingDirectory: String
+
+        public init(source: String, preincludes: [String], implicit: [String], searchPath: IncludeScanner.SearchPath,
+                    workingDirectory: String = "/") {
+            let relocate = Relocation(workingDirectory)
+            text = (["source " + relocate.stored(source)] + preincludes.map { "include " + relocate.stored($0) }
+                + implicit.map { "implicit " + $0 } + searchPath.quote.map { "quote " + relocate.stored($0) }
+                + searchPath.angled.map { "angled " + relocate.stored($0) }).joined(separator: "\n")
+            self.workingDirectory = workingDirectory
         }
+
+        public static func == (a: Key, b: Key) -> Bool { a.text == b.text }
+        public func hash(into hasher: inout Hasher) { hasher.combine(text) }
 
         /// A file name for the key: 128 bits of FNV-1a, in hex (the file holds the whole key, checked on reading).
         var fileName: String {
@@ -39,14 +50,33 @@ public final class WarmInputs: Sendable {
         }
     }
 
-    /// A path's identity; nil for a path that does not exist. A folder's carries a hash of its listing.
+    /// Paths inside a working folder, stored relative to it (`./x`), and back.
+    struct Relocation {
+        let prefix: String
+        init(_ workingDirectory: String) { prefix = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/" }
+        func isInside(_ path: String) -> Bool { prefix != "/" && (path.hasPrefix(prefix) || path + "/" == prefix) }
+        func stored(_ path: String) -> String {
+            guard isInside(path) else { return path }
+            return path + "/" == prefix ? "." : "./" + path.dropFirst(prefix.count)
+        }
+        func resolved(_ path: String) -> String {
+            if path == "." { return String(prefix.dropLast()) }
+            return path.hasPrefix("./") ? prefix + path.dropFirst(2) : path
+        }
+    }
+
+    /// A path's identity; nil for a path that does not exist. A folder's carries a hash of its listing; a file in
+    /// the working folder, a hash of its contents (its identity differs in another build folder, its contents need not).
     struct Identity: Equatable, Sendable {
         var inode: UInt64, size: Int64, modified: Int64, changed: Int64
-        /// For a folder: FNV-1a of its sorted entry names (taken only when asked, see ``init(path:listing:)``).
+        /// For a folder: FNV-1a of its sorted entry names (taken only when asked, see ``init(path:listing:content:)``).
         var listing: UInt64?
+        /// For a file in the working folder: FNV-1a of its contents.
+        var content: UInt64?
 
-        /// `listing`: hash a folder's entries too (remembering); a lookup hashes them only when the times moved.
-        init?(path: String, listing: Bool = false) {
+        /// `listing`, `content`: hash a folder's entries or a file's contents too (remembering); a lookup hashes
+        /// them only when the identity differs.
+        init?(path: String, listing: Bool = false, content: Bool = false) {
             var info = stat()
             guard stat(path, &info) == 0 else { return nil }
             inode = UInt64(info.st_ino)
@@ -55,18 +85,29 @@ public final class WarmInputs: Sendable {
             modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
             changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
             self.listing = folder && listing ? Self.listingHash(path) : nil
+            self.content = !folder && content ? Self.contentHash(path) : nil
         }
 
-        init(inode: UInt64, size: Int64, modified: Int64, changed: Int64, listing: UInt64?) {
-            self.inode = inode; self.size = size; self.modified = modified; self.changed = changed; self.listing = listing
+        init(inode: UInt64, size: Int64, modified: Int64, changed: Int64, listing: UInt64?, content: UInt64? = nil) {
+            self.inode = inode; self.size = size; self.modified = modified; self.changed = changed
+            self.listing = listing; self.content = content
         }
 
-        /// Whether `path` is still what this identity recorded: the same file, or a folder with the same names.
+        /// Whether `path` is still what this identity recorded: the same file, a file with the same contents (when
+        /// they were hashed), or a folder with the same names.
         func matches(_ path: String) -> Bool {
             guard let now = Identity(path: path) else { return false }
             if now.inode == inode, now.size == size, now.modified == modified, now.changed == changed { return true }
+            if let content { return now.size == size && Self.contentHash(path) == content }
             guard let listing else { return false }
             return Self.listingHash(path) == listing
+        }
+
+        static func contentHash(_ path: String) -> UInt64? {
+            guard let bytes = Posix.readFile(path) else { return nil }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return hash
         }
 
         static func listingHash(_ path: String) -> UInt64? {
@@ -94,9 +135,12 @@ public final class WarmInputs: Sendable {
             a.files == b.files && a.checks.map(\.path) == b.checks.map(\.path) && a.checks.map(\.identity) == b.checks.map(\.identity)
         }
 
-        /// Whether everything it was decided from is as it was.
-        var isCurrent: Bool {
-            checks.allSatisfy { path, identity in identity.map { $0.matches(path) } ?? (Identity(path: path) == nil) }
+        /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`).
+        func isCurrent(_ relocation: Relocation) -> Bool {
+            checks.allSatisfy { stored, identity in
+                let path = relocation.resolved(stored)
+                return identity.map { $0.matches(path) } ?? (Identity(path: path) == nil)
+            }
         }
     }
 
@@ -114,16 +158,19 @@ public final class WarmInputs: Sendable {
     /// The files of the scan `key` names, when nothing that decided them has changed since it was remembered.
     public func files(for key: Key) -> [String]? {
         let entry = memory.withLock { $0[key] } ?? load(key)
-        guard let entry, entry.isCurrent else { return nil }
-        return entry.files
+        let relocation = Relocation(key.workingDirectory)
+        guard let entry, entry.isCurrent(relocation) else { return nil }
+        return entry.files.map(relocation.resolved)
     }
 
     /// Remembers a scan's result: `files` found, `folders` searched. Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
     public func remember(_ key: Key, files: [String], folders: Set<String>) {
-        let checks = files.map { ($0, Identity(path: $0)) } + folders.sorted().map { ($0, Identity(path: $0, listing: true)) }
-        let entry = Entry(files: files, checks: checks)
+        let relocation = Relocation(key.workingDirectory)
+        let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
+            + folders.sorted().map { (relocation.stored($0), Identity(path: $0, listing: true)) }
+        let entry = Entry(files: files.map(relocation.stored), checks: checks)
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
     }
@@ -151,7 +198,8 @@ public final class WarmInputs: Sendable {
         for (path, identity) in entry.checks {
             if let id = identity {
                 let listing = id.listing.map { "L" + String($0, radix: 16) + " " } ?? ""
-                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(listing)\(path)")
+                let content = id.content.map { "C" + String($0, radix: 16) + " " } ?? ""
+                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(listing)\(content)\(path)")
             } else {
                 lines.append("check - \(path)")
             }
@@ -176,15 +224,17 @@ public final class WarmInputs: Sendable {
                 var fields = line.dropFirst(6).split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
                 guard fields.count == 5, let inode = UInt64(fields[0]), let size = Int64(fields[1]), let modified = Int64(fields[2]),
                       let changed = Int64(fields[3]) else { return nil }
-                var listing: UInt64?
-                // A folder's listing hash comes before its path (paths start with "/").
-                if fields[4].hasPrefix("L") {
+                var listing: UInt64?, content: UInt64?
+                // A folder's listing hash and a relocated file's content hash come before the path (which starts
+                // with "/" or "./").
+                while fields[4].hasPrefix("L") || fields[4].hasPrefix("C") {
                     let rest = fields[4].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
                     guard rest.count == 2, let hash = UInt64(rest[0].dropFirst(), radix: 16) else { return nil }
-                    listing = hash
+                    if rest[0].hasPrefix("L") { listing = hash } else { content = hash }
                     fields[4] = rest[1]
                 }
-                entry.checks.append((String(fields[4]), Identity(inode: inode, size: size, modified: modified, changed: changed, listing: listing)))
+                entry.checks.append((String(fields[4]), Identity(inode: inode, size: size, modified: modified, changed: changed,
+                                                                 listing: listing, content: content)))
             } else {
                 return nil
             }

@@ -133,6 +133,31 @@ import Testing
         #expect(tree.warm.files(for: tree.key) == nil)
     }
 
+    /// A build folder with a generated header (`-I build`, the compile's working folder): the same sources built
+    /// in a new build folder are warm when the generated header is the same, and not when it differs.
+    @Test func aNewBuildFolderWithTheSameGeneratedHeaderIsWarm() throws {
+        let root = try IncludeScanTests.tree(["src/main.c": "#include <export.h>\n#include <lib.h>\n", "include/lib.h": "int l;\n",
+                                               "build-a/export.h": "#define API\n", "build-b/export.h": "#define API\n",
+                                               "build-c/export.h": "#define API __attribute__((visibility(\"default\")))\n"])
+        let warm = WarmInputs(directory: root + "/.warm")
+        let scanner = IncludeScanner()
+        func key(_ build: String) -> WarmInputs.Key {
+            WarmInputs.Key(source: root + "/src/main.c", preincludes: [], implicit: [],
+                           searchPath: .init(quote: [], angled: [root + "/" + build, root + "/include"]), workingDirectory: root + "/" + build)
+        }
+        let (outcome, folders) = scanner.scanRecordingFolders(source: root + "/src/main.c", preincludes: [],
+                                                              searchPath: .init(quote: [], angled: [root + "/build-a", root + "/include"]),
+                                                              workingDirectory: root + "/build-a")
+        guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
+        warm.remember(key("build-a"), files: files, folders: folders)
+        #expect(key("build-a") == key("build-b"), "the key does not name the build folder")
+        #expect(warm.files(for: key("build-b")) == [root + "/src/main.c", root + "/build-b/export.h", root + "/include/lib.h"])
+        #expect(WarmInputs(directory: root + "/.warm").files(for: key("build-b"))?.contains(root + "/build-b/export.h") == true)
+        #expect(warm.files(for: key("build-c")) == nil, "another generated header is another compile")
+        try FileManager.default.removeItem(atPath: root + "/build-b/export.h")
+        #expect(warm.files(for: key("build-b")) == nil)
+    }
+
     @Test func aDamagedOrForeignEntryFileIsIgnored() throws {
         let tree = try Fixture(["main.c": "int main;\n"])
         tree.scan()

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Side by side with the peers, where a Pi spends its time: the same real CMake library (Debian's source package,
+# default libebml) built cleanly on a lab cluster (scripts/lab.sh: network namespaces) by plain local ninja,
+# distcc 3.4, icecream 1.4 and swlaunch, from a client held to a CPU budget (cgroup quota; default 0.25 and
+# 0.125 cores) with two helpers pinned to one processor each (taskset, and a 1-core quota for their CPU
+# accounting) that cannot see the client's files. Then the edit-compile loop: one source edited in a built
+# tree, `ninja` timed, for each.
+#
+# Each build: wall time, the client's CPU seconds (its cgroup's cpu.stat: ninja, launchers, compilers,
+# preprocessors, the client daemons of icecream and swlaunch), bytes the client sent per compile (its interface's
+# counter), and the physical limit: the helpers' CPU seconds over their two processors plus the link steps
+# (from .ninja_log), which nothing can overlap. swlaunch runs cold (its warm-inputs removed and its daemon
+# restarted before each build) and warm (the same sources again into a new build folder). --runs builds each;
+# the tables have medians. Every tool gets the same -j (the helpers' 4 slots plus the client's one); icecream
+# gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
+#
+#   scripts/peer-bench.sh [--runs N] [--budgets "0.25 0.125"] [--package NAME] [--edits N] [--work DIR] [--no-local]
+# The edit-compile loop runs at the last budget, in the build folders its last builds left.
+# Needs root (network namespaces, cgroups); installs distcc, icecc, dpkg-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+runs=3 budgets="0.25 0.125" package=libebml edits=3 work=/tmp/swlaunch-peer local_builds=1
+while (($#)); do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --budgets) budgets=$2; shift 2 ;;
+    --package) package=$2; shift 2 ;;
+    --edits) edits=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --no-local) local_builds=0; shift ;;
+    *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+export LAB_PREFIX=swpeer LAB_SUBNET=198.18.9
+lab=$repo/scripts/lab.sh
+scripts/deps.sh
+for p in distcc icecc dpkg-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
+done
+swift build -c release >/dev/null
+bin=$repo/.build/release
+
+rm -rf "$work"; mkdir -p "$work/client" "$work/ice" "$work/dl" "$work/logs"
+chmod 777 "$work/ice" "$work/logs"
+if [[ ! -d $work/client/src ]]; then
+  (cd "$work/dl" && apt-get source --download-only -qq "$package" >/dev/null 2>&1 && dpkg-source -x --no-check ./*.dsc src >/dev/null)
+  mv "$work/dl/src" "$work/client/src"
+fi
+src=$work/client/src
+
+"$lab" down >/dev/null 2>&1 || true
+trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+"$lab" up client h1 h2 >/dev/null
+h1=$("$lab" ip h1) h2=$("$lab" ip h2)
+# A helper: pinned to its own processor, in its host's 1-core cgroup (for its CPU seconds), blind to the client's files.
+helper() { local h=$1; shift; "$lab" run "$h" --cpu 1 --hide "$work/client" -- taskset -c $(( ${h#h} - 1 )) "$@"; }
+# The client, in its cgroup at the budget under test.
+on_client() { "$lab" run client --cpu "$budget" -- "$@"; }
+budget=${budgets%% *}
+
+# swlaunch: scheduler on h1 (outside the helpers' cgroups), helpers with 2 slots, the client --no-remote.
+key=$work/cluster.key
+"$bin/swlaunch" key generate "$key" >/dev/null
+"$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8775 --key-file "$key" --history none >"$work/logs/swl-scheduler.log" 2>&1 &
+for h in h1 h2; do
+  helper $h "$bin/swlaunchd" --name $h --listen 0.0.0.0:8776 --scheduler "$h1:8775" --state-dir "$work/state-$h" \
+    --max-jobs 2 --key-file "$key" >"$work/logs/swl-$h.log" 2>&1 &
+done
+swl_client_pid=""
+start_swl_client() {
+  on_client "$bin/swlaunchd" --name client --no-remote --local-jobs 1 --scheduler "$h1:8775" --state-dir "$work/state-client" \
+    --key-file "$key" >>"$work/logs/swl-client.log" 2>&1 &
+  swl_client_pid=$!
+  for _ in $(seq 100); do
+    n=$("$lab" run client -- "$bin/swlaunch" status --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hosts"]))' 2>/dev/null || echo 0)
+    [[ $n -ge 3 ]] && break
+    sleep 0.2
+  done
+}
+stop_swl_client() {
+  if [[ -n $swl_client_pid ]]; then kill "$swl_client_pid" 2>/dev/null || true; wait "$swl_client_pid" 2>/dev/null || true; fi
+  swl_client_pid=""
+}
+# icecream: scheduler on h1, daemons with 2 slots, the client's daemon --no-remote; an environment made beforehand.
+"$lab" run h1 -- icecc-scheduler -l "$work/ice/scheduler.log" &
+for h in h1 h2; do
+  helper $h iceccd -s "$h1" -N "ice-$h" -b "$work/ice/env-$h" -l "$work/ice/iceccd-$h.log" -m 2 &
+done
+ice_client_pid=""
+start_ice_client() {
+  on_client iceccd -s "$h1" -N ice-client --no-remote -m 1 -l "$work/ice/iceccd-client.log" &
+  ice_client_pid=$!
+}
+(cd "$work/ice" && icecc-create-env --gcc /usr/bin/gcc /usr/bin/g++ >create-env.log 2>&1)
+ice_env=$(ls "$work"/ice/*.tar.gz | head -1)
+# distcc: distccd on each helper with 2 slots; the client preprocesses and sends (distcc's default mode).
+for h in h1 h2; do
+  ip=$("$lab" ip $h)
+  helper $h distccd --no-detach --daemon --allow "$LAB_SUBNET.0/24" --listen "$ip" --jobs 2 --enable-tcp-insecure \
+    --log-file "$work/logs/distccd-$h.log" &
+done
+jobs=5
+sleep 2
+
+counter() { ip netns exec "$LAB_PREFIX-client" cat /sys/class/net/eth0/statistics/tx_bytes; }
+now() { date +%s.%N; }
+calc() { python3 -c "print(round($1, ${2:-2}))"; }
+# link_time BUILD: seconds of the build's link steps (.ninja_log; targets that are no object file).
+link_time() { awk 'NR > 1 && $4 !~ /\.o$/ { t += ($2 - $1) } END { printf "%.2f", t / 1000 }' "$1/.ninja_log"; }
+
+# build TOOL FOLDER: configures (unmeasured, unbudgeted) and builds $src into FOLDER with TOOL; appends a result line
+# "tool budget wall client_cpu bytes_per_compile limit compiles" to $work/results.
+build() {
+  local tool=$1 folder=$2 record=${3:-yes} launcher=() env=() j=$jobs
+  case $tool in
+    local) j=2 ;;
+    distcc) launcher=(-DCMAKE_C_COMPILER_LAUNCHER=distcc -DCMAKE_CXX_COMPILER_LAUNCHER=distcc); env=(DISTCC_HOSTS="$h1/2 $h2/2") ;;
+    icecream) launcher=(-DCMAKE_C_COMPILER_LAUNCHER=icecc -DCMAKE_CXX_COMPILER_LAUNCHER=icecc); env=(ICECC_VERSION="$ice_env") ;;
+    swlaunch*) launcher=(-DCMAKE_C_COMPILER_LAUNCHER="$bin/swlaunch" -DCMAKE_CXX_COMPILER_LAUNCHER="$bin/swlaunch") ;;
+  esac
+  rm -rf "$folder"
+  "$lab" run client -- env "${env[@]}" cmake -S "$src" -B "$folder" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
+    >"$work/logs/configure.log" 2>&1
+  local c0 b0 h10 h20 t0 t1
+  c0=$("$lab" cpu client) b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2) t0=$(now)
+  on_client env "${env[@]}" ninja -C "$folder" -j"$j" >"$work/logs/ninja-$tool.log" 2>&1 || { echo "$tool build failed:"; tail -20 "$work/logs/ninja-$tool.log"; exit 1; }
+  t1=$(now)
+  local cpu bytes helpers compiles limit
+  cpu=$(calc "$("$lab" cpu client) - $c0")
+  bytes=$(( $(counter) - b0 ))
+  helpers=$(calc "$("$lab" cpu h1) - $h10 + $("$lab" cpu h2) - $h20")
+  compiles=$(find "$folder" -name '*.o' | wc -l)
+  # The link steps ran on the client at its budget: their time in .ninja_log is already wall time.
+  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / 2 + $(link_time "$folder")"); fi
+  local line="$tool $budget $(calc "$t1 - $t0") $cpu $(( bytes / compiles )) $limit $compiles"
+  if [[ $record == yes ]]; then echo "$line" | tee -a "$work/results"; else echo "(priming: $line)"; fi
+}
+
+: > "$work/results"
+# Priming, not measured: each tool's first build ships its compiler environment to the helpers (icecream and
+# swlaunch), which a cluster in use has done long before.
+start_swl_client; start_ice_client; sleep 2
+for tool in icecream swlaunch-cold; do build $tool "$work/client/build-prime" no; done
+for budget in $budgets; do
+  stop_swl_client; start_swl_client
+  if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; fi
+  start_ice_client
+  sleep 2
+  if [[ $local_builds == 1 ]]; then build local "$work/client/build-local"; fi
+  for run in $(seq "$runs"); do
+    build distcc "$work/client/build-distcc"
+    build icecream "$work/client/build-icecream"
+    # Cold: no warm inputs on disk or in memory.
+    stop_swl_client; rm -rf "$work/state-client/warm-inputs"; start_swl_client
+    build swlaunch-cold "$work/client/build-swl"
+    "$lab" run client -- "$bin/swlaunch" stats --json > "$work/logs/stats-cold-$budget-$run.json"
+    "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
+    # Warm: the same sources into a new build folder.
+    build swlaunch-warm "$work/client/build-swl-$run"
+    "$lab" run client -- "$bin/swlaunch" stats --json > "$work/logs/stats-warm-$budget-$run.json"
+    "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
+  done
+done
+
+# The edit-compile loop at the last budget, in the trees its last builds left: one source edited, `ninja` timed.
+edited=$(cd "$src" && find . -name '*.cpp' | sort | sed -n '5p')
+: > "$work/edits"
+for tool in local distcc icecream swlaunch; do
+  case $tool in
+    local) [[ $local_builds == 1 ]] || continue; folder=$work/client/build-local ;;
+    swlaunch) folder=$work/client/build-swl-$runs ;;
+    *) folder=$work/client/build-$tool ;;
+  esac
+  env=()
+  case $tool in distcc) env=(DISTCC_HOSTS="$h1/2 $h2/2") ;; icecream) env=(ICECC_VERSION="$ice_env") ;; esac
+  for e in $(seq "$edits"); do
+    echo "// edit $tool $e" >> "$src/$edited"
+    t0=$(now)
+    on_client env "${env[@]}" ninja -C "$folder" -j"$jobs" >"$work/logs/edit-$tool.log" 2>&1
+    t1=$(now)
+    compile=$(awk -v f="${edited#./}" 'NR > 1 && index($4, f) { d = $2 - $1 } END { print d / 1000 }' "$folder/.ninja_log")
+    echo "$tool $(calc "$t1 - $t0" 3) $compile" | tee -a "$work/edits"
+  done
+done
+# The helper's own compile time of the edited file, from swlaunch's job journal (the last edits').
+helper_compile=$(python3 - "$work/state-client/jobs.jsonl" "$edits" <<'PY'
+import json, sys, statistics
+lines = [json.loads(l) for l in open(sys.argv[1])][-int(sys.argv[2]):]
+print(round(statistics.median(l["compile_us"] for l in lines) / 1e6, 3))
+PY
+)
+
+echo
+echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps)"
+python3 - "$work/results" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, budget, wall, cpu, bytes_, limit, compiles = line.split()
+    rows[(budget, tool)].append((float(wall), float(cpu), int(bytes_), float(limit), int(compiles)))
+print(f"{'budget':>6} {'tool':<14} {'wall s':>8} {'client CPU s':>13} {'bytes/compile':>14} {'limit s':>8} {'wall/limit':>10}")
+for (budget, tool), values in sorted(rows.items(), key=lambda kv: (-float(kv[0][0]), kv[0][1])):
+    wall = statistics.median(v[0] for v in values); cpu = statistics.median(v[1] for v in values)
+    b = statistics.median(v[2] for v in values); limit = statistics.median(v[3] for v in values)
+    print(f"{budget:>6} {tool:<14} {wall:8.1f} {cpu:13.2f} {b:14.0f} {limit:8.1f} {wall / limit:10.2f}   (runs: {', '.join(f'{v[0]:.1f}' for v in values)})")
+PY
+echo
+echo "== edit-compile loop at $budget cores: one .cpp edited, ninja to done (medians of $edits); the helper compiles it in ${helper_compile} s"
+python3 - "$work/edits" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, wall, compile_ = line.split()
+    rows[tool].append(float(wall))
+for tool, walls in rows.items():
+    print(f"{tool:<10} {statistics.median(walls):7.3f} s   (runs: {', '.join(f'{w:.3f}' for w in walls)})")
+PY
+echo "swlaunch's input scans: cold $(cat "$work"/logs/stats-cold-*.json | python3 -c 'import json,sys; print([json.loads(l)["input_scans"] for l in sys.stdin])'), warm $(cat "$work"/logs/stats-warm-*.json | python3 -c 'import json,sys; print([json.loads(l)["input_scans"] for l in sys.stdin])')"
+echo "(results in $work/results and $work/edits, logs in $work/logs)"
