@@ -306,11 +306,11 @@ final class LauncherService: Sendable {
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
         if let files = warm.files(for: key) { return (files, "warm") }
-        let (outcome, folders) = includes.scanRecordingFolders(source: job.source, preincludes: options.preincludes, implicit: implicit,
+        let (outcome, probes) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory)
         switch outcome {
         case let .files(files):
-            warm.remember(key, files: files, folders: folders)
+            warm.remember(key, files: files, probes: probes)
             return (files, "daemon")
         case let .cannot(reason): throw ScanNeeded(reason: reason)
         }

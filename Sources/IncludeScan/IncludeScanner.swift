@@ -58,14 +58,14 @@ public final class IncludeScanner: Sendable {
     /// gcc's `stdc-predef.h`), found in the angled folders.
     public func scan(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                      workingDirectory: String) -> Outcome {
-        scanRecordingFolders(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
+        scanRecordingProbes(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                              workingDirectory: workingDirectory).outcome
     }
 
-    /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every folder it looked in for a
-    /// header (found there or not): what a file created, renamed or removed there could change.
-    public func scanRecordingFolders(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
-                                     workingDirectory: String) -> (outcome: Outcome, folders: Set<String>) {
+    /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every path it looked at for a header
+    /// (found there or not, and the `.gch` beside each found): what a file created, renamed or removed could change.
+    public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
+                                    workingDirectory: String) -> (outcome: Outcome, probes: Set<String>) {
         var probed = Set<String>()
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, probed: &probed)
@@ -77,7 +77,7 @@ public final class IncludeScanner: Sendable {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         func all(_ name: String, in folders: [String]) -> [String] {
             let candidates = folders.map { ($0 == "/" ? "" : $0) + "/" + name }
-            for candidate in candidates { probed.insert(parent(of: candidate)) }
+            probed.formUnion(candidates)
             return candidates.filter(Self.isFile)
         }
         var files: [String] = []
@@ -91,7 +91,7 @@ public final class IncludeScanner: Sendable {
         visit(absolute(source))
         for file in preincludes {
             // gcc looks for -include files in the working directory first, then as for #include "...".
-            probed.insert(parent(of: absolute(file)))
+            probed.insert(absolute(file))
             for found in [absolute(file)].filter(Self.isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
                 visit(found)
             }
@@ -109,7 +109,7 @@ public final class IncludeScanner: Sendable {
             let folder = parent(of: path)
             for directive in directives {
                 if directive.name.hasPrefix("/") {
-                    probed.insert(parent(of: directive.name))
+                    probed.insert(directive.name)
                     if Self.isFile(directive.name) { visit(directive.name) }
                     continue
                 }
@@ -118,6 +118,7 @@ public final class IncludeScanner: Sendable {
                     // Every match is a candidate: which folder the including file came from is not tracked.
                     candidates = (directive.quoted ? searchPath.quote : []) + searchPath.angled
                     for found in all(directive.name, in: candidates) {
+                        probed.insert(found + ".gch")
                         if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
                         visit(found)
                     }
@@ -127,6 +128,7 @@ public final class IncludeScanner: Sendable {
                 // applies to the folders.
                 candidates = directive.quoted ? [folder] + searchPath.quote + searchPath.angled : searchPath.angled
                 for found in all(directive.name, in: candidates) {
+                    probed.insert(found + ".gch")
                     if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
                     visit(found)
                 }

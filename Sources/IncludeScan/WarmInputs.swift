@@ -12,13 +12,15 @@ import Musl
 /// An entry is keyed by what the scan read from the command line (the source, the `-include` files, the search
 /// folders, the implicit headers; not macros, which a superset scan does not follow, nor outputs) and holds the
 /// files it found and a fingerprint of what decided them: the identity (inode, size, modification and change
-/// time) of every file found, and the listing of every folder the scan looked in for a header, found there or
-/// not. A header edited, replaced or removed changes its identity; one created, renamed or removed in a searched
-/// folder (a new header that shadows an old one, a `.gch` beside one) changes the folder's listing (a file saved
-/// by renaming a new one over it changes the folder's times but not its listing: a folder whose times changed is
-/// listed again and compared); a folder created where the scan found none is one that did not exist. Any change
-/// means the scan runs again. Entries live in memory and as one
-/// small file each under `directory` (written atomically); at most ``maximumEntries`` are kept in memory.
+/// time) of every file found; every path the scan looked at for a header (each search folder's candidate, and the
+/// `.gch` beside each header found), with whether it existed; and the identity of each folder those paths are in.
+/// A header edited, replaced or removed changes its identity; a folder whose identity moved (a file created,
+/// renamed or removed there) has its looked-at paths checked again, one by one: a new header that shadows an old
+/// one, a `.gch` beside one, a header that a `__has_include` probe finds now. A file saved by renaming changes its
+/// folder but none of the other paths, so the compiles that only searched that folder stay warm. Paths in the
+/// compile's working folder (a build folder) are kept relative to it, and its files checked by their contents,
+/// so a new build folder with the same generated headers is warm too. Entries live in memory and as one small
+/// file each under `directory` (written atomically); at most ``maximumEntries`` are kept in memory.
 public final class WarmInputs: Sendable {
     /// What identifies a scan's inputs. Paths inside the compile's working folder (a build folder: generated
     /// headers, `-I .`) are written relative to it, so the same sources built in a new build folder find the entry.
@@ -59,24 +61,26 @@ public final class WarmInputs: Sendable {
             guard isInside(path) else { return path }
             return path + "/" == prefix ? "." : "./" + path.dropFirst(prefix.count)
         }
+        static func parent(_ path: String) -> String {
+            guard let slash = path.lastIndex(of: "/") else { return "." }
+            return slash == path.startIndex ? "/" : String(path[..<slash])
+        }
+
         func resolved(_ path: String) -> String {
             if path == "." { return String(prefix.dropLast()) }
             return path.hasPrefix("./") ? prefix + path.dropFirst(2) : path
         }
     }
 
-    /// A path's identity; nil for a path that does not exist. A folder's carries a hash of its listing; a file in
-    /// the working folder, a hash of its contents (its identity differs in another build folder, its contents need not).
+    /// A path's identity; nil for a path that does not exist. A file in the working folder carries a hash of its
+    /// contents (its identity differs in another build folder, its contents need not).
     struct Identity: Equatable, Sendable {
         var inode: UInt64, size: Int64, modified: Int64, changed: Int64
-        /// For a folder: FNV-1a of its sorted entry names (taken only when asked, see ``init(path:listing:content:)``).
-        var listing: UInt64?
         /// For a file in the working folder: FNV-1a of its contents.
         var content: UInt64?
 
-        /// `listing`, `content`: hash a folder's entries or a file's contents too (remembering); a lookup hashes
-        /// them only when the identity differs.
-        init?(path: String, listing: Bool = false, content: Bool = false) {
+        /// `content`: hash a file's contents too (remembering); a lookup hashes them only when the identity differs.
+        init?(path: String, content: Bool = false) {
             var info = stat()
             guard stat(path, &info) == 0 else { return nil }
             inode = UInt64(info.st_ino)
@@ -84,23 +88,25 @@ public final class WarmInputs: Sendable {
             size = folder ? 0 : Int64(info.st_size)
             modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
             changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
-            self.listing = folder && listing ? Self.listingHash(path) : nil
             self.content = !folder && content ? Self.contentHash(path) : nil
         }
 
-        init(inode: UInt64, size: Int64, modified: Int64, changed: Int64, listing: UInt64?, content: UInt64? = nil) {
-            self.inode = inode; self.size = size; self.modified = modified; self.changed = changed
-            self.listing = listing; self.content = content
+        init(inode: UInt64, size: Int64, modified: Int64, changed: Int64, content: UInt64? = nil) {
+            self.inode = inode; self.size = size; self.modified = modified; self.changed = changed; self.content = content
         }
 
-        /// Whether `path` is still what this identity recorded: the same file, a file with the same contents (when
-        /// they were hashed), or a folder with the same names.
+        /// Whether `path` is still what this identity recorded: the same file or folder, or a file with the same
+        /// contents (when they were hashed).
         func matches(_ path: String) -> Bool {
             guard let now = Identity(path: path) else { return false }
             if now.inode == inode, now.size == size, now.modified == modified, now.changed == changed { return true }
             if let content { return now.size == size && Self.contentHash(path) == content }
-            guard let listing else { return false }
-            return Self.listingHash(path) == listing
+            return false
+        }
+
+        static func exists(_ path: String) -> Bool {
+            var info = stat()
+            return stat(path, &info) == 0
         }
 
         static func contentHash(_ path: String) -> UInt64? {
@@ -109,37 +115,40 @@ public final class WarmInputs: Sendable {
             for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             return hash
         }
-
-        static func listingHash(_ path: String) -> UInt64? {
-            guard let folder = opendir(path) else { return nil }
-            defer { closedir(folder) }
-            var names: [String] = []
-            while let entry = readdir(folder) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in names.sorted().joined(separator: "\u{0}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return hash
-        }
     }
 
     struct Entry: Sendable, Equatable {
         var files: [String]
-        /// Every file found and folder searched, with its identity then (nil: it did not exist).
+        /// Every file found and every folder of a looked-at path, with its identity then (nil: it did not exist).
         var checks: [(path: String, identity: Identity?)]
+        /// Every path looked at, with whether it existed.
+        var probes: [(path: String, existed: Bool)]
 
         static func == (a: Entry, b: Entry) -> Bool {
             a.files == b.files && a.checks.map(\.path) == b.checks.map(\.path) && a.checks.map(\.identity) == b.checks.map(\.identity)
+                && a.probes.map(\.path) == b.probes.map(\.path) && a.probes.map(\.existed) == b.probes.map(\.existed)
         }
 
-        /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`).
+        /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`):
+        /// every file the same; every folder the same, or else each path looked at there existing as it did.
         func isCurrent(_ relocation: Relocation) -> Bool {
-            checks.allSatisfy { stored, identity in
+            var moved = Set<String>()
+            var folders: Set<String>?
+            for (stored, identity) in checks {
                 let path = relocation.resolved(stored)
-                return identity.map { $0.matches(path) } ?? (Identity(path: path) == nil)
+                if let identity {
+                    if identity.matches(path) { continue }
+                } else if !Identity.exists(path) {
+                    continue
+                }
+                // A file that changed is a change; a folder that changed has its looked-at paths checked.
+                if folders == nil { folders = Set(probes.map { Relocation.parent($0.path) }) }
+                guard folders!.contains(stored) else { return false }
+                moved.insert(stored)
+            }
+            guard !moved.isEmpty else { return true }
+            return probes.allSatisfy { stored, existed in
+                !moved.contains(Relocation.parent(stored)) || Identity.exists(relocation.resolved(stored)) == existed
             }
         }
     }
@@ -163,14 +172,16 @@ public final class WarmInputs: Sendable {
         return entry.files.map(relocation.resolved)
     }
 
-    /// Remembers a scan's result: `files` found, `folders` searched. Identities are taken now, so a change made
+    /// Remembers a scan's result: `files` found, `probes` (every path looked at). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], folders: Set<String>) {
+    public func remember(_ key: Key, files: [String], probes: Set<String>) {
         let relocation = Relocation(key.workingDirectory)
+        let folders = Set(probes.map(Relocation.parent))
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
-            + folders.sorted().map { (relocation.stored($0), Identity(path: $0, listing: true)) }
-        let entry = Entry(files: files.map(relocation.stored), checks: checks)
+            + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
+        let entry = Entry(files: files.map(relocation.stored), checks: checks,
+                          probes: probes.sorted().map { (relocation.stored($0), Identity.exists($0)) })
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
     }
@@ -190,20 +201,20 @@ public final class WarmInputs: Sendable {
     }
 
     /// The file: the key's lines, a line `--`, then `file PATH` lines and `check INODE SIZE MTIME CTIME PATH` or
-    /// `check - PATH` lines (a folder's with its listing hash after CTIME: `check INODE SIZE MTIME CTIME LISTING PATH`,
-    /// LISTING as `L` and hex), and a last line `end` (a file cut short is refused).
+    /// `check - PATH` lines (a relocated file's with its content hash after CTIME, `C` and hex), `probe + PATH` or
+    /// `probe - PATH` lines (looked at, existed or not), and a last line `end` (a file cut short is refused).
     static func encode(_ key: Key, _ entry: Entry) -> String {
         var lines = [key.text, "--"]
         lines += entry.files.map { "file " + $0 }
         for (path, identity) in entry.checks {
             if let id = identity {
-                let listing = id.listing.map { "L" + String($0, radix: 16) + " " } ?? ""
                 let content = id.content.map { "C" + String($0, radix: 16) + " " } ?? ""
-                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(listing)\(content)\(path)")
+                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(content)\(path)")
             } else {
                 lines.append("check - \(path)")
             }
         }
+        lines += entry.probes.map { "probe \($0.existed ? "+" : "-") \($0.path)" }
         return (lines + ["end"]).joined(separator: "\n") + "\n"
     }
 
@@ -214,9 +225,11 @@ public final class WarmInputs: Sendable {
         var body = lines[(separator + 1)...].filter { !$0.isEmpty }
         guard body.last == "end" else { return nil }
         body.removeLast()
-        var entry = Entry(files: [], checks: [])
+        var entry = Entry(files: [], checks: [], probes: [])
         for line in body {
-            if line.hasPrefix("file ") {
+            if line.hasPrefix("probe + ") || line.hasPrefix("probe - ") {
+                entry.probes.append((String(line.dropFirst(8)), line.hasPrefix("probe + ")))
+            } else if line.hasPrefix("file ") {
                 entry.files.append(String(line.dropFirst(5)))
             } else if line.hasPrefix("check - ") {
                 entry.checks.append((String(line.dropFirst(8)), nil))
@@ -224,17 +237,16 @@ public final class WarmInputs: Sendable {
                 var fields = line.dropFirst(6).split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
                 guard fields.count == 5, let inode = UInt64(fields[0]), let size = Int64(fields[1]), let modified = Int64(fields[2]),
                       let changed = Int64(fields[3]) else { return nil }
-                var listing: UInt64?, content: UInt64?
-                // A folder's listing hash and a relocated file's content hash come before the path (which starts
-                // with "/" or "./").
-                while fields[4].hasPrefix("L") || fields[4].hasPrefix("C") {
+                var content: UInt64?
+                // A relocated file's content hash comes before the path (which starts with "/" or ".").
+                if fields[4].hasPrefix("C") {
                     let rest = fields[4].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
                     guard rest.count == 2, let hash = UInt64(rest[0].dropFirst(), radix: 16) else { return nil }
-                    if rest[0].hasPrefix("L") { listing = hash } else { content = hash }
+                    content = hash
                     fields[4] = rest[1]
                 }
                 entry.checks.append((String(fields[4]), Identity(inode: inode, size: size, modified: modified, changed: changed,
-                                                                 listing: listing, content: content)))
+                                                                 content: content)))
             } else {
                 return nil
             }

@@ -26,9 +26,9 @@ import Testing
         /// Scans main.c and remembers the result; the files found.
         @discardableResult
         func scan() -> [String] {
-            let (outcome, folders) = scanner.scanRecordingFolders(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
+            let (outcome, probes) = scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
             guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return [] }
-            warm.remember(key, files: files, folders: folders)
+            warm.remember(key, files: files, probes: probes)
             return files
         }
 
@@ -145,11 +145,11 @@ import Testing
             WarmInputs.Key(source: root + "/src/main.c", preincludes: [], implicit: [],
                            searchPath: .init(quote: [], angled: [root + "/" + build, root + "/include"]), workingDirectory: root + "/" + build)
         }
-        let (outcome, folders) = scanner.scanRecordingFolders(source: root + "/src/main.c", preincludes: [],
+        let (outcome, probes) = scanner.scanRecordingProbes(source: root + "/src/main.c", preincludes: [],
                                                               searchPath: .init(quote: [], angled: [root + "/build-a", root + "/include"]),
                                                               workingDirectory: root + "/build-a")
         guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
-        warm.remember(key("build-a"), files: files, folders: folders)
+        warm.remember(key("build-a"), files: files, probes: probes)
         #expect(key("build-a") == key("build-b"), "the key does not name the build folder")
         #expect(warm.files(for: key("build-b")) == [root + "/src/main.c", root + "/build-b/export.h", root + "/include/lib.h"])
         #expect(WarmInputs(directory: root + "/.warm").files(for: key("build-b"))?.contains(root + "/build-b/export.h") == true)
