@@ -9,8 +9,8 @@
 # Each build: wall time, the client's CPU seconds (its cgroup's cpu.stat: ninja, launchers, compilers,
 # preprocessors, the client daemons of icecream and swlaunch), bytes the client sent per compile (its interface's
 # counter), and the physical limit: the helpers' CPU seconds over their two processors plus the link steps
-# (from .ninja_log), which nothing can overlap. swlaunch runs cold (its warm-inputs removed and its daemon
-# restarted before each build) and warm (the same sources again into a new build folder). --runs builds each;
+# (from .ninja_log), which nothing can overlap. Each run builds a fresh copy of the sources at a new
+# path (a cold tree for every tool); swlaunch then builds the same copy into a new build folder (warm). --runs builds each;
 # the tables have medians. Every tool gets the same -j (the helpers' 4 slots plus the client's one); icecream
 # gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
@@ -149,10 +149,12 @@ for budget in $budgets; do
   sleep 2
   if [[ $local_builds == 1 ]]; then build local "$work/client/build-local"; fi
   for run in $(seq "$runs"); do
+    # A cold tree: a fresh copy of the sources at a new path, which no tool has seen (new paths, new inodes;
+    # the daemons keep what a machine in use has, its compilers' environments and the system headers).
+    src=$work/client/src-$budget-$run
+    rm -rf "$src"; cp -a "$work/client/src" "$src"
     build distcc "$work/client/build-distcc"
     build icecream "$work/client/build-icecream"
-    # Cold: no warm inputs on disk or in memory.
-    stop_swl_client; rm -rf "$work/state-client/warm-inputs"; start_swl_client
     build swlaunch-cold "$work/client/build-swl"
     "$lab" run client -- "$bin/swlaunch" stats --json > "$work/logs/stats-cold-$budget-$run.json"
     "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
@@ -174,8 +176,10 @@ for tool in local distcc icecream swlaunch; do
   esac
   env=()
   case $tool in distcc) env=(DISTCC_HOSTS="$h1/2 $h2/2") ;; icecream) env=(ICECC_VERSION="$ice_env") ;; esac
+  # The source tree this folder was configured from.
+  tree=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$folder/CMakeCache.txt")
   for e in $(seq "$edits"); do
-    echo "// edit $tool $e" >> "$src/$edited"
+    echo "// edit $tool $e" >> "$tree/$edited"
     t0=$(now)
     on_client env "${env[@]}" ninja -C "$folder" -j"$jobs" >"$work/logs/edit-$tool.log" 2>&1
     t1=$(now)

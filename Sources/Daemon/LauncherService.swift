@@ -305,12 +305,12 @@ final class LauncherService: Sendable {
         // A relative -include is looked for in the working folder first: the key names it absolutely.
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
-        if let files = warm.files(for: key) { return (files, "warm") }
+        if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:)) { return (files, "warm") }
         let (outcome, probes) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory)
         switch outcome {
         case let .files(files):
-            warm.remember(key, files: files, probes: probes)
+            warm.remember(key, files: files, probes: probes, sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)))
             return (files, "daemon")
         case let .cannot(reason): throw ScanNeeded(reason: reason)
         }

@@ -153,6 +153,20 @@ public final class IncludeScanner: Sendable {
         return stat(path + ".gch", &info) == 0
     }
 
+    /// A fingerprint of a file's `#include`-like directives (names, quoting, `_next`, in order), or of where it has a
+    /// computed one; nil when it cannot be read. An edit that keeps them keeps what the file makes the compiler read.
+    public func directiveFingerprint(of path: String) -> UInt64? {
+        guard let directives = directives(of: path) else { return nil }
+        var text: String
+        switch directives {
+        case let .known(list): text = list.map { "\($0.quoted ? "q" : "a")\($0.next ? "n" : "-")\($0.name)" }.joined(separator: "\u{0}")
+        case let .computed(line): text = "computed \(line)"
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
     /// The directives of a file (cached by its identity); nil when it cannot be read.
     func directives(of path: String) -> Directives? {
         var info = stat()

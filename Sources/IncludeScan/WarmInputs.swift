@@ -123,21 +123,27 @@ public final class WarmInputs: Sendable {
         var checks: [(path: String, identity: Identity?)]
         /// Every path looked at, with whether it existed.
         var probes: [(path: String, existed: Bool)]
+        /// The source's directive fingerprint (``IncludeScanner/directiveFingerprint(of:)``): a source edited without
+        /// touching its `#include` lines keeps the entry (the edit-compile loop).
+        var sourceDirectives: UInt64?
 
         static func == (a: Entry, b: Entry) -> Bool {
             a.files == b.files && a.checks.map(\.path) == b.checks.map(\.path) && a.checks.map(\.identity) == b.checks.map(\.identity)
                 && a.probes.map(\.path) == b.probes.map(\.path) && a.probes.map(\.existed) == b.probes.map(\.existed)
+                && a.sourceDirectives == b.sourceDirectives
         }
 
         /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`):
         /// every file the same; every folder the same, or else each path looked at there existing as it did.
-        func isCurrent(_ relocation: Relocation) -> Bool {
+        func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?) -> Bool {
             var moved = Set<String>()
             var folders: Set<String>?
             for (stored, identity) in checks {
                 let path = relocation.resolved(stored)
                 if let identity {
                     if identity.matches(path) { continue }
+                    // The source itself edited: still the same compile's inputs when its directives are the same.
+                    if stored == files.first, let known = sourceDirectives, directives(path) == known { continue }
                 } else if !Identity.exists(path) {
                     continue
                 }
@@ -165,23 +171,25 @@ public final class WarmInputs: Sendable {
     }
 
     /// The files of the scan `key` names, when nothing that decided them has changed since it was remembered.
-    public func files(for key: Key) -> [String]? {
+    /// `directives` gives a file's directive fingerprint (``IncludeScanner/directiveFingerprint(of:)``), for a
+    /// source edited since; without it, any edit of the source means a new scan.
+    public func files(for key: Key, directives: (String) -> UInt64? = { _ in nil }) -> [String]? {
         let entry = memory.withLock { $0[key] } ?? load(key)
         let relocation = Relocation(key.workingDirectory)
-        guard let entry, entry.isCurrent(relocation) else { return nil }
+        guard let entry, entry.isCurrent(relocation, directives: directives) else { return nil }
         return entry.files.map(relocation.resolved)
     }
 
     /// Remembers a scan's result: `files` found, `probes` (every path looked at). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], probes: Set<String>) {
+    public func remember(_ key: Key, files: [String], probes: Set<String>, sourceDirectives: UInt64? = nil) {
         let relocation = Relocation(key.workingDirectory)
         let folders = Set(probes.map(Relocation.parent))
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
             + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         let entry = Entry(files: files.map(relocation.stored), checks: checks,
-                          probes: probes.sorted().map { (relocation.stored($0), Identity.exists($0)) })
+                          probes: probes.sorted().map { (relocation.stored($0), Identity.exists($0)) }, sourceDirectives: sourceDirectives)
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
     }
@@ -215,6 +223,7 @@ public final class WarmInputs: Sendable {
             }
         }
         lines += entry.probes.map { "probe \($0.existed ? "+" : "-") \($0.path)" }
+        if let directives = entry.sourceDirectives { lines.append("directives " + String(directives, radix: 16)) }
         return (lines + ["end"]).joined(separator: "\n") + "\n"
     }
 
@@ -225,9 +234,12 @@ public final class WarmInputs: Sendable {
         var body = lines[(separator + 1)...].filter { !$0.isEmpty }
         guard body.last == "end" else { return nil }
         body.removeLast()
-        var entry = Entry(files: [], checks: [], probes: [])
+        var entry = Entry(files: [], checks: [], probes: [], sourceDirectives: nil)
         for line in body {
-            if line.hasPrefix("probe + ") || line.hasPrefix("probe - ") {
+            if line.hasPrefix("directives ") {
+                guard let hash = UInt64(line.dropFirst(11), radix: 16) else { return nil }
+                entry.sourceDirectives = hash
+            } else if line.hasPrefix("probe + ") || line.hasPrefix("probe - ") {
                 entry.probes.append((String(line.dropFirst(8)), line.hasPrefix("probe + ")))
             } else if line.hasPrefix("file ") {
                 entry.files.append(String(line.dropFirst(5)))

@@ -92,6 +92,20 @@ import Testing
         #expect(tree.warm.files(for: tree.key) == nil)
     }
 
+    /// The edit-compile loop: a source edited without touching its `#include` lines keeps its entry; an edit of an
+    /// `#include` line does not.
+    @Test func aSourceEditedBelowItsIncludesStaysWarm() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\nint f(void) { return 1; }\n", "second/a.h": "int a;\n", "second/b.h": "int b;\n"])
+        let (outcome, probes) = tree.scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: tree.searchPath, workingDirectory: tree.root)
+        guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
+        tree.warm.remember(tree.key, files: files, probes: probes, sourceDirectives: tree.scanner.directiveFingerprint(of: tree.root + "/main.c"))
+        try "#include <a.h>\nint f(void) { return 2; } // edited\n".write(toFile: tree.root + "/main.c", atomically: true, encoding: .utf8)
+        #expect(tree.warm.files(for: tree.key, directives: tree.scanner.directiveFingerprint(of:)) == files)
+        #expect(tree.warm.files(for: tree.key) == nil, "without the fingerprint, any edit means a scan")
+        try "#include <b.h>\nint f(void) { return 2; }\n".write(toFile: tree.root + "/main.c", atomically: true, encoding: .utf8)
+        #expect(tree.warm.files(for: tree.key, directives: tree.scanner.directiveFingerprint(of:)) == nil)
+    }
+
     @Test func aMacroThatSelectsAnotherHeader() throws {
         // The scan takes both branches: whichever the macro selects is in the list, and a change to the header
         // that defines it is a change of a listed file.
