@@ -31,6 +31,8 @@ public final class IncludeScanner: Sendable {
 
     private struct Identity: Hashable { let dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNsec: Int64 }
     private let cache = Mutex<[Identity: Directives]>([:])
+    /// Folders' entries, learnt once per folder identity.
+    private let folderCache = FolderCache()
 
     public init() {}
 
@@ -63,22 +65,24 @@ public final class IncludeScanner: Sendable {
     }
 
     /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every path it looked at for a header
-    /// (found there or not, and the `.gch` beside each found): what a file created, renamed or removed could change.
+    /// (found there or not, and the `.gch` beside each found) and whether something was there: what a file created,
+    /// renamed or removed could change.
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
-                                    workingDirectory: String) -> (outcome: Outcome, probes: Set<String>) {
-        var probed = Set<String>()
+                                    workingDirectory: String) -> (outcome: Outcome, probes: [String: Bool]) {
+        var lookup = FolderCache.Lookup(cache: folderCache)
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
-                           workingDirectory: workingDirectory, probed: &probed)
-        return (outcome, probed)
+                           workingDirectory: workingDirectory, lookup: &lookup)
+        return (outcome, lookup.seen.mapValues { $0 != .absent })
     }
 
     private func scan(source: String, preincludes: [String], implicit: [String], searchPath: SearchPath,
-                      workingDirectory: String, probed: inout Set<String>) -> Outcome {
+                      workingDirectory: String, lookup: inout FolderCache.Lookup) -> Outcome {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+        func isFile(_ path: String) -> Bool { lookup.kind(of: path) == .file }
+        // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
+        func hasPrecompiledHeader(_ path: String) -> Bool { lookup.kind(of: path + ".gch") != .absent }
         func all(_ name: String, in folders: [String]) -> [String] {
-            let candidates = folders.map { ($0 == "/" ? "" : $0) + "/" + name }
-            probed.formUnion(candidates)
-            return candidates.filter(Self.isFile)
+            folders.map { ($0 == "/" ? "" : $0) + "/" + name }.filter(isFile)
         }
         var files: [String] = []
         var seen = Set<String>()
@@ -91,8 +95,7 @@ public final class IncludeScanner: Sendable {
         visit(absolute(source))
         for file in preincludes {
             // gcc looks for -include files in the working directory first, then as for #include "...".
-            probed.insert(absolute(file))
-            for found in [absolute(file)].filter(Self.isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
+            for found in [absolute(file)].filter(isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
                 visit(found)
             }
         }
@@ -109,8 +112,7 @@ public final class IncludeScanner: Sendable {
             let folder = parent(of: path)
             for directive in directives {
                 if directive.name.hasPrefix("/") {
-                    probed.insert(directive.name)
-                    if Self.isFile(directive.name) { visit(directive.name) }
+                    if isFile(directive.name) { visit(directive.name) }
                     continue
                 }
                 var candidates: [String]
@@ -118,8 +120,7 @@ public final class IncludeScanner: Sendable {
                     // Every match is a candidate: which folder the including file came from is not tracked.
                     candidates = (directive.quoted ? searchPath.quote : []) + searchPath.angled
                     for found in all(directive.name, in: candidates) {
-                        probed.insert(found + ".gch")
-                        if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
+                        if hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
                         visit(found)
                     }
                     continue
@@ -128,8 +129,7 @@ public final class IncludeScanner: Sendable {
                 // applies to the folders.
                 candidates = directive.quoted ? [folder] + searchPath.quote + searchPath.angled : searchPath.angled
                 for found in all(directive.name, in: candidates) {
-                    probed.insert(found + ".gch")
-                    if Self.hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
+                    if hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
                     visit(found)
                 }
             }
@@ -140,17 +140,6 @@ public final class IncludeScanner: Sendable {
     private func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    static func isFile(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
-
-    /// gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
-    static func hasPrecompiledHeader(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path + ".gch", &info) == 0
     }
 
     /// A fingerprint of a file's `#include`-like directives (names, quoting, `_next`, in order), or of where it has a

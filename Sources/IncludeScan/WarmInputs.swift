@@ -180,16 +180,17 @@ public final class WarmInputs: Sendable {
         return entry.files.map(relocation.resolved)
     }
 
-    /// Remembers a scan's result: `files` found, `probes` (every path looked at). Identities are taken now, so a change made
+    /// Remembers a scan's result: `files` found, `probes` (every path looked at, and whether something was there). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], probes: Set<String>, sourceDirectives: UInt64? = nil) {
+    public func remember(_ key: Key, files: [String], probes: [String: Bool], sourceDirectives: UInt64? = nil) {
         let relocation = Relocation(key.workingDirectory)
-        let folders = Set(probes.map(Relocation.parent))
+        let folders = Set(probes.keys.map(Relocation.parent))
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
             + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         let entry = Entry(files: files.map(relocation.stored), checks: checks,
-                          probes: probes.sorted().map { (relocation.stored($0), Identity.exists($0)) }, sourceDirectives: sourceDirectives)
+                          probes: probes.sorted { $0.key < $1.key }.map { (relocation.stored($0.key), $0.value) },
+                          sourceDirectives: sourceDirectives)
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
     }

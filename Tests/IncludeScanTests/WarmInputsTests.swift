@@ -186,3 +186,42 @@ import Testing
         }
     }
 }
+
+/// The scan's folder cache: a folder's entries are reused while it is unchanged (and not just changed), and a file
+/// created there is seen at once.
+@Suite struct FolderCacheTests {
+    @Test func aHeaderCreatedInACachedFolderIsSeen() throws {
+        let root = try IncludeScanTests.tree(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n"])
+        try FileManager.default.createDirectory(atPath: root + "/first", withIntermediateDirectories: true)
+        let scanner = IncludeScanner()
+        let path = IncludeScanner.SearchPath(quote: [], angled: [root + "/first", root + "/second"])
+        func scan() -> [String] {
+            guard case let .files(files) = scanner.scan(source: "main.c", preincludes: [], searchPath: path, workingDirectory: root) else { return [] }
+            return files
+        }
+        // Folders changed in the last two seconds are not trusted: wait until they are, then fill the cache.
+        sleep(3)
+        #expect(scan() == [root + "/main.c", root + "/second/a.h"])
+        #expect(scan() == [root + "/main.c", root + "/second/a.h"])
+        try "int shadow;\n".write(toFile: root + "/first/a.h", atomically: false, encoding: .utf8)
+        #expect(scan().contains(root + "/first/a.h"), "a new header in a cached folder")
+        try FileManager.default.removeItem(atPath: root + "/second/a.h")
+        #expect(!scan().contains(root + "/second/a.h"), "a removed header")
+    }
+
+    @Test func aFolderIsTrustedOnlyWhenItHasNotJustChanged() {
+        let now = Posix.wallSeconds()
+        switch FolderCache.Lookup.status(of: "/usr/include", now: now) {
+        case .trusted: break
+        default: Issue.record("/usr/include, unchanged for long, is trusted")
+        }
+        switch FolderCache.Lookup.status(of: "/usr/include", now: 0) {
+        case .untrusted: break
+        default: Issue.record("a folder changed 'after now' is not trusted")
+        }
+        switch FolderCache.Lookup.status(of: "/no/such/folder", now: now) {
+        case .missing: break
+        default: Issue.record("a missing folder holds nothing")
+        }
+    }
+}
