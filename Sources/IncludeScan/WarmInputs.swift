@@ -61,6 +61,9 @@ public final class WarmInputs: Sendable {
             guard isInside(path) else { return path }
             return path + "/" == prefix ? "." : "./" + path.dropFirst(prefix.count)
         }
+        /// `name` in `folder` (`/` and `.` included).
+        static func child(_ name: String, of folder: String) -> String { folder == "/" ? "/" + name : folder + "/" + name }
+
         static func parent(_ path: String) -> String {
             guard let slash = path.lastIndex(of: "/") else { return "." }
             return slash == path.startIndex ? "/" : String(path[..<slash])
@@ -121,23 +124,22 @@ public final class WarmInputs: Sendable {
         var files: [String]
         /// Every file found and every folder of a looked-at path, with its identity then (nil: it did not exist).
         var checks: [(path: String, identity: Identity?)]
-        /// Every path looked at, with whether it existed.
-        var probes: [(path: String, existed: Bool)]
+        /// Every path looked at, by folder (the form stored, relative in the working folder), with whether it existed.
+        var probes: [String: [(name: String, existed: Bool)]]
         /// The source's directive fingerprint (``IncludeScanner/directiveFingerprint(of:)``): a source edited without
         /// touching its `#include` lines keeps the entry (the edit-compile loop).
         var sourceDirectives: UInt64?
 
         static func == (a: Entry, b: Entry) -> Bool {
             a.files == b.files && a.checks.map(\.path) == b.checks.map(\.path) && a.checks.map(\.identity) == b.checks.map(\.identity)
-                && a.probes.map(\.path) == b.probes.map(\.path) && a.probes.map(\.existed) == b.probes.map(\.existed)
+                && a.probeList.map(\.path) == b.probeList.map(\.path) && a.probeList.map(\.existed) == b.probeList.map(\.existed)
                 && a.sourceDirectives == b.sourceDirectives
         }
 
         /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`):
         /// every file the same; every folder the same, or else each path looked at there existing as it did.
         func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?) -> Bool {
-            var moved = Set<String>()
-            var folders: Set<String>?
+            var moved: [String] = []
             for (stored, identity) in checks {
                 let path = relocation.resolved(stored)
                 if let identity {
@@ -148,14 +150,30 @@ public final class WarmInputs: Sendable {
                     continue
                 }
                 // A file that changed is a change; a folder that changed has its looked-at paths checked.
-                if folders == nil { folders = Set(probes.map { Relocation.parent($0.path) }) }
-                guard folders!.contains(stored) else { return false }
-                moved.insert(stored)
+                guard probes[stored] != nil else { return false }
+                moved.append(stored)
             }
-            guard !moved.isEmpty else { return true }
-            return probes.allSatisfy { stored, existed in
-                !moved.contains(Relocation.parent(stored)) || Identity.exists(relocation.resolved(stored)) == existed
+            return moved.allSatisfy { folder in
+                probes[folder, default: []].allSatisfy { name, existed in
+                    Identity.exists(relocation.resolved(Relocation.child(name, of: folder))) == existed
+                }
             }
+        }
+
+        /// The probes as paths, sorted (for the file and for comparing).
+        var probeList: [(path: String, existed: Bool)] {
+            probes.flatMap { folder, names in names.map { (Relocation.child($0.name, of: folder), $0.existed) } }.sorted { $0.path < $1.path }
+        }
+
+        /// Entries of probes, grouped by folder.
+        static func grouped(_ probes: [(path: String, existed: Bool)]) -> [String: [(name: String, existed: Bool)]] {
+            var grouped: [String: [(name: String, existed: Bool)]] = [:]
+            for (path, existed) in probes {
+                let folder = Relocation.parent(path)
+                let name = folder == "/" ? String(path.dropFirst()) : String(path.dropFirst(folder.count + 1))
+                grouped[folder, default: []].append((name, existed))
+            }
+            return grouped
         }
     }
 
@@ -189,7 +207,7 @@ public final class WarmInputs: Sendable {
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
             + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         let entry = Entry(files: files.map(relocation.stored), checks: checks,
-                          probes: probes.sorted { $0.key < $1.key }.map { (relocation.stored($0.key), $0.value) },
+                          probes: Entry.grouped(probes.map { (relocation.stored($0.key), $0.value) }),
                           sourceDirectives: sourceDirectives)
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
@@ -223,7 +241,7 @@ public final class WarmInputs: Sendable {
                 lines.append("check - \(path)")
             }
         }
-        lines += entry.probes.map { "probe \($0.existed ? "+" : "-") \($0.path)" }
+        lines += entry.probeList.map { "probe \($0.existed ? "+" : "-") \($0.path)" }
         if let directives = entry.sourceDirectives { lines.append("directives " + String(directives, radix: 16)) }
         return (lines + ["end"]).joined(separator: "\n") + "\n"
     }
@@ -235,13 +253,14 @@ public final class WarmInputs: Sendable {
         var body = lines[(separator + 1)...].filter { !$0.isEmpty }
         guard body.last == "end" else { return nil }
         body.removeLast()
-        var entry = Entry(files: [], checks: [], probes: [], sourceDirectives: nil)
+        var entry = Entry(files: [], checks: [], probes: [:], sourceDirectives: nil)
+        var probes: [(path: String, existed: Bool)] = []
         for line in body {
             if line.hasPrefix("directives ") {
                 guard let hash = UInt64(line.dropFirst(11), radix: 16) else { return nil }
                 entry.sourceDirectives = hash
             } else if line.hasPrefix("probe + ") || line.hasPrefix("probe - ") {
-                entry.probes.append((String(line.dropFirst(8)), line.hasPrefix("probe + ")))
+                probes.append((String(line.dropFirst(8)), line.hasPrefix("probe + ")))
             } else if line.hasPrefix("file ") {
                 entry.files.append(String(line.dropFirst(5)))
             } else if line.hasPrefix("check - ") {
@@ -264,6 +283,7 @@ public final class WarmInputs: Sendable {
                 return nil
             }
         }
+        entry.probes = Entry.grouped(probes)
         // Every file found is checked: a list without its fingerprint is no entry.
         return entry.files.isEmpty || !Set(entry.files).isSubset(of: entry.checks.map(\.path)) ? nil : entry
     }
