@@ -96,19 +96,25 @@ public final class FileResolver: Sendable {
     /// The SHA-256 of a file's contents (cached), and whether it is executable. The file is opened without
     /// following links (the path is physical); with a `caller`, only when that user could read it.
     public func hash(_ physicalPath: String, as caller: Caller? = nil) throws -> (String, Bool) {
+        let (digest, executable, _) = try hashAndSize(physicalPath, as: caller)
+        return (digest, executable)
+    }
+
+    /// ``hash(_:as:)`` and the file's size, from the same open.
+    func hashAndSize(_ physicalPath: String, as caller: Caller?) throws -> (String, Bool, Int64) {
         let (fd, info) = try (caller ?? .daemon).openForReading(root + physicalPath)
         defer { close(fd) }
         let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                       mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
         let executable = (info.st_mode & 0o111) != 0
-        if let (cachedKey, digest) = caches.withLock({ $0.hashes[physicalPath] }), cachedKey == key { return (digest, executable) }
+        if let (cachedKey, digest) = caches.withLock({ $0.hashes[physicalPath] }), cachedKey == key { return (digest, executable, key.size) }
         guard let bytes = Posix.readAll(fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
         let digest = Self.digest(bytes)
         caches.withLock {
             $0.hashes[physicalPath] = (key, digest)
             $0.paths[digest] = physicalPath
         }
-        return (digest, executable)
+        return (digest, executable, key.size)
     }
 
     public static func digest(_ bytes: [UInt8]) -> String {
@@ -132,11 +138,39 @@ public final class FileResolver: Sendable {
         func addLinks(_ links: [SymlinkEntry]) {
             for link in links where seenLinks.insert(link.path).inserted { tree.symlinks.append(link) }
         }
+        // A compile's files share a few dozen folders: each folder is resolved (and its search checked) once.
+        var folders: [String: Result<(String, [SymlinkEntry]), any Error>] = [:]
+        func resolveFile(_ path: String) throws -> (String, [SymlinkEntry]) {
+            guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return try resolve(path, as: caller) }
+            let folder = String(path[..<slash]), name = String(path[path.index(after: slash)...])
+            guard !name.isEmpty, name != ".", name != ".." else { return try resolve(path, as: caller) }
+            let resolved = folders[folder] ?? {
+                let result = Result { () throws -> (String, [SymlinkEntry]) in
+                    let (physical, links) = try resolve(folder, as: caller)
+                    // `resolve` checks the folders along the way; a file in it also needs the folder itself searchable.
+                    if let caller, !caller.isRoot, !caller.maySearch(directory: physical) {
+                        throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at \(physical)")
+                    }
+                    return (physical, links)
+                }
+                folders[folder] = result
+                return result
+            }()
+            let (physicalFolder, links) = try resolved.get()
+            let candidate = (physicalFolder == "/" ? "" : physicalFolder) + "/" + name
+            var info = stat()
+            guard lstat(root + candidate, &info) == 0 else {
+                throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
+            }
+            // A link as the last component: the whole path the long way.
+            if (info.st_mode & S_IFMT) == S_IFLNK { return try resolve(path, as: caller) }
+            return (candidate, links)
+        }
         for file in files {
             // A name from the scan that does not exist was never read (a marker-like line in a raw string).
             let physical: String, links: [SymlinkEntry]
             do {
-                (physical, links) = try resolve(Self.absolute(file, in: workingDirectory), as: caller)
+                (physical, links) = try resolveFile(Self.absolute(file, in: workingDirectory))
             } catch let denied as AccessDenied {
                 // A name the caller cannot reach is never skipped: the job is refused.
                 throw denied
@@ -145,10 +179,9 @@ public final class FileResolver: Sendable {
             }
             addLinks(links)
             guard seenFiles.insert(physical).inserted else { continue }
-            let (digest, executable) = try hash(physical, as: caller)
+            let (digest, executable, size) = try hashAndSize(physical, as: caller)
             tree.files.append(FileEntry(path: physical, hash: digest, executable: executable))
-            var info = stat()
-            if stat(root + physical, &info) == 0 { tree.totalBytes += UInt64(info.st_size) }
+            tree.totalBytes += UInt64(max(0, size))
         }
         for directory in directories {
             guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory), as: caller) else { continue }
