@@ -35,9 +35,8 @@ final class FolderCache: Sendable {
 
         mutating func kind(of path: String) -> PathKind {
             if let known = seen[path] { return known }
-            let slash = path.lastIndex(of: "/")
-            let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            let folder = parentFolder(of: path)
+            let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
             let status = statuses[folder] ?? {
                 let status = Self.status(of: folder, now: now)
                 statuses[folder] = status

@@ -82,7 +82,7 @@ public final class IncludeScanner: Sendable {
         // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
         func hasPrecompiledHeader(_ path: String) -> Bool { lookup.kind(of: path + ".gch") != .absent }
         func all(_ name: String, in folders: [String]) -> [String] {
-            folders.map { ($0 == "/" ? "" : $0) + "/" + name }.filter(isFile)
+            folders.map { childPath(name, of: $0) }.filter(isFile)
         }
         var files: [String] = []
         var seen = Set<String>()
@@ -109,7 +109,7 @@ public final class IncludeScanner: Sendable {
             case let .computed(line)?: return .cannot("computed #include at \(path):\(line)")
             case let .known(list)?: directives = list
             }
-            let folder = parent(of: path)
+            let folder = parentFolder(of: path)
             for directive in directives {
                 if directive.name.hasPrefix("/") {
                     if isFile(directive.name) { visit(directive.name) }
@@ -137,11 +137,6 @@ public final class IncludeScanner: Sendable {
         return .files(files)
     }
 
-    private func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
     /// A fingerprint of a file's `#include`-like directives (names, quoting, `_next`, in order), or of where it has a
     /// computed one; nil when it cannot be read. An edit that keeps them keeps what the file makes the compiler read.
     public func directiveFingerprint(of path: String) -> UInt64? {
@@ -151,9 +146,7 @@ public final class IncludeScanner: Sendable {
         case let .known(list): text = list.map { "\($0.quoted ? "q" : "a")\($0.next ? "n" : "-")\($0.name)" }.joined(separator: "\u{0}")
         case let .computed(line): text = "computed \(line)"
         }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return hash
+        return fnv1a(text.utf8)
     }
 
     /// The directives of a file (cached by its identity); nil when it cannot be read.

@@ -61,14 +61,6 @@ public final class WarmInputs: Sendable {
             guard isInside(path) else { return path }
             return path + "/" == prefix ? "." : "./" + path.dropFirst(prefix.count)
         }
-        /// `name` in `folder` (`/` and `.` included).
-        static func child(_ name: String, of folder: String) -> String { folder == "/" ? "/" + name : folder + "/" + name }
-
-        static func parent(_ path: String) -> String {
-            guard let slash = path.lastIndex(of: "/") else { return "." }
-            return slash == path.startIndex ? "/" : String(path[..<slash])
-        }
-
         func resolved(_ path: String) -> String {
             if path == "." { return String(prefix.dropLast()) }
             return path.hasPrefix("./") ? prefix + path.dropFirst(2) : path
@@ -113,10 +105,7 @@ public final class WarmInputs: Sendable {
         }
 
         static func contentHash(_ path: String) -> UInt64? {
-            guard let bytes = Posix.readFile(path) else { return nil }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return hash
+            Posix.readFile(path).map(fnv1a)
         }
     }
 
@@ -155,21 +144,21 @@ public final class WarmInputs: Sendable {
             }
             return moved.allSatisfy { folder in
                 probes[folder, default: []].allSatisfy { name, existed in
-                    Identity.exists(relocation.resolved(Relocation.child(name, of: folder))) == existed
+                    Identity.exists(relocation.resolved(childPath(name, of: folder))) == existed
                 }
             }
         }
 
         /// The probes as paths, sorted (for the file and for comparing).
         var probeList: [(path: String, existed: Bool)] {
-            probes.flatMap { folder, names in names.map { (Relocation.child($0.name, of: folder), $0.existed) } }.sorted { $0.path < $1.path }
+            probes.flatMap { folder, names in names.map { (childPath($0.name, of: folder), $0.existed) } }.sorted { $0.path < $1.path }
         }
 
         /// Entries of probes, grouped by folder.
         static func grouped(_ probes: [(path: String, existed: Bool)]) -> [String: [(name: String, existed: Bool)]] {
             var grouped: [String: [(name: String, existed: Bool)]] = [:]
             for (path, existed) in probes {
-                let folder = Relocation.parent(path)
+                let folder = parentFolder(of: path)
                 let name = folder == "/" ? String(path.dropFirst()) : String(path.dropFirst(folder.count + 1))
                 grouped[folder, default: []].append((name, existed))
             }
@@ -203,7 +192,7 @@ public final class WarmInputs: Sendable {
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
     public func remember(_ key: Key, files: [String], probes: [String: Bool], sourceDirectives: UInt64? = nil) {
         let relocation = Relocation(key.workingDirectory)
-        let folders = Set(probes.keys.map(Relocation.parent))
+        let folders = Set(probes.keys.map { parentFolder(of: $0) })
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
             + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         let entry = Entry(files: files.map(relocation.stored), checks: checks,

@@ -1,0 +1,15 @@
+/// The folder of a path as the scan writes paths: `/` for a file at the root, `.` for a bare name.
+func parentFolder(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// `name` in `folder` (`/` and `.` included).
+func childPath(_ name: String, of folder: String) -> String { folder == "/" ? "/" + name : folder + "/" + name }
+
+/// 64-bit FNV-1a: the scan's fingerprints of contents, directives and keys (not a defence against anyone).
+func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+}
