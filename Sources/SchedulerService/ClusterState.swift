@@ -166,8 +166,7 @@ actor ClusterState {
     private var nextSubscriber: UInt64 = 0
 
     /// A new subscriber's stream: a snapshot (hosts, the latest finished jobs oldest first, then the running
-    /// ones), then every event. A subscriber that falls
-    /// more than 10,000 events behind loses the oldest.
+    /// ones), then every event. A subscriber that falls more than 10,000 events behind loses the oldest.
     func subscribe() -> AsyncStream<String> {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
         nextSubscriber += 1
@@ -180,8 +179,6 @@ actor ClusterState {
     }
 
     private func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
-
-    var subscriberCount: Int { subscribers.count }
 
     private func publish(_ event: ClusterEvent) {
         guard !subscribers.isEmpty else { return }

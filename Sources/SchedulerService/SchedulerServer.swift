@@ -114,6 +114,8 @@ public struct SchedulerServer: Sendable {
     private func serve(_ connection: MessageChannel, id: UInt64, state: ClusterState) async {
         let peer = connection.channel.remoteAddress
         var hostName: String?
+        /// Who sends this connection's jobs: the name it registered, else its address.
+        func client() -> String { hostName ?? peer?.description ?? "?" }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
@@ -147,16 +149,16 @@ public struct SchedulerServer: Sendable {
                     case let .heartbeat(running, load, toolchains):
                         if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
                     case let .hostRequest(request):
-                        if let (granted, choice) = await state.grant(request, client: hostName ?? peer?.description ?? "?") {
+                        if let (granted, choice) = await state.grant(request, client: client()) {
                             try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
                                                                           port: granted.info.port, choice: choice, speed: granted.speed ?? 0)))
                         } else {
                             try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
                         }
                     case let .jobDone(report):
-                        await state.record(report, client: hostName ?? peer?.description ?? "?")
+                        await state.record(report, client: client())
                     case let .jobStarted(id, host, source):
-                        await state.started(id: id, host: host, source: source, client: hostName ?? peer?.description ?? "?")
+                        await state.started(id: id, host: host, source: source, client: client())
                     case .statusRequest:
                         try await outbound.write(.status(json: await state.statusJSON()))
                     case let .historyRequest(seconds):

@@ -123,15 +123,8 @@ public struct Cluster: Sendable {
         store(state)
     }
 
-    /// Expected time until a new job would finish on `state`, in units of one average job on a speed-1 host.
-    public func expectedFinish(_ state: HostState) -> Double {
-        Self.expectedFinish(speed: state.speed ?? 0, slots: Int(state.info.maxJobs), running: state.running, load: state.load,
-                            averageSpeed: averageSpeed)
-    }
-
-    /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
-    public var averageSpeed: Double { table.averageSpeed }
-
+    /// Expected time until a new job would finish on a host, in units of one average job on a speed-1 host (an
+    /// unmeasured host, speed 0, is taken to run at `averageSpeed`).
     static func expectedFinish(speed: Double, slots: Int, running: Int, load: Double, averageSpeed: Double) -> Double {
         let relative = max(speed > 0 ? speed : averageSpeed, 1e-9) / averageSpeed
         let slots = max(1, slots)
@@ -171,31 +164,25 @@ struct PlacementTable: Sendable {
     private(set) var rows: [Row] = []
     private(set) var names: [String] = []
     private var index: [String: Int] = [:]
-    private var platforms: [String: Int32] = [:]
+    private var platforms: [String: Int] = [:]
     private var environments: [String: Int] = [:]
+    /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
     private(set) var averageSpeed: Double = 1
 
-    private mutating func platformID(_ platform: String) -> Int32 {
-        if let id = platforms[platform] { return id }
-        let id = Int32(platforms.count)
-        platforms[platform] = id
-        return id
-    }
-
-    private mutating func environmentID(_ toolchain: String) -> Int {
-        if let id = environments[toolchain] { return id }
-        let id = environments.count
-        environments[toolchain] = id
-        return id
+    /// The small id of `name` in `ids`, given on first sight.
+    private static func id(of name: String, in ids: inout [String: Int]) -> Int {
+        if let id = ids[name] { return id }
+        ids[name] = ids.count
+        return ids.count - 1
     }
 
     mutating func update(_ state: HostState) {
         var bits: UInt64 = 0
         for toolchain in state.info.toolchains {
-            let id = environmentID(toolchain)
+            let id = Self.id(of: toolchain, in: &environments)
             if id < 64 { bits |= 1 << UInt64(id) }
         }
-        let row = Row(acceptsRemote: state.info.acceptsRemote, platform: platformID(state.info.platform), avoidUntil: state.avoidUntil,
+        let row = Row(acceptsRemote: state.info.acceptsRemote, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
                       slots: Int32(clamping: state.info.maxJobs), running: Int32(clamping: state.running), load: state.load,
                       speed: state.speed ?? 0, environments: bits)
         let speedChanged: Bool
@@ -235,7 +222,7 @@ struct PlacementTable: Sendable {
     func best(for request: HostRequest, now: Double, environmentTransferCost: Double,
               holds: (String, String) -> Bool) -> (String, ToolchainChoice)? {
         // Each choice's platform and environment as plain numbers: the loop below copies nothing counted.
-        let choicePlatforms = request.choices.map { platforms[$0.platform] ?? -1 }
+        let choicePlatforms = request.choices.map { platforms[$0.platform].map(Int32.init) ?? -1 }
         let choiceBits = request.choices.map { choice -> UInt64 in
             guard let id = environments[choice.toolchain], id < 64 else { return 0 }
             return 1 << UInt64(id)
@@ -243,8 +230,6 @@ struct PlacementTable: Sendable {
         let anyPlatform = request.choices.firstIndex { $0.platform.isEmpty } ?? -1
         let average = averageSpeed
         var best: (row: Int, cost: Double, choice: Int)?
-        choicePlatforms.withUnsafeBufferPointer { choicePlatforms in
-        choiceBits.withUnsafeBufferPointer { choiceBits in
         rows.withUnsafeBufferPointer { rows in
             for i in 0..<rows.count {
                 let row = rows[i]
@@ -268,8 +253,6 @@ struct PlacementTable: Sendable {
                 if let current = best, current.cost < cost || (current.cost == cost && names[current.row] < names[i]) { continue }
                 best = (i, cost, pick)
             }
-        }
-        }
         }
         return best.map { (names[$0.row], request.choices[$0.choice]) }
     }
