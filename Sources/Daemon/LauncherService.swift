@@ -98,7 +98,7 @@ final class LauncherService: Sendable {
                     case .subscribe:
                         // A monitor: relay the scheduler's event stream until either side ends.
                         guard let scheduler, try await scheduler.relayEvents(name: name, { try await outbound.write(.event(json: $0)) }) else {
-                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                            try await outbound.write(.error(Self.noScheduler))
                             return
                         }
                         return
@@ -106,13 +106,13 @@ final class LauncherService: Sendable {
                         if let json = await scheduler?.history(seconds: seconds) {
                             try await outbound.write(.history(json: json))
                         } else {
-                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                            try await outbound.write(.error(Self.noScheduler))
                         }
                     case .statusRequest:
                         if let json = await scheduler?.status() {
                             try await outbound.write(.status(json: json))
                         } else {
-                            try await outbound.write(.error("no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"))
+                            try await outbound.write(.error(Self.noScheduler))
                         }
                     default:
                         try await outbound.write(.error("unexpected \(message.kind) from a launcher"))
@@ -134,6 +134,9 @@ final class LauncherService: Sendable {
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SWLSocketOptions.peerCredentials)).get() else { return nil }
         return Caller.user(uid: credentials.uid, gid: credentials.gid)
     }
+
+    /// The answer to a tool's request that needs the scheduler, when none is connected.
+    static let noScheduler = "no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"
 
     /// Prepares a job and has the distributor place it; the answer for the launcher.
     func distribute(_ job: JobRequest, for caller: Caller) async -> Message {

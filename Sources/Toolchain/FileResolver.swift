@@ -149,7 +149,8 @@ public final class FileResolver: Sendable {
                     let (physical, links) = try resolve(folder, as: caller)
                     // `resolve` checks the folders along the way; a file in it also needs the folder itself searchable.
                     if let caller, !caller.isRoot, !caller.maySearch(directory: physical) {
-                        throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at \(physical)")
+                        // The folder's error, kept for every file in it: it names the folder.
+                        throw AccessDenied(path: folder, reason: "not reachable by the compile's user (\(caller)) at \(physical)")
                     }
                     return (physical, links)
                 }
