@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian.
@@ -73,8 +77,26 @@ let package = Package(
 
         // Services.
         .target(name: "Launch", dependencies: ["CompilerArgs", "Config", "Wire", "SystemSupport"]),
+        // Bazel's Remote Execution API: the messages and services swlaunch uses, generated from Protos/ by
+        // scripts/generate-protos.sh and committed.
+        .target(name: "REAPIProtos", dependencies: [
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        ]),
+        // The REAPI backend: a job as an Action (input root, command, platform), the client of a REAPI service,
+        // and a Remote Workers API bot that runs actions in the daemon's sandbox.
+        .target(name: "RemoteExecution", dependencies: [
+            "REAPIProtos", "Wire", "Toolchain", "SystemSupport", "CompilerArgs",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Daemon", dependencies: [
-            "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config", "Records", "IncludeScan",
+            "RemoteExecution", "Wire", "WireNIO", "ClusterKey", "CompilerArgs", "SystemSupport", "Scheduling", "Toolchain", "Config", "Records", "IncludeScan",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -134,6 +156,7 @@ let package = Package(
         .testTarget(name: "IncludeScanTests", dependencies: ["IncludeScan", "SystemSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RemoteExecutionTests", dependencies: ["RemoteExecution", "REAPIProtos", "Wire", "SystemSupport"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Wire", "Toolchain", "Config", "SystemSupport", "ClusterKey"]),
         .testTarget(name: "ToolchainTests", dependencies: ["Toolchain", "Wire", "CArchive"], exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Wire", "Launch", "SystemSupport", "Toolchain", "Records"], exclude: ["Fixtures"]),

@@ -32,6 +32,14 @@ public struct DaemonConfiguration: Sendable {
     public var sandboxLimits = SandboxLimits()
     /// TLS from the cluster key for every TCP connection, or none (loopback, or `--insecure`).
     public var security: TransportSecurity = .none
+    /// The REAPI backend (jobs go to a REAPI service instead of the scheduler) and worker (this daemon serves a
+    /// REAPI service's Remote Workers API), when set.
+    public struct REAPI: Sendable {
+        public var client: REAPISettings?
+        public var worker: REAPISettings?
+        public init() {}
+    }
+    public var reapi = REAPI()
     public var logger: Logger
 
     public init(name: String, socketPath: String, listenHost: String?, listenPort: Int, advertisedAddress: String,

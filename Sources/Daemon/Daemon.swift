@@ -3,6 +3,7 @@ import CompilerArgs
 import Foundation
 import Synchronization
 import Logging
+import RemoteExecution
 import NIOCore
 import NIOPosix
 import SystemSupport
@@ -25,6 +26,10 @@ public final class Daemon: Sendable {
     let limiter = ConnectionLimiter()
     /// This daemon's stable id (``HostIdentity``).
     let hostID: String
+    /// The REAPI service jobs go to instead of the scheduler's helpers, when configured.
+    let reapi: REAPIBackend?
+    /// This daemon as a bot of a REAPI service, when configured.
+    let worker: REAPIWorker?
 
     public init(_ config: DaemonConfiguration) throws {
         self.config = config
@@ -49,7 +54,26 @@ public final class Daemon: Sendable {
         let transport = NetworkHelperTransport(
             name: config.name, security: config.security, contents: { resolver.contents(ofHash: $0) },
             archive: { box.service?.servedArchive($0) }, logger: config.logger)
-        let distributor = scheduler.map { JobDistributor(hosts: $0, helpers: transport, maximumAttempts: config.maximumAttempts, deadlines: config.deadlines) }
+        if let settings = config.reapi.client {
+            reapi = try REAPIBackend(settings: settings, platform: config.platform, resolver: resolver,
+                                     archive: { box.service?.servedArchive($0) }, stateDirectory: config.stateDirectory, logger: config.logger)
+        } else {
+            reapi = nil
+        }
+        if let settings = config.reapi.worker {
+            let client = try REAPIClient(endpoint: settings.endpoint)
+            worker = REAPIWorker(client: client, botID: config.name + "-" + hostID.prefix(8), properties: ActionLayout.platformProperties(
+                                     for: config.platform, extra: settings.properties),
+                                 capacity: config.maxJobs, executor: try SandboxActionExecutor(helper: helper), logger: config.logger)
+        } else {
+            worker = nil
+        }
+        let distributor: JobDistributor?
+        if let reapi {
+            distributor = JobDistributor(hosts: reapi, helpers: reapi, maximumAttempts: config.maximumAttempts, deadlines: config.deadlines)
+        } else {
+            distributor = scheduler.map { JobDistributor(hosts: $0, helpers: transport, maximumAttempts: config.maximumAttempts, deadlines: config.deadlines) }
+        }
         launchers = try LauncherService(
             name: config.name, platform: config.platform, stateDirectory: config.stateDirectory, logger: config.logger,
             localSlots: SlotPool(capacity: config.localSlots), stats: stats, resolver: resolver,
@@ -91,6 +115,23 @@ public final class Daemon: Sendable {
                     await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },
                                         running: { await self.remoteSlots.inUse },
                                         toolchains: { self.helper.environments.ids() })
+                }
+            }
+            if let reapi {
+                logger.info("jobs go to a REAPI service", metadata: ["endpoint": "\(reapi.settings.endpoint.description)",
+                                                                    "cache": "\(reapi.settings.cache.rawValue)"])
+                group.addTask { await reapi.run() }
+            }
+            if let worker {
+                if let sandboxProblem {
+                    logger.error("not serving REAPI actions: \(sandboxProblem)")
+                } else {
+                    logger.info("serving a REAPI service as a bot", metadata: ["endpoint": "\(worker.client.endpoint.description)",
+                                                                              "bot": "\(worker.botID)", "capacity": "\(worker.capacity)"])
+                    group.addTask { try await withThrowingDiscardingTaskGroup { inner in
+                        inner.addTask { try await worker.client.run() }
+                        inner.addTask { await worker.run(); worker.client.shutdown() }
+                    } }
                 }
             }
             if let peer {

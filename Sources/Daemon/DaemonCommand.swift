@@ -1,7 +1,9 @@
 import ArgumentParser
 import ClusterKey
 import Config
+import Foundation
 import Logging
+import RemoteExecution
 import SystemSupport
 import Wire
 import WireNIO
@@ -61,6 +63,14 @@ public struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest deadline of a remote attempt (default 600).", valueName: "seconds"))
     var deadlineCeiling: Int?
 
+    @Option(help: ArgumentHelp("Send jobs to this Remote Execution API service instead of a scheduler (host:port, grpc:// or grpcs://).", valueName: "endpoint"))
+    var reapi: String?
+    @Option(help: ArgumentHelp("The REAPI instance name (default: remote.instance_name, else empty).", valueName: "name"))
+    var reapiInstance: String?
+    @Option(help: ArgumentHelp("Serve this REAPI service's Remote Workers API as a bot: run its actions in this daemon's sandbox.", valueName: "endpoint"))
+    var reapiWorker: String?
+    @Option(help: ArgumentHelp("The REAPI action cache: read-write, read or off (default: jobs.cache, else read-write).", valueName: "policy"))
+    var cache: String?
     public init() {}
 
     public func validate() throws {
@@ -105,7 +115,8 @@ public struct DaemonCommand: AsyncParsableCommand {
     var options: DaemonOptions {
         DaemonOptions(socket: socket, listen: listen, advertise: advertise, scheduler: scheduler, netname: netname, maxJobs: maxJobs,
                       localJobs: localJobs, noRemote: noRemote, name: name, stateDir: stateDir, platform: platform, logLevel: logLevel,
-                      keyFile: keyFile, insecure: insecure, deadlineFloor: deadlineFloor, deadlineCeiling: deadlineCeiling)
+                      keyFile: keyFile, insecure: insecure, deadlineFloor: deadlineFloor, deadlineCeiling: deadlineCeiling,
+                      reapi: reapi, reapiInstance: reapiInstance, reapiWorker: reapiWorker, cache: cache)
     }
 }
 
@@ -119,11 +130,14 @@ public struct DaemonOptions: Sendable {
     public var name, stateDir, platform, logLevel, keyFile: String?
     public var insecure = false
     public var deadlineFloor, deadlineCeiling: Int?
+    public var reapi, reapiInstance, reapiWorker, cache: String?
 
     public init(socket: String? = nil, listen: String? = nil, advertise: String = "", scheduler: String? = nil, netname: String? = nil,
                 maxJobs: Int? = nil, localJobs: Int? = nil, noRemote: Bool = false, name: String? = nil, stateDir: String? = nil,
                 platform: String? = nil, logLevel: String? = nil, keyFile: String? = nil, insecure: Bool = false,
-                deadlineFloor: Int? = nil, deadlineCeiling: Int? = nil) {
+                deadlineFloor: Int? = nil, deadlineCeiling: Int? = nil, reapi: String? = nil, reapiInstance: String? = nil,
+                reapiWorker: String? = nil, cache: String? = nil) {
+        self.reapi = reapi; self.reapiInstance = reapiInstance; self.reapiWorker = reapiWorker; self.cache = cache
         self.socket = socket; self.listen = listen; self.advertise = advertise; self.scheduler = scheduler; self.netname = netname
         self.maxJobs = maxJobs; self.localJobs = localJobs; self.noRemote = noRemote; self.name = name; self.stateDir = stateDir
         self.platform = platform; self.logLevel = logLevel; self.keyFile = keyFile; self.insecure = insecure
@@ -161,8 +175,49 @@ public struct ResolvedDaemonSettings: Sendable {
         configuration.security = security
         if let floor = options.deadlineFloor { configuration.deadlines.floor = .seconds(floor) }
         if let ceiling = options.deadlineCeiling { configuration.deadlines.ceiling = .seconds(ceiling) }
+        configuration.reapi = try REAPIOptions.resolve(options, config: config)
         let warning = !security.isAuthenticated && !noRemote && !TransportSecurity.isLoopback(listenHost)
             ? "INSECURE: no cluster key; any host that reaches \(listenHost):\(listenPort) can send jobs (--insecure)" : nil
         return ResolvedDaemonSettings(configuration: configuration, netname: options.netname ?? config.string("scheduler.netname"), warning: warning)
+    }
+}
+
+/// The REAPI settings from the options and configuration (docs/reapi.md).
+enum REAPIOptions {
+    static func resolve(_ options: DaemonOptions, config: Configuration) throws -> DaemonConfiguration.REAPI {
+        var result = DaemonConfiguration.REAPI()
+        let instance = options.reapiInstance ?? config.string("remote.instance_name") ?? ""
+        var token: String?
+        if let file = config.string("remote.token_file") {
+            guard let bytes = Posix.readFile(file) else { throw ValidationError("remote.token_file \(file): unreadable") }
+            token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func endpoint(_ text: String) throws -> REAPIEndpoint {
+            var endpoint = try REAPIEndpoint.parse(text, instanceName: instance)
+            endpoint.caFile = config.string("remote.ca_file")
+            endpoint.bearerToken = token
+            return endpoint
+        }
+        let cacheText = options.cache ?? config.string("jobs.cache") ?? "read-write"
+        guard let cache = ActionCachePolicy(rawValue: cacheText) else {
+            throw ValidationError("--cache \(cacheText): not one of read-write, read, off")
+        }
+        var properties: [(String, String)] = []
+        for pair in (config.string("remote.properties") ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("remote.properties: \(pair) is not NAME=VALUE") }
+            properties.append((String(parts[0]).trimmingCharacters(in: .whitespaces), String(parts[1]).trimmingCharacters(in: .whitespaces)))
+        }
+        let backendEndpoint = options.reapi ?? (config.string("remote.backend") == "reapi" ? config.string("remote.endpoint") : nil)
+        if options.reapi == nil, config.string("remote.backend") == "reapi", backendEndpoint == nil {
+            throw ValidationError("remote.backend is reapi but remote.endpoint is not set")
+        }
+        if let backendEndpoint {
+            result.client = REAPISettings(endpoint: try endpoint(backendEndpoint), cache: cache, properties: properties)
+        }
+        if let worker = options.reapiWorker {
+            result.worker = REAPISettings(endpoint: try endpoint(worker), cache: cache, properties: properties)
+        }
+        return result
     }
 }

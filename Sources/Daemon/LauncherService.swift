@@ -205,7 +205,7 @@ final class LauncherService: Sendable {
                 }
                 return nil
             }
-            await stats.countRemote(host: host, timings: result.timings)
+            await stats.countRemote(host: host, timings: result.timings, cached: result.host == REAPIBackend.cacheHost)
             await journal.record(host: host, outputs: job.outputs.map { FileResolver.absolute($0, in: job.workingDirectory) },
                                  timings: result.timings)
             return .result(result)

@@ -56,6 +56,19 @@ public final class BlobStore: Sendable {
 
     public func path(_ hash: String) -> String { directory + "/" + hash }
 
+    /// An executable copy of a stored blob (mode 0555, beside it as `<hash>.x`), made on first use: a hard link
+    /// to the blob itself could not be executed, and a change of its mode would reach every link. For the
+    /// programs of a REAPI action, whose toolchain comes as input files.
+    public func executablePath(_ hash: String) throws -> String {
+        let executable = path(hash) + ".x"
+        if Posix.fileExists(executable) { return executable }
+        guard let contents = Posix.readFile(path(hash)) else { throw ResolveError(path: path(hash), reason: "not stored") }
+        if let code = Posix.writeFileAtomically(executable, contents, mode: 0o555) {
+            throw ResolveError(path: executable, reason: Posix.errorText(code))
+        }
+        return executable
+    }
+
     public func contains(_ hash: String) -> Bool {
         var info = stat()
         guard stat(path(hash), &info) == 0 else { return false }
@@ -190,7 +203,8 @@ public struct SandboxRunner: Sendable {
         for link in job.symlinks { try tree.placeSymlink(try Self.checkedPath(link.path), target: link.target) }
         for file in job.files {
             let path = try Self.checkedPath(file.path)
-            try tree.placeFile(path, from: blobs.path(file.hash), executable: file.executable, copy: isWritable(path))
+            let source = file.executable && !isWritable(path) ? try blobs.executablePath(file.hash) : blobs.path(file.hash)
+            try tree.placeFile(path, from: source, executable: file.executable, copy: isWritable(path))
         }
         for directory in job.directories + [job.workingDirectory] + outputDirectories {
             try tree.makeDirectories(try Self.checkedPath(directory))

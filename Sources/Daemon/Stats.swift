@@ -7,8 +7,9 @@ public actor JobStats {
 
     public init() {}
 
-    public func countRemote(host: String, timings t: JobTimings) {
+    public func countRemote(host: String, timings t: JobTimings, cached: Bool = false) {
         record.remote += 1
+        if cached { record.cacheHits += 1 }
         record.remoteHosts[host, default: 0] += 1
         record.remoteTimingsUs.queue += t.queue
         record.remoteTimingsUs.preprocess += t.preprocess

@@ -35,6 +35,8 @@ public struct StatsRecord: Codable, Sendable, Equatable {
     public var inputScans: [String: Int] = [:]
     /// Why the daemon's include scan left a job to the compiler's (`computed #include`, an option, clang, ...).
     public var compilerScanReasons: [String: Int] = [:]
+    /// Remote jobs answered from a REAPI service's action cache (counted in `remote` too).
+    public var cacheHits = 0
 
     public init() {}
 
@@ -42,7 +44,7 @@ public struct StatsRecord: Codable, Sendable, Equatable {
         case remote, local, fallback, served
         case helperFailures = "helper_failures", localReasons = "local_reasons", fallbackReasons = "fallback_reasons"
         case remoteHosts = "remote_hosts", helperFailureReasons = "helper_failure_reasons", remoteTimingsUs = "remote_timings_us"
-        case inputScans = "input_scans", compilerScanReasons = "compiler_scan_reasons"
+        case inputScans = "input_scans", compilerScanReasons = "compiler_scan_reasons", cacheHits = "cache_hits"
     }
     /// The JSON field names, in documentation order.
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }

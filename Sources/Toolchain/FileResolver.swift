@@ -121,6 +121,11 @@ public final class FileResolver: Sendable {
         hexString(SHA256.hash(data: bytes))
     }
 
+    /// The size of the file last hashed with this digest, as it was then.
+    public func size(ofHash digest: String) -> Int64? {
+        caches.withLock { caches in caches.paths[digest].flatMap { caches.hashes[$0]?.0.size } }
+    }
+
     /// Reads the contents of a file previously hashed, checking it still has that hash.
     public func contents(ofHash digest: String) -> [UInt8]? {
         let path = caches.withLock { $0.paths[digest] }

@@ -7,6 +7,7 @@ enum StatsTable {
     static func render(_ text: String) throws -> String {
         let stats = try RecordJSON.decode(StatsRecord.self, from: Array(text.utf8))
         var lines = ["remote   \(stats.remote)", "local    \(stats.local)", "fallback \(stats.fallback)", "served   \(stats.served)"]
+        if stats.cacheHits > 0 { lines.append("cache hits \(stats.cacheHits) (of the remote jobs)") }
         if stats.helperFailures > 0 { lines.append("helper failures \(stats.helperFailures)") }
         for (title, counts) in [("remote hosts", stats.remoteHosts), ("local reasons", stats.localReasons),
                                 ("fallback reasons", stats.fallbackReasons), ("helper failure reasons", stats.helperFailureReasons)] where !counts.isEmpty {
