@@ -3,13 +3,14 @@
 #
 #   scripts/buildgrid.sh install           the venv (Python 3.13 from pyenv) with buildgrid==0.9.1
 #   scripts/buildgrid.sh up DIR PORT       PostgreSQL in DIR/pg (Unix socket only), the schema, BuildGrid on
-#                                          127.0.0.1:PORT with its CAS in DIR/cas; pids in DIR/*.pid
+#                                          127.0.0.1:PORT (or $BUILDGRID_ADDRESS:PORT) with its CAS in DIR/cas
 #   scripts/buildgrid.sh stop-server DIR   stops BuildGrid only (the database stays), for fault tests
 #   scripts/buildgrid.sh start-server DIR  starts it again with the same configuration
 #   scripts/buildgrid.sh down DIR          stops both
 #
 # BuildGrid's instance name is "" (the default); workers match on OSFamily and ISA. Nothing listens beyond
-# loopback; the database listens on no TCP port at all.
+# the given address (loopback, or a lab host's); the database listens on no TCP port at all. The action cache is
+# BuildGrid's in-memory LRU over the CAS: it survives a client's restart, not BuildGrid's.
 set -euo pipefail
 
 VENV=${SWLAUNCH_BUILDGRID_VENV:-/opt/swlaunch-buildgrid}
@@ -32,13 +33,13 @@ start_server() {
     [[ -f $dir/bgd.yml ]] || die "$dir/bgd.yml: no configuration (run up first)"
     "$VENV/bin/bgd" server start "$dir/bgd.yml" >>"$dir/bgd.log" 2>&1 &
     echo $! >"$dir/bgd.pid"
-    local port; port=$(cat "$dir/port")
+    local port address; port=$(cat "$dir/port") address=$(cat "$dir/address")
     for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        if (exec 3<>"/dev/tcp/$address/$port") 2>/dev/null; then return 0; fi
         kill -0 "$(cat "$dir/bgd.pid")" 2>/dev/null || { tail -30 "$dir/bgd.log" >&2; die "BuildGrid exited"; }
         sleep 0.1
     done
-    die "BuildGrid did not listen on 127.0.0.1:$port within 30 s (log: $dir/bgd.log)"
+    die "BuildGrid did not listen on $address:$port within 30 s (log: $dir/bgd.log)"
 }
 
 stop_pid() {
@@ -60,6 +61,8 @@ up() {
     mkdir -p "$dir/pg" "$dir/cas"
     dir=$(cd "$dir" && pwd)
     echo "$port" >"$dir/port"
+    local address=${BUILDGRID_ADDRESS:-127.0.0.1}
+    echo "$address" >"$dir/address"
     # PostgreSQL refuses to run as root: the data folder belongs to the postgres user.
     local runas=()
     if [[ $(id -u) == 0 ]]; then
@@ -79,7 +82,7 @@ up() {
     cat >"$dir/bgd.yml" <<YAML
 server:
   - !channel
-    address: "127.0.0.1:$port"
+    address: "$address:$port"
     insecure-mode: true
 authorization:
   method: none
@@ -103,6 +106,12 @@ schedulers:
     storage: *cas
     action-cache: *ac
     bot-session-keepalive-timeout: 30
+    # A queued job waits for an assigner's tick: BuildGrid's default of 1 s would add a second to every compile.
+    assigners:
+      - !priority-age-assigner
+        count: 2
+        interval: 0.05
+        jitter-factor: 0.5
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily, ISA, swlaunch-toolchain]
       wildcard-property-keys: []

@@ -143,6 +143,9 @@ final class LauncherService: Sendable {
         let queued = Posix.nowMicros()
         let source = job.displayName
         func local(_ reason: String, detail: String = "") async -> Message {
+            // One line per job sent back to compile here: chaos runs count compiles that ran twice from it.
+            logger.info("compiling locally", metadata: [
+                "reason": "\(reason)", "output": "\(job.outputs.map { FileResolver.absolute($0, in: job.workingDirectory) }.first ?? "")"])
             await stats.countFallback(reason: reason)
             await scheduler?.report(JobReport(outcome: .local, host: "", source: source, reason: reason))
             return .runLocally(reason: reason + detail)

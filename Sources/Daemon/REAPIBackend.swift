@@ -130,6 +130,8 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
                                                         deadline: deadline, logger: logger)
         if cached { result.host = Self.cacheHost }
         result.timings = JobTimings(compile: Posix.nowMicros() - started)
+        logger.debug("action executed", metadata: ["action": "\(action.actionDigest)", "uploaded_bytes": "\(sent)",
+                                                   "execute_ms": "\(result.timings.compile / 1000)", "cached": "\(cached)"])
         return .verdict(result)
     }
 

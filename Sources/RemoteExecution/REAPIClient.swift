@@ -304,6 +304,7 @@ public final class REAPIClient: Sendable {
         let name = OperationName()
         @Sendable func follow(_ response: StreamingClientResponse<REOperation>) async throws -> REOperation? {
             for try await operation in response.messages {
+                logger.trace("operation update", metadata: ["operation": "\(operation.name)", "done": "\(operation.done)"])
                 if !operation.name.isEmpty { name.set(operation.name) }
                 if operation.done { return operation }
             }

@@ -38,6 +38,8 @@ public final class REAPIWorker: Sendable {
     let logger: Logger
     let pollInterval: Duration = .milliseconds(250)
     let longPoll: Duration = .seconds(20)
+    /// Failed updates of a session (about two minutes of a service away) before a new session is made.
+    static let updateAttempts = 30
 
     public init(client: REAPIClient, botID: String, properties: [(String, String)], capacity: Int, executor: any ActionExecutor, logger: Logger) {
         self.client = client
@@ -118,6 +120,7 @@ public final class REAPIWorker: Sendable {
             var options = client.options
             options.timeout = session.leases.isEmpty ? longPoll : .seconds(10)
             let sent = session.leases
+            logger.trace("updating the bot session", metadata: ["leases": "\(sent.map { "\($0.id):\($0.state)" })"])
             do {
                 session = try await bots.updateBotSession(.with {
                     $0.name = session.name
@@ -127,11 +130,17 @@ public final class REAPIWorker: Sendable {
                 failures = 0
             } catch let error as RPCError where error.code == .deadlineExceeded && sent.isEmpty {
                 continue
+            } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
+                // The service no longer knows the session: a new one (the leases held are reported in it).
+                logger.warning("REAPI bot session lost", metadata: ["session": "\(session.name)", "error": "\(error)"])
+                return
             } catch {
+                // The service is away (restarting, say): the same session is kept, so that the leases finished
+                // meanwhile are reported in it when it is back, and not run again elsewhere.
                 failures += 1
                 logger.warning("REAPI bot session update failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
-                if failures >= 3 { return }
-                try? await Task.sleep(for: .seconds(failures))
+                if failures >= Self.updateAttempts { return }
+                try? await Task.sleep(for: .seconds(min(failures, 5)))
                 continue
             }
             // Completed leases the service has taken are forgotten.
