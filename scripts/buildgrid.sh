@@ -113,7 +113,7 @@ schedulers:
         interval: 0.05
         jitter-factor: 0.5
     property-set: !dynamic-property-set
-      match-property-keys: [OSFamily, ISA, swlaunch-toolchain]
+      match-property-keys: [OSFamily, ISA]
       wildcard-property-keys: []
 instances:
   - name: ""
