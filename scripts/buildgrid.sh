@@ -115,6 +115,10 @@ schedulers:
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily, ISA]
       wildcard-property-keys: []
+# Every running compile holds an Execute stream and a gRPC thread; BuildGrid's default (5 per core, 10 here)
+# refused CAS calls under -j8 with "Concurrent RPC limit exceeded".
+thread-pool-size: 128
+maximum-concurrent-rpcs: 128
 instances:
   - name: ""
     services:

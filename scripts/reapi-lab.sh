@@ -98,7 +98,7 @@ objects() { (cd "$1" && find . -name '*.o' | sort); }
 configure "$build"
 t0=$(now); ninja -C "$build" -j2 >"$work/logs/ninja-plain.log" 2>&1; plain_wall=$(calc "$(now) - $t0")
 rm -rf "$work/plain"; mkdir -p "$work/plain"
-(cd "$build" && find . -name '*.o' -print0 | cpio -0pdm --quiet "$work/plain")
+(cd "$build" && find . -name '*.o' -print0 | tar --null -T - -cf -) | tar -C "$work/plain" -xf -
 plain_objects=$(objects "$build" | wc -l)
 
 # compare: every object of the build identical to the plain build's.

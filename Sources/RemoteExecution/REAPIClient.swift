@@ -97,7 +97,12 @@ public final class REAPIClient: Sendable {
         } else {
             security = .plaintext
         }
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: endpoint.host, port: endpoint.port), transportSecurity: security)
+        // A service that restarts is used again within seconds (gRPC's default backoff grows to two minutes).
+        let config = HTTP2ClientTransport.Posix.Config.defaults { config in
+            config.backoff = .init(initial: .milliseconds(250), max: .seconds(3), multiplier: 1.6, jitter: 0.2)
+        }
+        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: endpoint.host, port: endpoint.port), transportSecurity: security,
+                                                       config: config)
         grpc = GRPCClient(transport: transport)
         var metadata = Metadata()
         if let token = endpoint.bearerToken { metadata.addString("Bearer " + token, forKey: "authorization") }
@@ -120,6 +125,21 @@ public final class REAPIClient: Sendable {
 
     var instance: String { endpoint.instanceName }
 
+    /// Runs a call again after a transient refusal (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `ABORTED`: a busy or
+    /// restarting service), up to three more times with growing pauses; any other error at once.
+    func retrying<T: Sendable>(_ call: () async throws -> T) async throws -> T {
+        var pause = Duration.milliseconds(100)
+        for _ in 0..<3 {
+            do {
+                return try await call()
+            } catch let error as RPCError where [.unavailable, .resourceExhausted, .aborted].contains(error.code) {
+                try await Task.sleep(for: pause)
+                pause *= 4
+            }
+        }
+        return try await call()
+    }
+
     // MARK: CAS
 
     /// The digests among `digests` the CAS does not hold.
@@ -135,7 +155,7 @@ public final class REAPIClient: Sendable {
                 $0.blobDigests = slice.map(\.proto)
             }
             do {
-                let response = try await cas.findMissingBlobs(request, metadata: metadata, options: options)
+                let response = try await retrying { try await cas.findMissingBlobs(request, metadata: metadata, options: options) }
                 for digest in response.missingBlobDigests { missing.insert(BlobDigest(digest)) }
             } catch {
                 throw REAPIError(error, during: "FindMissingBlobs")
@@ -157,7 +177,7 @@ public final class REAPIClient: Sendable {
             batchSize = 0
             let response: Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsResponse
             do {
-                response = try await cas.batchUpdateBlobs(request, metadata: metadata, options: options)
+                response = try await retrying { try await cas.batchUpdateBlobs(request, metadata: metadata, options: options) }
             } catch {
                 throw REAPIError(error, during: "BatchUpdateBlobs")
             }
@@ -185,7 +205,7 @@ public final class REAPIClient: Sendable {
         let stream = Google_Bytestream_ByteStream.Client(wrapping: grpc)
         let resource = (instance.isEmpty ? "" : instance + "/") + "uploads/\(UUID().uuidString.lowercased())/blobs/\(digest.hash)/\(digest.size)"
         do {
-            let response = try await stream.write(metadata: metadata, options: options) { writer in
+            let response = try await retrying { try await stream.write(metadata: metadata, options: options) { writer in
                 var offset = 0
                 repeat {
                     let end = min(offset + Self.chunkBytes, bytes.count)
@@ -197,7 +217,7 @@ public final class REAPIClient: Sendable {
                     })
                     offset = end
                 } while offset < bytes.count
-            }
+            } }
             guard response.committedSize == digest.size || response.committedSize == -1 else {
                 throw REAPIError(.protocolViolation, "ByteStream.Write \(digest): committed \(response.committedSize) bytes")
             }
@@ -219,7 +239,7 @@ public final class REAPIClient: Sendable {
             batchSize = 0
             let response: Build_Bazel_Remote_Execution_V2_BatchReadBlobsResponse
             do {
-                response = try await cas.batchReadBlobs(request, metadata: metadata, options: options)
+                response = try await retrying { try await cas.batchReadBlobs(request, metadata: metadata, options: options) }
             } catch {
                 throw REAPIError(error, during: "BatchReadBlobs")
             }
@@ -254,14 +274,14 @@ public final class REAPIClient: Sendable {
         let stream = Google_Bytestream_ByteStream.Client(wrapping: grpc)
         let resource = (instance.isEmpty ? "" : instance + "/") + "blobs/\(digest.hash)/\(digest.size)"
         do {
-            let bytes = try await stream.read(.with { $0.resourceName = resource }, metadata: metadata, options: options) { response in
+            let bytes = try await retrying { try await stream.read(.with { $0.resourceName = resource }, metadata: metadata, options: options) { response in
                 var bytes: [UInt8] = []
                 for try await chunk in response.messages {
                     bytes += chunk.data
                     if bytes.count > digest.size { break }
                 }
                 return bytes
-            }
+            } }
             guard BlobDigest(of: bytes) == digest else { throw REAPIError(.protocolViolation, "ByteStream.Read \(digest): contents do not match the digest") }
             return bytes
         } catch {
@@ -281,7 +301,7 @@ public final class REAPIClient: Sendable {
             $0.inlineStderr = true
         }
         do {
-            return try await cache.getActionResult(request, metadata: metadata, options: options)
+            return try await retrying { try await cache.getActionResult(request, metadata: metadata, options: options) }
         } catch let error as RPCError where error.code == .notFound {
             return nil
         } catch {
