@@ -60,6 +60,8 @@ public let configKeys: [KeySpec] = [
             help: "A file holding the bearer token sent with every REAPI call."),
     KeySpec(key: "remote.properties", kind: .string, environment: "SWLAUNCH_REAPI_PROPERTIES", defaultValue: .string(""),
             help: "Platform properties beside OSFamily and ISA, as NAME=VALUE,NAME=VALUE."),
+    KeySpec(key: "remote.platform", kind: .string, environment: "SWLAUNCH_REAPI_PLATFORM", defaultValue: nil,
+            help: "The platform whose environment REAPI actions run (x86_64-linux: a [toolchains] cross compiler on x86 workers); default this machine's."),
     KeySpec(key: "jobs.cache", kind: .choice(["read-write", "read", "off"]), environment: "SWLAUNCH_CACHE", defaultValue: .string("read-write"),
             help: "The REAPI action cache: look up and let executions be cached, look up only, or neither."),
     KeySpec(key: "jobs.compression_level", kind: .integer(1...19), environment: "SWLAUNCH_COMPRESSION_LEVEL", defaultValue: .integer(1),

@@ -213,7 +213,8 @@ enum REAPIOptions {
             throw ValidationError("remote.backend is reapi but remote.endpoint is not set")
         }
         if let backendEndpoint {
-            result.client = REAPISettings(endpoint: try endpoint(backendEndpoint), cache: cache, properties: properties)
+            result.client = REAPISettings(endpoint: try endpoint(backendEndpoint), cache: cache, properties: properties,
+                                          platform: config.string("remote.platform"))
         }
         if let worker = options.reapiWorker {
             result.worker = REAPISettings(endpoint: try endpoint(worker), cache: cache, properties: properties)

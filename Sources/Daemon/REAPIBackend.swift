@@ -22,11 +22,14 @@ public struct REAPISettings: Sendable {
     public var cache: ActionCachePolicy
     /// Platform properties beside `OSFamily` and `ISA`.
     public var properties: [(String, String)]
+    /// The platform whose environment actions run, when not this machine's (`remote.platform`).
+    public var platform: String?
 
-    public init(endpoint: REAPIEndpoint, cache: ActionCachePolicy = .readWrite, properties: [(String, String)] = []) {
+    public init(endpoint: REAPIEndpoint, cache: ActionCachePolicy = .readWrite, properties: [(String, String)] = [], platform: String? = nil) {
         self.endpoint = endpoint
         self.cache = cache
         self.properties = properties
+        self.platform = platform
     }
 }
 
@@ -52,7 +55,7 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
                 stateDirectory: String, logger: Logger) throws {
         self.settings = settings
         client = try REAPIClient(endpoint: settings.endpoint)
-        self.platform = platform
+        self.platform = settings.platform ?? platform
         self.resolver = resolver
         self.archive = archive
         environments = try EnvironmentCache(directory: stateDirectory + "/reapi-environments", limitBytes: 4 << 30)
@@ -73,9 +76,9 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
     // MARK: HostSource
 
     public func requestHost(choices: [ToolchainChoice], exclude: [String]) async -> HostAnswer {
-        // The service places the action; the job offers the environment that runs on this machine's platform
-        // (the platform properties say which workers may take it).
-        guard let choice = choices.first(where: { $0.platform == platform }) ?? choices.first else { return .noHost }
+        // The service places the action; the job offers the environment of the configured platform (this
+        // machine's by default; the platform properties say which workers may take it). A job without one runs here.
+        guard let choice = choices.first(where: { $0.platform == platform }) else { return .noHost }
         return .granted(HostGrant(id: grants.add(1, ordering: .relaxed).newValue, name: hostName, address: settings.endpoint.host,
                                   port: UInt32(settings.endpoint.port), choice: choice))
     }
@@ -84,9 +87,14 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
 
     // MARK: HelperTransport
 
+    /// The shortest wait for an action: the service queues what its workers cannot take yet, and a deadline
+    /// measured for one helper's compile would give up on a job merely queued (its retry joins the same
+    /// execution, but a local fallback would compile it twice).
+    static let queuedDeadline: Duration = .seconds(600)
+
     public func attempt(_ job: RemoteJob, on grant: HostGrant, deadline: Duration, meter: AttemptMeter) async -> AttemptOutcome {
         do {
-            return try await execute(job, platform: grant.choice.platform, deadline: deadline, meter: meter)
+            return try await execute(job, platform: grant.choice.platform, deadline: max(deadline, Self.queuedDeadline), meter: meter)
         } catch let error as REAPIError {
             switch error.kind {
             case .execution where error.message.contains("(code 9)"):
