@@ -122,7 +122,9 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
             logger.debug("action cache hit", metadata: ["action": "\(cacheable.actionDigest)"])
             return .verdict(result)
         }
-        // A read-only client runs the do_not_cache form of the action: the service never caches what it ran.
+        // A client that does not write the cache runs the do_not_cache form of the action: the service never
+        // caches what it ran. Its lookup is not skipped even with the cache off: the do_not_cache form is never
+        // in the cache, and the lookup lets the service join a retry to the execution already under way.
         let action = settings.cache == .readWrite ? cacheable : try layout(cacheable: false)
         let sent = try await client.uploadMissing(action) { digest in
             switch action.blobs[digest] {
@@ -134,7 +136,7 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
         }
         meter.countSent(Int(sent))
         let started = Posix.nowMicros()
-        var (result, cached) = try await client.execute(action, outputs: job.outputs, skipCacheLookup: settings.cache == .off,
+        var (result, cached) = try await client.execute(action, outputs: job.outputs, skipCacheLookup: false,
                                                         deadline: deadline, logger: logger)
         if cached { result.host = Self.cacheHost }
         result.timings = JobTimings(compile: Posix.nowMicros() - started)

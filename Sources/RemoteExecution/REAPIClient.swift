@@ -83,6 +83,9 @@ public final class REAPIClient: Sendable {
     public let endpoint: REAPIEndpoint
     let grpc: GRPCClient<HTTP2ClientTransport.Posix>
     let metadata: Metadata
+    /// Executions under way by action digest (their operation names): a later attempt follows one instead of
+    /// submitting the action again.
+    let running = RunningOperations()
     /// Largest batch request or response (BuildGrid and most servers take 4 MiB messages).
     static let batchBytes: Int64 = 2 << 20
     static let chunkBytes = 1 << 20
@@ -322,21 +325,32 @@ public final class REAPIClient: Sendable {
             $0.skipCacheLookup = skipCacheLookup
         }
         let name = OperationName()
+        let running = self.running
         @Sendable func follow(_ response: StreamingClientResponse<REOperation>) async throws -> REOperation? {
             for try await operation in response.messages {
                 logger.trace("operation update", metadata: ["operation": "\(operation.name)", "done": "\(operation.done)"])
-                if !operation.name.isEmpty { name.set(operation.name) }
+                if !operation.name.isEmpty, name.value != operation.name {
+                    name.set(operation.name)
+                    running.withLock { $0[digest] = operation.name }
+                }
                 if operation.done { return operation }
             }
             return nil
         }
         var lastError: (any Error)?
         var done: REOperation?
-        do {
-            done = try await execution.execute(request, metadata: metadata, options: options, onResponse: follow)
-        } catch {
-            lastError = error
+        // An attempt after one that gave up waiting follows the execution that attempt started (a service
+        // need not join a second Execute of the same action to the first: BuildGrid does not for do_not_cache).
+        if let earlier = running.withLock({ $0[digest] }) {
+            name.set(earlier)
+        } else {
+            do {
+                done = try await execution.execute(request, metadata: metadata, options: options, onResponse: follow)
+            } catch {
+                lastError = error
+            }
         }
+        defer { if done != nil { running.withLock { $0[digest] = nil } } }
         var resumes = 0
         while done == nil {
             guard let operation = name.value else {
@@ -352,6 +366,7 @@ public final class REAPIClient: Sendable {
                 done = try await execution.waitExecution(.with { $0.name = operation }, metadata: metadata, options: options, onResponse: follow)
                 lastError = nil
             } catch let error as RPCError where error.code == .notFound {
+                running.withLock { $0[digest] = nil }
                 throw REAPIError(.unavailable, "WaitExecution \(operation): the service no longer knows the operation")
             } catch {
                 lastError = error
@@ -371,6 +386,12 @@ public final class REAPIClient: Sendable {
             throw REAPIError(.protocolViolation, "operation \(done.name): done without a result")
         }
     }
+}
+
+/// Operation names by action digest.
+final class RunningOperations: Sendable {
+    private let names = Mutex<[BlobDigest: String]>([:])
+    func withLock<T>(_ body: (inout [BlobDigest: String]) -> T) -> T { names.withLock { body(&$0) } }
 }
 
 /// The name of the operation an Execute stream announced, kept across its resumptions.
