@@ -14,18 +14,19 @@
 #      identical objects, and no compile that succeeded once may have run again (workers' "action compiled"
 #      lines with exit 0 plus the client's "compiling locally" lines, per object).
 #
-#   scripts/reapi-lab.sh [--budget CORES] [--jobs N] [--work DIR] [--no-faults]
+#   scripts/reapi-lab.sh [--budget CORES] [--jobs N] [--work DIR] [--no-faults | --only-faults]
 # Needs root (network namespaces, cgroups). Prints a summary; the logs stay in --work (default /tmp/swlaunch-reapi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-budget=0.25 jobs=8 work=/tmp/swlaunch-reapi faults=1
+budget=0.25 jobs=8 work=/tmp/swlaunch-reapi faults=1 builds=1
 while (($#)); do
   case $1 in
     --budget) budget=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --no-faults) faults=0; shift ;;
+    --only-faults) builds=0; shift ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
@@ -122,6 +123,7 @@ build_on() {
 say() { echo "$*" | tee -a "$work/summary"; }
 say "== $(date -u +%Y-%m-%d) googletest $(dpkg-query -W -f='${Version}' googletest), $plain_objects objects, client at $budget cores, -j$jobs; plain local build (2 cores, unbudgeted) $plain_wall s"
 
+if [[ $builds == 1 ]]; then
 # 1. client1 on a clean BuildGrid.
 start_client client1 --reapi "$grid:$port" --cache read-write
 configure "$build" launcher
@@ -155,6 +157,8 @@ configure "$build" launcher
 wall=$(build_on client1 native)
 say "native scheduler, client1 (deadline floor 180 s): $wall s; remote $(stat_of client1 remote), fallback $(stat_of client1 fallback); objects $(compare)"
 stop_client
+
+fi
 
 # 4. Faults. twice: objects compiled successfully more than once since the phase began.
 twice() {
@@ -190,7 +194,7 @@ if [[ $faults == 1 ]]; then
 
   configure "$build" launcher
   since=$(date +%s)
-  ( sleep 15; pid=$(pgrep -f -- "--state-dir $work/state-w1 " | head -1); kill -KILL "$pid"
+  ( sleep 15; pid=$(pgrep -f -- "^$bin/swlaunchd --name w1 " | head -1); kill -KILL "$pid"
     echo "$(date -u +%T) worker w1 ($pid) killed" >> "$work/logs/faults.log" ) &
   wall=$(build_on client1 fault-worker) || true
   wait
