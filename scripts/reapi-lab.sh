@@ -187,8 +187,9 @@ if [[ $faults == 1 ]]; then
   since=$(date +%s)
   ( sleep 20; scripts/buildgrid.sh stop-server "$work/bg"; echo "$(date -u +%T) BuildGrid stopped" >> "$work/logs/faults.log"; sleep 10
     "$lab" run grid -- "$repo/scripts/buildgrid.sh" start-server "$work/bg"; echo "$(date -u +%T) BuildGrid started" >> "$work/logs/faults.log" ) &
+  fault=$!
   wall=$(build_on client1 fault-buildgrid) || true
-  wait
+  wait "$fault"
   say "BuildGrid stopped 20 s into the build for 10 s: $wall s; remote $(stat_of client1 remote), fallback $(stat_of client1 fallback); objects $(compare); ctest $(run_ctest fault-buildgrid); $(twice "$since")"
   SWLAUNCH_SOCKET=$work/client1.sock "$bin/swlaunch" stats --reset >/dev/null
 
@@ -196,8 +197,9 @@ if [[ $faults == 1 ]]; then
   since=$(date +%s)
   ( sleep 15; pid=$(pgrep -f -- "^$bin/swlaunchd --name w1 " | head -1); kill -KILL "$pid"
     echo "$(date -u +%T) worker w1 ($pid) killed" >> "$work/logs/faults.log" ) &
+  fault=$!
   wall=$(build_on client1 fault-worker) || true
-  wait
+  wait "$fault"
   say "worker w1 SIGKILLed 15 s into the build: $wall s; remote $(stat_of client1 remote), fallback $(stat_of client1 fallback); objects $(compare); ctest $(run_ctest fault-worker); $(twice "$since")"
   stop_client
 fi
