@@ -214,11 +214,20 @@ public final class REAPIWorker: Sendable {
         case let .failed(reason):
             return (status(14, "\(botID): \(reason)"), nil)
         case let .finished(result):
-            do {
-                let actionResult = try await upload(result, of: input)
-                return (status(0, ""), try Google_Protobuf_Any(message: actionResult))
-            } catch {
-                return (status(14, "\(botID): uploading the outputs: \(error)"), nil)
+            // A service that is away (restarting) would run the action again on a failed lease: the upload waits
+            // for it, about two minutes at most.
+            var attempts = 0
+            while true {
+                do {
+                    let actionResult = try await upload(result, of: input)
+                    return (status(0, ""), try Google_Protobuf_Any(message: actionResult))
+                } catch let error as REAPIError where error.kind == .unavailable && attempts < Self.updateAttempts && !Task.isCancelled {
+                    attempts += 1
+                    logger.notice("outputs not uploaded yet", metadata: ["lease": "\(lease.id)", "error": "\(error)", "attempts": "\(attempts)"])
+                    try? await Task.sleep(for: .seconds(min(attempts, 5)))
+                } catch {
+                    return (status(14, "\(botID): uploading the outputs: \(error)"), nil)
+                }
             }
         }
     }
