@@ -39,7 +39,8 @@ public final class Daemon: Sendable {
         remoteSlots = SlotPool(capacity: config.maxJobs)
         let resolver = FileResolver()
         let sandbox = SandboxRunner(hostName: config.name, limits: config.sandboxLimits)
-        sandboxProblem = config.acceptsRemote ? sandbox.unavailableReason() : nil
+        // Both peers' jobs and a REAPI service's actions run in the sandbox.
+        sandboxProblem = config.acceptsRemote || config.reapi.worker != nil ? sandbox.unavailableReason() : nil
         helper = HelperService(
             name: config.name, stateDirectory: config.stateDirectory, logger: config.logger,
             environments: try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes),

@@ -38,7 +38,7 @@ public struct REAPISettings: Sendable {
 /// upload what the CAS lacks and execute, then fetch the outputs. A failure of the service is an
 /// infrastructure failure (retried, then compiled locally); an action the worker refused is the job's.
 public final class REAPIBackend: HostSource, HelperTransport, Sendable {
-    /// The host name jobs served from the action cache carry (`remote_hosts` in stats).
+    /// The `JobResult.host` of a job served from the action cache (counted as a cache hit in stats).
     public static let cacheHost = "action-cache"
 
     let settings: REAPISettings
@@ -96,12 +96,8 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
         do {
             return try await execute(job, platform: grant.choice.platform, deadline: max(deadline, Self.queuedDeadline), meter: meter)
         } catch let error as REAPIError {
-            switch error.kind {
-            case .execution where error.message.contains("(code 9)"):
-                return .failed(JobFailure(.job, "refused", "\(hostName): \(error.message)"))
-            default:
-                return .failed(JobFailure(.infrastructure, "reapi", "\(hostName): \(error)"))
-            }
+            if error.kind == .refused { return .failed(JobFailure(.job, "refused", "\(hostName): \(error.message)")) }
+            return .failed(JobFailure(.infrastructure, "reapi", "\(hostName): \(error)"))
         } catch let error as InputTreeError {
             return .failed(JobFailure(.job, "input-root", "\(hostName): \(error)"))
         } catch {
@@ -112,11 +108,8 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
     func execute(_ job: RemoteJob, platform: String, deadline: Duration, meter: AttemptMeter) async throws -> AttemptOutcome {
         let (listing, root) = try await environment(job.toolchain)
         let properties = ActionLayout.platformProperties(for: platform, extra: settings.properties)
-        func layout(cacheable: Bool) throws -> ActionLayout {
-            try ActionLayout(job: job, environment: listing, environmentRoot: root, jobFileSize: { self.resolver.size(ofHash: $0) },
-                             platform: properties, cacheable: cacheable)
-        }
-        let cacheable = try layout(cacheable: true)
+        let cacheable = try ActionLayout(job: job, environment: listing, environmentRoot: root,
+                                         jobFileSize: { self.resolver.size(ofHash: $0) }, platform: properties)
         if settings.cache != .off, var result = try await client.cachedResult(of: cacheable, outputs: job.outputs) {
             result.host = Self.cacheHost
             logger.debug("action cache hit", metadata: ["action": "\(cacheable.actionDigest)"])
@@ -125,7 +118,7 @@ public final class REAPIBackend: HostSource, HelperTransport, Sendable {
         // A client that does not write the cache runs the do_not_cache form of the action: the service never
         // caches what it ran. Its lookup is not skipped even with the cache off: the do_not_cache form is never
         // in the cache, and the lookup lets the service join a retry to the execution already under way.
-        let action = settings.cache == .readWrite ? cacheable : try layout(cacheable: false)
+        let action = settings.cache == .readWrite ? cacheable : try cacheable.uncached()
         let sent = try await client.uploadMissing(action) { digest in
             switch action.blobs[digest] {
             case let .jobFile(hash)?: return self.resolver.contents(ofHash: hash)

@@ -2,6 +2,7 @@ import CompilerArgs
 import Foundation
 import REAPIProtos
 import SwiftProtobuf
+import Toolchain
 import Wire
 
 typealias RECommand = Build_Bazel_Remote_Execution_V2_Command
@@ -95,11 +96,14 @@ public struct ActionLayout: Sendable {
         return joined.isEmpty ? "." : joined
     }
 
+    /// The Action message itself (for its `do_not_cache` form).
+    private var action: REAction
+
     /// Lays out `job` (its compiler and arguments already those of the chosen environment) over `environment`.
-    /// `jobFileSize` gives each job file's size by content hash. `cacheable: false` marks the action
-    /// `do_not_cache` (a different digest, so a read-only client never writes the cache).
+    /// `jobFileSize` gives each job file's size by content hash. The action is cacheable; ``uncached()`` gives its
+    /// `do_not_cache` form.
     public init(job: RemoteJob, environment: EnvironmentListing, environmentRoot: String, jobFileSize: (String) -> Int64?,
-                platform: [(String, String)], cacheable: Bool = true) throws {
+                platform: [(String, String)]) throws {
         var tree = InputTree()
         var blobs: [BlobDigest: BlobSource] = [:]
         for directory in environment.directories { try tree.addDirectory(directory) }
@@ -117,10 +121,7 @@ public struct ActionLayout: Sendable {
         }
         for directory in job.directories + [job.workingDirectory, "/tmp"] { try tree.addDirectory(directory) }
         // The folders of the outputs exist before the compile, as they do locally; the outputs themselves do not.
-        for output in job.outputs {
-            let parent = output[..<(output.lastIndex(of: "/") ?? output.startIndex)]
-            if !parent.isEmpty { try tree.addDirectory(String(parent)) }
-        }
+        for output in job.outputs { try tree.addDirectory(SandboxTree.parent(output)) }
         let (root, directories) = tree.encode()
         for (digest, bytes) in directories { blobs[digest] = .bytes(bytes) }
 
@@ -135,7 +136,8 @@ public struct ActionLayout: Sendable {
             $0.environmentVariables = Self.environment(of: job).map { variable in .with { $0.name = variable.0; $0.value = variable.1 } }
             $0.outputPaths = outputPaths.sorted()
             $0.outputFiles = outputPaths.sorted()
-            $0.workingDirectory = Self.relative(job.workingDirectory, from: "/") == "." ? "" : Self.relative(job.workingDirectory, from: "/")
+            let workingDirectory = Self.relative(job.workingDirectory, from: "/")
+            $0.workingDirectory = workingDirectory == "." ? "" : workingDirectory
             $0.platform = platformMessage
         }
         let commandBytes: [UInt8] = try command.serializedBytes()
@@ -145,13 +147,25 @@ public struct ActionLayout: Sendable {
             $0.commandDigest = commandDigest.proto
             $0.inputRootDigest = root.proto
             $0.platform = platformMessage
-            $0.doNotCache = !cacheable
         }
         let actionBytes: [UInt8] = try action.serializedBytes()
         let actionDigest = BlobDigest(of: actionBytes)
         blobs[actionDigest] = .bytes(actionBytes)
+        self.action = action
         self.actionDigest = actionDigest
         inputRoot = root
         self.blobs = blobs
+    }
+
+    /// The same action marked `do_not_cache` (another digest: a client that must not write the cache runs it,
+    /// and the service never caches it). The input root and command are shared.
+    public func uncached() throws -> ActionLayout {
+        var layout = self
+        layout.action.doNotCache = true
+        let bytes: [UInt8] = try layout.action.serializedBytes()
+        layout.blobs[actionDigest] = nil
+        layout.actionDigest = BlobDigest(of: bytes)
+        layout.blobs[layout.actionDigest] = .bytes(bytes)
+        return layout
     }
 }

@@ -57,6 +57,8 @@ public struct REAPIError: Error, Equatable, CustomStringConvertible {
         case protocolViolation
         /// The action ran but did not give the compiler's verdict (the executor's status was not OK).
         case execution
+        /// The executor refused the action (`FAILED_PRECONDITION`: a worker's policy): the job's own fault.
+        case refused
         case configuration
     }
     public let kind: Kind
@@ -66,6 +68,11 @@ public struct REAPIError: Error, Equatable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "\(kind.rawValue): \(message)" }
+
+    /// An executor's non-OK status about `subject`: FAILED_PRECONDITION (9) is a refusal, anything else a failure.
+    init(status: Google_Rpc_Status, _ subject: String) {
+        self.init(status.code == 9 ? .refused : .execution, "\(subject): \(status.message) (code \(status.code))")
+    }
 
     init(_ error: any Error, during call: String) {
         if let rpc = error as? RPCError {
@@ -375,7 +382,7 @@ public final class REAPIClient: Sendable {
         guard let done else { throw REAPIError(.unavailable, "Execute: no operation") }
         switch done.result {
         case let .error(status)?:
-            throw REAPIError(.execution, "operation \(done.name): \(status.message) (code \(status.code))")
+            throw REAPIError(status: status, "operation \(done.name)")
         case let .response(any)?:
             do {
                 return try REExecuteResponse(unpackingAny: any)
@@ -420,7 +427,7 @@ extension REAPIClient {
                         logger: Logger) async throws(REAPIError) -> (JobResult, cached: Bool) {
         let response = try await execute(layout.actionDigest, skipCacheLookup: skipCacheLookup, deadline: deadline, logger: logger)
         guard response.status.code == 0 else {
-            throw REAPIError(.execution, "action \(layout.actionDigest): \(response.status.message) (code \(response.status.code))")
+            throw REAPIError(status: response.status, "action \(layout.actionDigest)")
         }
         guard response.hasResult else { throw REAPIError(.protocolViolation, "action \(layout.actionDigest): a response without a result") }
         return (try await jobResult(response.result, outputs: zip(outputs, layout.outputPaths).map { ($0, $1) }), response.cachedResult)

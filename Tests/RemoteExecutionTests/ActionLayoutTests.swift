@@ -28,10 +28,10 @@ import Wire
                   symlinks: [], directories: ["/home/u/p/include"], outputs: outputs)
     }
 
-    static func layout(_ job: RemoteJob = job(), cacheable: Bool = true) throws -> ActionLayout {
+    static func layout(_ job: RemoteJob = job()) throws -> ActionLayout {
         let sizes = [source.hash: source.size, header.hash: header.size]
         return try ActionLayout(job: job, environment: environment(), environmentRoot: "/env", jobFileSize: { sizes[$0] },
-                                platform: ActionLayout.platformProperties(for: "x86_64-linux"), cacheable: cacheable)
+                                platform: ActionLayout.platformProperties(for: "x86_64-linux"))
     }
 
     /// Decodes the layout's own blobs as a worker would find them in the CAS.
@@ -74,7 +74,9 @@ import Wire
         // A variable outside the allow-list does not split the cache; one the compiler reads does.
         #expect(try Self.layout(Self.job(environment: ["LANG=C"])).actionDigest == first.actionDigest)
         #expect(try Self.layout(Self.job(environment: ["LANG=de_DE.UTF-8"])).actionDigest != first.actionDigest)
-        #expect(try Self.layout(cacheable: false).actionDigest != first.actionDigest)
+        let uncached = try first.uncached()
+        #expect(uncached.actionDigest != first.actionDigest)
+        #expect(uncached.inputRoot == first.inputRoot && uncached.blobs[first.actionDigest] == nil && uncached.blobs.count == first.blobs.count)
         var edited = Self.job()
         edited.files[1].hash = Self.cc1.hash
         let sizes = [Self.source.hash: Self.source.size, Self.cc1.hash: Self.cc1.size]
