@@ -15,12 +15,13 @@
 # gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
 #   scripts/peer-bench.sh [--runs N] [--budgets "0.25 0.125"] [--package NAME] [--edits N] [--work DIR] [--no-local]
+#                         [--tools "distcc icecream swlaunch"]
 # The edit-compile loop runs at the last budget, in the build folders its last builds left.
 # Needs root (network namespaces, cgroups); installs distcc, icecc, dpkg-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-runs=3 budgets="0.25 0.125" package=libebml edits=3 work=/tmp/swlaunch-peer local_builds=1
+runs=3 budgets="0.25 0.125" package=libebml edits=3 work=/tmp/swlaunch-peer local_builds=1 tools="distcc icecream swlaunch"
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -29,9 +30,11 @@ while (($#)); do
     --edits) edits=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --no-local) local_builds=0; shift ;;
+    --tools) tools=$2; shift 2 ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
+uses() { [[ " $tools " == *" $1 "* ]]; }
 export LAB_PREFIX=swpeer LAB_SUBNET=198.18.9
 lab=$repo/scripts/lab.sh
 scripts/deps.sh
@@ -79,6 +82,8 @@ start_swl_client() {
   done
 }
 stop_swl_client() {
+  # The daemon itself, not only the lab's wrapper around it (which would leave it serving beside the next one).
+  local p; for p in $(client_daemon_pid); do kill "$p" 2>/dev/null || true; done
   if [[ -n $swl_client_pid ]]; then kill "$swl_client_pid" 2>/dev/null || true; wait "$swl_client_pid" 2>/dev/null || true; fi
   swl_client_pid=""
 }
@@ -103,6 +108,16 @@ done
 jobs=5
 sleep 2
 
+# daemon_cpu: CPU seconds of the client's swlaunchd so far (0 when none runs).
+client_daemon_pid() {
+  local p
+  for p in $(pgrep -x swlaunchd); do tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "--name client " && echo "$p"; done
+  return 0
+}
+daemon_cpu() {
+  local pid; pid=$(client_daemon_pid | head -1)
+  [[ -n $pid ]] && awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat" || echo 0
+}
 counter() { ip netns exec "$LAB_PREFIX-client" cat /sys/class/net/eth0/statistics/tx_bytes; }
 now() { date +%s.%N; }
 calc() { python3 -c "print(round($1, ${2:-2}))"; }
@@ -122,10 +137,19 @@ build() {
   rm -rf "$folder"
   "$lab" run client -- env "${env[@]}" cmake -S "$src" -B "$folder" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
     >"$work/logs/configure.log" 2>&1
-  local c0 b0 h10 h20 t0 t1
+  local c0 b0 h10 h20 t0 t1 d0
+  d0=$(daemon_cpu)
   c0=$("$lab" cpu client) b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2) t0=$(now)
+  # PEER_PERF=1: perf records the whole machine during swlaunch's builds (call graphs, for `perf report`).
+  local perf_pid=""
+  if [[ ${PEER_PERF:-} == 1 && $tool == swlaunch* && $record == yes ]]; then
+    perf record -q -a -g -F 999 -e cpu-clock -o "$work/perf-$tool-$budget-${run:-0}.data" >/dev/null 2>&1 &
+    perf_pid=$!; sleep 1
+    client_daemon_pid > "$work/perf-$tool-$budget-${run:-0}.pid"
+  fi
   on_client env "${env[@]}" ninja -C "$folder" -j"$j" >"$work/logs/ninja-$tool.log" 2>&1 || { echo "$tool build failed:"; tail -20 "$work/logs/ninja-$tool.log"; exit 1; }
   t1=$(now)
+  if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   local cpu bytes helpers compiles limit
   cpu=$(calc "$("$lab" cpu client) - $c0")
   bytes=$(( $(counter) - b0 ))
@@ -134,14 +158,16 @@ build() {
   # The link steps ran on the client at its budget: their time in .ninja_log is already wall time.
   if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / 2 + $(link_time "$folder")"); fi
   local line="$tool $budget $(calc "$t1 - $t0") $cpu $(( bytes / compiles )) $limit $compiles"
-  if [[ $record == yes ]]; then echo "$line" | tee -a "$work/results"; else echo "(priming: $line)"; fi
+  if [[ $record == yes ]]; then echo "$line" >> "$work/results"; else echo -n "(priming) "; fi
+  echo "$line   (client daemon: $(calc "$(daemon_cpu) - $d0") CPU-s)"
 }
 
 : > "$work/results"
 # Priming, not measured: each tool's first build ships its compiler environment to the helpers (icecream and
 # swlaunch), which a cluster in use has done long before.
 start_swl_client; start_ice_client; sleep 2
-for tool in icecream swlaunch-cold; do build $tool "$work/client/build-prime" no; done
+uses icecream && build icecream "$work/client/build-prime" no
+uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
 for budget in $budgets; do
   stop_swl_client; start_swl_client
   if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; fi
@@ -153,8 +179,9 @@ for budget in $budgets; do
     # the daemons keep what a machine in use has, its compilers' environments and the system headers).
     src=$work/client/src-$budget-$run
     rm -rf "$src"; cp -a "$work/client/src" "$src"
-    build distcc "$work/client/build-distcc"
-    build icecream "$work/client/build-icecream"
+    uses distcc && build distcc "$work/client/build-distcc"
+    uses icecream && build icecream "$work/client/build-icecream"
+    uses swlaunch || continue
     build swlaunch-cold "$work/client/build-swl"
     "$lab" run client -- "$bin/swlaunch" stats --json > "$work/logs/stats-cold-$budget-$run.json"
     "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
@@ -171,7 +198,8 @@ edited=$(cd "$src" && find . -name '*.cpp' | sort | sed -n '5p')
 for tool in local distcc icecream swlaunch; do
   case $tool in
     local) [[ $local_builds == 1 ]] || continue; folder=$work/client/build-local ;;
-    swlaunch) folder=$work/client/build-swl-$runs ;;
+    distcc|icecream) uses $tool || continue; folder=$work/client/build-$tool ;;
+    swlaunch) uses swlaunch || continue; folder=$work/client/build-swl-$runs ;;
     *) folder=$work/client/build-$tool ;;
   esac
   env=()

@@ -37,7 +37,8 @@ public final class Daemon: Sendable {
         try SandboxTree.ensureDirectory(config.stateDirectory)
         hostID = try HostIdentity.load(stateDirectory: config.stateDirectory)
         remoteSlots = SlotPool(capacity: config.maxJobs)
-        let resolver = FileResolver()
+        // Hashes of the compilers and system headers survive a restart: the first build after it does not read them again.
+        let resolver = FileResolver(journal: HashJournal(path: config.stateDirectory + "/file-hashes"))
         let sandbox = SandboxRunner(hostName: config.name, limits: config.sandboxLimits)
         // Both peers' jobs and a REAPI service's actions run in the sandbox.
         sandboxProblem = config.acceptsRemote || config.reapi.worker != nil ? sandbox.unavailableReason() : nil

@@ -36,7 +36,7 @@ final class FolderCache: Sendable {
         mutating func kind(of path: String) -> PathKind {
             if let known = seen[path] { return known }
             let folder = parentFolder(of: path)
-            let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+            let name = lastComponent(of: path)
             let status = statuses[folder] ?? {
                 let status = Self.status(of: folder, now: now)
                 statuses[folder] = status

@@ -1,7 +1,18 @@
 /// The folder of a path as the scan writes paths: `/` for a file at the root, `.` for a bare name.
 func parentFolder(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
+    guard let slash = lastSlash(in: path) else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// The last `/` of `path`, found in its UTF-8 bytes (a search by `Character` costs grapheme breaking per step).
+func lastSlash(in path: String) -> String.Index? {
+    path.utf8.lastIndex(of: UInt8(ascii: "/"))
+}
+
+/// The last component of `path` (all of it when there is no `/`).
+func lastComponent(of path: String) -> String {
+    guard let slash = lastSlash(in: path) else { return path }
+    return String(path[path.utf8.index(after: slash)...])
 }
 
 /// `name` in `folder` (`/` and `.` included).

@@ -59,11 +59,11 @@ public final class WarmInputs: Sendable {
         func isInside(_ path: String) -> Bool { prefix != "/" && (path.hasPrefix(prefix) || path + "/" == prefix) }
         func stored(_ path: String) -> String {
             guard isInside(path) else { return path }
-            return path + "/" == prefix ? "." : "./" + path.dropFirst(prefix.count)
+            return path + "/" == prefix ? "." : "./" + path[path.utf8.index(path.startIndex, offsetBy: prefix.utf8.count)...]
         }
         func resolved(_ path: String) -> String {
             if path == "." { return String(prefix.dropLast()) }
-            return path.hasPrefix("./") ? prefix + path.dropFirst(2) : path
+            return path.hasPrefix("./") ? prefix + path[path.utf8.index(path.startIndex, offsetBy: 2)...] : path
         }
     }
 
@@ -158,9 +158,7 @@ public final class WarmInputs: Sendable {
         static func grouped(_ probes: [(path: String, existed: Bool)]) -> [String: [(name: String, existed: Bool)]] {
             var grouped: [String: [(name: String, existed: Bool)]] = [:]
             for (path, existed) in probes {
-                let folder = parentFolder(of: path)
-                let name = folder == "/" ? String(path.dropFirst()) : String(path.dropFirst(folder.count + 1))
-                grouped[folder, default: []].append((name, existed))
+                grouped[parentFolder(of: path), default: []].append((lastComponent(of: path), existed))
             }
             return grouped
         }
@@ -220,19 +218,25 @@ public final class WarmInputs: Sendable {
     /// `check - PATH` lines (a relocated file's with its content hash after CTIME, `C` and hex), `probe + PATH` or
     /// `probe - PATH` lines (looked at, existed or not), and a last line `end` (a file cut short is refused).
     static func encode(_ key: Key, _ entry: Entry) -> String {
-        var lines = [key.text, "--"]
-        lines += entry.files.map { "file " + $0 }
+        var text = key.text
+        text.reserveCapacity(key.text.utf8.count + 64 * (entry.files.count + entry.checks.count) + 48 * entry.probes.count)
+        text += "\n--\n"
+        for file in entry.files { text += "file " + file + "\n" }
         for (path, identity) in entry.checks {
             if let id = identity {
-                let content = id.content.map { "C" + String($0, radix: 16) + " " } ?? ""
-                lines.append("check \(id.inode) \(id.size) \(id.modified) \(id.changed) \(content)\(path)")
+                text += "check \(id.inode) \(id.size) \(id.modified) \(id.changed) "
+                if let content = id.content { text += "C" + String(content, radix: 16) + " " }
+                text += path + "\n"
             } else {
-                lines.append("check - \(path)")
+                text += "check - " + path + "\n"
             }
         }
-        lines += entry.probeList.map { "probe \($0.existed ? "+" : "-") \($0.path)" }
-        if let directives = entry.sourceDirectives { lines.append("directives " + String(directives, radix: 16)) }
-        return (lines + ["end"]).joined(separator: "\n") + "\n"
+        // Folder by folder, as kept (the reader groups them again; the order carries nothing).
+        for (folder, names) in entry.probes {
+            for (name, existed) in names { text += (existed ? "probe + " : "probe - ") + childPath(name, of: folder) + "\n" }
+        }
+        if let directives = entry.sourceDirectives { text += "directives " + String(directives, radix: 16) + "\n" }
+        return text + "end\n"
     }
 
     /// The entry of a file written by ``encode(_:_:)`` for `key`; nil for another key's or a damaged file.

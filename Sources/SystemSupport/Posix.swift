@@ -63,19 +63,38 @@ public enum Posix {
         return readAll(fd)
     }
 
+    /// Everything left to read from `fd`, read straight into the result (sized from `fstat`; a longer file is
+    /// read on in blocks).
     public static func readAll(_ fd: Int32) -> [UInt8]? {
-        var result: [UInt8] = []
         var info = stat()
-        if fstat(fd, &info) == 0, info.st_size > 0 { result.reserveCapacity(Int(info.st_size)) }
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let expected = fstat(fd, &info) == 0 && info.st_size > 0 ? Int(info.st_size) : 0
+        var failed = false
+        var ended = false
+        // One byte more than expected, so a file of the expected size ends in this pass.
+        var result = [UInt8](unsafeUninitializedCapacity: max(expected + 1, 4096)) { buffer, count in
+            count = 0
+            while count < buffer.count {
+                let n = read(fd, buffer.baseAddress! + count, buffer.count - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    return
+                }
+                if n == 0 { ended = true; return }
+                count += n
+            }
+        }
+        if failed { return nil }
+        if ended { return result }
+        var block = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 return nil
             }
             if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
+            result.append(contentsOf: block[0..<n])
         }
     }
 

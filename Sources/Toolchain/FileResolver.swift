@@ -1,3 +1,4 @@
+internal import CLinuxShims
 import Crypto
 import Foundation
 import Synchronization
@@ -37,12 +38,15 @@ public struct AccessDenied: Error, CustomStringConvertible {
 }
 
 /// Resolves paths component by component (like the kernel does) and hashes file contents, caching hashes
-/// by device, inode, size and modification time.
+/// by device, inode, size, modification and change time (kept across restarts in a ``HashJournal``).
 public final class FileResolver: Sendable {
-    private struct Key: Hashable { let dev: UInt64, ino: UInt64, size: Int64, mtime: Int64, mtimeNsec: Int64 }
+    private typealias Key = HashJournal.Identity
+    /// What is known of a file while it keeps its identity: its digest, and whether it has an access ACL
+    /// (nil: not looked at), which decides whether its mode bits alone say who may read it.
+    private struct Known { var key: Key, digest: String, aclFree: Bool? }
     private struct Caches {
-        /// Digest of each physical path, valid while the key matches.
-        var hashes: [String: (Key, String)] = [:]
+        /// What is known of each physical path, valid while the key matches.
+        var hashes: [String: Known] = [:]
         /// A physical path with each digest.
         var paths: [String: String] = [:]
     }
@@ -50,8 +54,21 @@ public final class FileResolver: Sendable {
     /// The folder that stands for `/` (empty: this machine's own root): paths are resolved and read inside it,
     /// absolute links included, as another machine's files unpacked there (`swlaunch env create --root`).
     private let root: String
+    private let journal: HashJournal?
 
-    public init(root: String = "") { self.root = root }
+    /// `journal`: where hashes are kept across restarts (its entries are loaded now).
+    public init(root: String = "", journal: HashJournal? = nil) {
+        self.root = root
+        self.journal = journal
+        if let journal {
+            caches.withLock { caches in
+                for entry in journal.loaded {
+                    caches.hashes[entry.path] = Known(key: entry.identity, digest: entry.digest, aclFree: nil)
+                    caches.paths[entry.digest] = entry.path
+                }
+            }
+        }
+    }
 
     /// Joins a possibly relative path to `directory` without resolving anything.
     public static func absolute(_ path: String, in directory: String) -> String {
@@ -104,17 +121,49 @@ public final class FileResolver: Sendable {
     func hashAndSize(_ physicalPath: String, as caller: Caller?) throws -> (String, Bool, Int64) {
         let (fd, info) = try (caller ?? .daemon).openForReading(root + physicalPath)
         defer { close(fd) }
-        let key = Key(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
-                      mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
+        let key = Key(info)
         let executable = (info.st_mode & 0o111) != 0
-        if let (cachedKey, digest) = caches.withLock({ $0.hashes[physicalPath] }), cachedKey == key { return (digest, executable, key.size) }
-        guard let bytes = Posix.readAll(fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
-        let digest = Self.digest(bytes)
+        // Opened as the caller: its ACL, if any, let the caller read it; whether it has one is kept for `known`.
+        let aclFree = swl_has_access_acl(fd) == 0
+        if let known = caches.withLock({ $0.hashes[physicalPath] }), known.key == key {
+            if known.aclFree != aclFree { caches.withLock { $0.hashes[physicalPath]?.aclFree = aclFree } }
+            return (known.digest, executable, key.size)
+        }
+        guard let digest = Self.digest(of: fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }
         caches.withLock {
-            $0.hashes[physicalPath] = (key, digest)
+            $0.hashes[physicalPath] = Known(key: key, digest: digest, aclFree: aclFree)
             $0.paths[digest] = physicalPath
         }
+        if root.isEmpty { journal?.record(physicalPath, key, digest, readAt: Int64(time(nil))) }
         return (digest, executable, key.size)
+    }
+
+    /// The digest of a file known unchanged from its `lstat` (`info`), without opening it, when `caller` may
+    /// read it by what is known: root; or the mode bits, for its owner or for a file without an access ACL.
+    /// The folders above it are the caller's to check (``tree(files:directories:in:as:)`` does).
+    private func known(_ physicalPath: String, _ info: stat, as caller: Caller?) -> (String, Bool, Int64)? {
+        guard (info.st_mode & S_IFMT) == S_IFREG, let known = caches.withLock({ $0.hashes[physicalPath] }),
+              known.key == Key(info) else { return nil }
+        if let caller, !caller.isRoot {
+            guard caller.may(.read, info), info.st_uid == caller.uid || known.aclFree == true else { return nil }
+        }
+        return (known.digest, (info.st_mode & 0o111) != 0, known.key.size)
+    }
+
+    /// The SHA-256 of what is left to read from `fd`, read in blocks (the contents are not kept).
+    static func digest(of fd: Int32) -> String? {
+        var hasher = SHA256()
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 17, alignment: 16)
+        defer { block.deallocate() }
+        while true {
+            let n = read(fd, block.baseAddress, block.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return hexString(hasher.finalize()) }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: block[0..<n]))
+        }
     }
 
     public static func digest(_ bytes: [UInt8]) -> String {
@@ -123,7 +172,7 @@ public final class FileResolver: Sendable {
 
     /// The size of the file last hashed with this digest, as it was then.
     public func size(ofHash digest: String) -> Int64? {
-        caches.withLock { caches in caches.paths[digest].flatMap { caches.hashes[$0]?.0.size } }
+        caches.withLock { caches in caches.paths[digest].flatMap { caches.hashes[$0]?.key.size } }
     }
 
     /// Reads the contents of a file previously hashed, checking it still has that hash.
@@ -145,10 +194,15 @@ public final class FileResolver: Sendable {
         }
         // A compile's files share a few dozen folders: each folder is resolved (and its search checked) once.
         var folders: [String: Result<(String, [SymlinkEntry]), any Error>] = [:]
-        func resolveFile(_ path: String) throws -> (String, [SymlinkEntry]) {
-            guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return try resolve(path, as: caller) }
-            let folder = String(path[..<slash]), name = String(path[path.index(after: slash)...])
-            guard !name.isEmpty, name != ".", name != ".." else { return try resolve(path, as: caller) }
+        /// The physical path, the links met, and the file's `lstat` when taken on the way.
+        func resolveFile(_ path: String) throws -> (String, [SymlinkEntry], stat?) {
+            func theLongWay() throws -> (String, [SymlinkEntry], stat?) {
+                let (physical, links) = try resolve(path, as: caller)
+                return (physical, links, nil)
+            }
+            guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.startIndex else { return try theLongWay() }
+            let folder = String(path[..<slash]), name = String(path[path.utf8.index(after: slash)...])
+            guard !name.isEmpty, name != ".", name != ".." else { return try theLongWay() }
             let resolved = folders[folder] ?? {
                 let result = Result { () throws -> (String, [SymlinkEntry]) in
                     let (physical, links) = try resolve(folder, as: caller)
@@ -169,14 +223,14 @@ public final class FileResolver: Sendable {
                 throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
             }
             // A link as the last component: the whole path the long way.
-            if (info.st_mode & S_IFMT) == S_IFLNK { return try resolve(path, as: caller) }
-            return (candidate, links)
+            if (info.st_mode & S_IFMT) == S_IFLNK { return try theLongWay() }
+            return (candidate, links, info)
         }
         for file in files {
             // A name from the scan that does not exist was never read (a marker-like line in a raw string).
-            let physical: String, links: [SymlinkEntry]
+            let physical: String, links: [SymlinkEntry], info: stat?
             do {
-                (physical, links) = try resolveFile(Self.absolute(file, in: workingDirectory))
+                (physical, links, info) = try resolveFile(Self.absolute(file, in: workingDirectory))
             } catch let denied as AccessDenied {
                 // A name the caller cannot reach is never skipped: the job is refused.
                 throw denied
@@ -185,7 +239,8 @@ public final class FileResolver: Sendable {
             }
             addLinks(links)
             guard seenFiles.insert(physical).inserted else { continue }
-            let (digest, executable, size) = try hashAndSize(physical, as: caller)
+            // A file unchanged since it was hashed is not opened again.
+            let (digest, executable, size) = try info.flatMap { known(physical, $0, as: caller) } ?? hashAndSize(physical, as: caller)
             tree.files.append(FileEntry(path: physical, hash: digest, executable: executable))
             tree.totalBytes += UInt64(max(0, size))
         }

@@ -1,0 +1,90 @@
+import Foundation
+import SystemSupport
+import Testing
+@testable import Toolchain
+
+@Suite struct HashJournalTests {
+    func digestOf(_ text: String) -> String { FileResolver.digest(Array(text.utf8)) }
+
+    @Test func aRestartedResolverKnowsTheHashesAndAnEditedFileIsHashedAgain() throws {
+        let dir = try scratchDirectory()
+        let file = dir + "/header.h", other = dir + "/other.h", journalPath = dir + "/file-hashes"
+        try "int a;\n".write(toFile: file, atomically: false, encoding: .utf8)
+        try "int b;\n".write(toFile: other, atomically: false, encoding: .utf8)
+        do {
+            let resolver = FileResolver(journal: HashJournal(path: journalPath, settledSeconds: 0))
+            #expect(try resolver.hash(file).0 == digestOf("int a;\n"))
+            #expect(try resolver.hash(other).0 == digestOf("int b;\n"))
+        }
+        // The restarted daemon's resolver serves the contents of a hash it never computed itself.
+        let journal = HashJournal(path: journalPath, settledSeconds: 0)
+        #expect(journal.loaded.map(\.path) == [file, other])
+        let restarted = FileResolver(journal: journal)
+        #expect(restarted.contents(ofHash: digestOf("int a;\n")) == Array("int a;\n".utf8))
+        #expect(try restarted.hash(file).0 == digestOf("int a;\n"))
+        // Same size, new contents: the change time differs, so the journal's hash does not hold.
+        try "int c;\n".write(toFile: file, atomically: false, encoding: .utf8)
+        // (Within one clock tick of the first write the times could be equal; a real edit is seconds later.)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: file)
+        #expect(try restarted.hash(file).0 == digestOf("int c;\n"))
+        // The newest line per path is what a third start keeps.
+        let third = HashJournal(path: journalPath, settledSeconds: 0)
+        #expect(third.loaded.count == 2 && third.loaded.first { $0.path == file }?.digest == digestOf("int c;\n"))
+    }
+
+    @Test func aFileChangedJustBeforeItWasReadIsNotWritten() throws {
+        let dir = try scratchDirectory()
+        let file = dir + "/fresh.h", journalPath = dir + "/file-hashes"
+        try "int fresh;\n".write(toFile: file, atomically: false, encoding: .utf8)
+        let resolver = FileResolver(journal: HashJournal(path: journalPath))
+        #expect(try resolver.hash(file).0 == digestOf("int fresh;\n"))
+        #expect(HashJournal(path: journalPath).loaded.isEmpty, "a file changed within the last 2 s could change again unseen")
+    }
+
+    @Test func aLineCutShortAndAForeignFileAreDropped() throws {
+        let dir = try scratchDirectory()
+        let journalPath = dir + "/file-hashes"
+        let digest = String(repeating: "ab", count: 32)
+        let good = "\(digest) 1 2 3 4 5 /usr/include/stdio.h\n"
+        try ("swlaunch file hashes 1\n" + good + "\(digest) 1 2 3 4").write(toFile: journalPath, atomically: false, encoding: .utf8)
+        let journal = HashJournal(path: journalPath)
+        #expect(journal.loaded.count == 1 && journal.loaded[0].path == "/usr/include/stdio.h" && journal.loaded[0].identity.changed == 5)
+        #expect(Posix.readFile(journalPath) == Array(("swlaunch file hashes 1\n" + good).utf8), "compacted without the damaged line")
+        try "something else\n\(good)".write(toFile: journalPath, atomically: false, encoding: .utf8)
+        #expect(HashJournal(path: journalPath).loaded.isEmpty)
+        let bounded = dir + "/bounded"
+        try ("swlaunch file hashes 1\n" + (1...10).map { "\(digest) 1 \($0) 3 4 5 /f\($0)\n" }.joined()).write(toFile: bounded, atomically: false, encoding: .utf8)
+        #expect(HashJournal(path: bounded, maximumEntries: 4).loaded.map(\.path) == ["/f7", "/f8", "/f9", "/f10"])
+    }
+}
+
+@Suite struct KnownFileTests {
+    /// `tree` takes a file unchanged since it was hashed from its `lstat` alone; what it hands out must still be
+    /// what a full open would: the current contents' digest, and nothing the caller could not read.
+    @Test func anUnchangedFileIsTakenFromItsStatAndNothingElseIs() throws {
+        let dir = try scratchDirectory()
+        chmod(dir, 0o755)
+        let file = dir + "/known.h"
+        try "int k;\n".write(toFile: file, atomically: false, encoding: .utf8)
+        chmod(file, 0o644)
+        let resolver = FileResolver()
+        let stranger = Caller(uid: 4242, gid: 4242, groups: [4242])
+        func digest(as caller: Caller?) throws -> String? { try resolver.tree(files: [file], directories: [], in: dir, as: caller).files.first?.hash }
+        #expect(try digest(as: nil) == FileResolver.digest(Array("int k;\n".utf8)))
+        #expect(try digest(as: stranger) == FileResolver.digest(Array("int k;\n".utf8)), "readable by all: served from what is known")
+        // Not readable by the stranger any more: refused, though its contents did not change.
+        chmod(file, 0o600)
+        #expect(throws: AccessDenied.self) { try digest(as: stranger) }
+        #expect(try digest(as: nil) == FileResolver.digest(Array("int k;\n".utf8)))
+        #expect(throws: AccessDenied.self) { try digest(as: stranger) }
+        // Edited: hashed again, whoever asks.
+        chmod(file, 0o644)
+        try "int j;\n".write(toFile: file, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: file)
+        #expect(try digest(as: stranger) == FileResolver.digest(Array("int j;\n".utf8)))
+        // A folder on the way the stranger cannot search: refused before the file is looked at.
+        chmod(dir, 0o700)
+        #expect(throws: AccessDenied.self) { try digest(as: stranger) }
+        chmod(dir, 0o755)
+    }
+}
