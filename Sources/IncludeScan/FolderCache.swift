@@ -22,33 +22,41 @@ final class FolderCache: Sendable {
     private let folders = Mutex<[String: Folder]>([:])
     let maximumFolders = 50_000
 
-    /// One scan's view: each folder stat'ed once, each path's answer kept (the scan's probes).
+    /// One scan's view: each folder stat'ed once, each path's answer kept (the scan's probes), by folder.
     struct Lookup {
         enum Status { case missing, untrusted, trusted(Identity) }
+        struct Folder {
+            let status: Status
+            /// Every name asked about in the folder, and what was there.
+            var seen: [String: PathKind] = [:]
+        }
         let cache: FolderCache
         let now = Posix.wallSeconds()
-        var statuses: [String: Status] = [:]
-        /// Every path asked about, and what was there.
-        var seen: [String: PathKind] = [:]
+        var folders: [String: Folder] = [:]
 
         init(cache: FolderCache) { self.cache = cache }
 
+        /// Every path asked about, by folder and name, and whether something was there.
+        var probes: Probes { folders.mapValues { $0.seen.mapValues { $0 != .absent } } }
+
         mutating func kind(of path: String) -> PathKind {
-            if let known = seen[path] { return known }
             let folder = parentFolder(of: path)
             let name = lastComponent(of: path)
-            let status = statuses[folder] ?? {
-                let status = Self.status(of: folder, now: now)
-                statuses[folder] = status
-                return status
-            }()
+            let index: Dictionary<String, Folder>.Index
+            if let known = folders.index(forKey: folder) {
+                index = known
+                if let kind = folders.values[index].seen[name] { return kind }
+            } else {
+                folders[folder] = Folder(status: Self.status(of: folder, now: now))
+                index = folders.index(forKey: folder)!
+            }
             let kind: PathKind
-            switch status {
+            switch folders.values[index].status {
             case .missing: kind = .absent
             case .untrusted: kind = FolderCache.kind(of: path)
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity, path: path)
             }
-            seen[path] = kind
+            folders.values[index].seen[name] = kind
             return kind
         }
 

@@ -68,11 +68,11 @@ public final class IncludeScanner: Sendable {
     /// (found there or not, and the `.gch` beside each found) and whether something was there: what a file created,
     /// renamed or removed could change.
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
-                                    workingDirectory: String) -> (outcome: Outcome, probes: [String: Bool]) {
+                                    workingDirectory: String) -> (outcome: Outcome, probes: Probes) {
         var lookup = FolderCache.Lookup(cache: folderCache)
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup)
-        return (outcome, lookup.seen.mapValues { $0 != .absent })
+        return (outcome, lookup.probes)
     }
 
     private func scan(source: String, preincludes: [String], implicit: [String], searchPath: SearchPath,

@@ -1,3 +1,6 @@
+/// Paths a scan looked at: folder, then name in it, and whether something was there.
+public typealias Probes = [String: [String: Bool]]
+
 /// The folder of a path as the scan writes paths: `/` for a file at the root, `.` for a bare name.
 func parentFolder(of path: String) -> String {
     guard let slash = lastSlash(in: path) else { return "." }

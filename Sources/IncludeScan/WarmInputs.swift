@@ -185,17 +185,18 @@ public final class WarmInputs: Sendable {
         return entry.files.map(relocation.resolved)
     }
 
-    /// Remembers a scan's result: `files` found, `probes` (every path looked at, and whether something was there). Identities are taken now, so a change made
+    /// Remembers a scan's result: `files` found, `probes` (every path looked at, by folder, and whether something
+    /// was there). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], probes: [String: Bool], sourceDirectives: UInt64? = nil) {
+    public func remember(_ key: Key, files: [String], probes: Probes, sourceDirectives: UInt64? = nil) {
         let relocation = Relocation(key.workingDirectory)
-        let folders = Set(probes.keys.map { parentFolder(of: $0) })
         let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
-            + folders.sorted().map { (relocation.stored($0), Identity(path: $0)) }
-        let entry = Entry(files: files.map(relocation.stored), checks: checks,
-                          probes: Entry.grouped(probes.map { (relocation.stored($0.key), $0.value) }),
-                          sourceDirectives: sourceDirectives)
+            + probes.keys.sorted().map { (relocation.stored($0), Identity(path: $0)) }
+        var stored: [String: [(name: String, existed: Bool)]] = [:]
+        stored.reserveCapacity(probes.count)
+        for (folder, names) in probes { stored[relocation.stored(folder)] = names.map { ($0.key, $0.value) } }
+        let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
         if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
     }
