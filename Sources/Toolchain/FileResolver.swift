@@ -123,10 +123,11 @@ public final class FileResolver: Sendable {
         defer { close(fd) }
         let key = Key(info)
         let executable = (info.st_mode & 0o111) != 0
-        // Opened as the caller: its ACL, if any, let the caller read it; whether it has one is kept for `known`.
-        let aclFree = swl_has_access_acl(fd) == 0
+        // Opened as the caller, who may read it; whether it has an ACL is kept for `known` (for callers other
+        // than root, whose reading it does not decide).
+        let aclFree: Bool? = caller.map { !$0.isRoot } == true ? swl_has_access_acl(fd) == 0 : nil
         if let known = caches.withLock({ $0.hashes[physicalPath] }), known.key == key {
-            if known.aclFree != aclFree { caches.withLock { $0.hashes[physicalPath]?.aclFree = aclFree } }
+            if let aclFree, known.aclFree != aclFree { caches.withLock { $0.hashes[physicalPath]?.aclFree = aclFree } }
             return (known.digest, executable, key.size)
         }
         guard let digest = Self.digest(of: fd) else { throw ResolveError(path: physicalPath, reason: "unreadable") }

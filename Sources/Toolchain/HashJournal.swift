@@ -1,9 +1,11 @@
 import Foundation
+import Synchronization
 import SystemSupport
 
 /// The file hashes a ``FileResolver`` learnt, kept on disk so a restarted daemon does not read and hash its
 /// compilers and system headers again: an append-only file of lines
-/// `DIGEST DEV INODE SIZE MTIME_NS CTIME_NS PATH` (later lines win), compacted when it opens.
+/// `DIGEST DEV INODE SIZE MTIME_NS CTIME_NS PATH` (later lines win), compacted when it opens; a run appends at
+/// most `maximumEntries` lines.
 ///
 /// Only hashes of files that had not changed for `settledSeconds` when they were read are written: a file
 /// changed again within its timestamps' granularity could keep its size and times with other contents.
@@ -29,6 +31,8 @@ public final class HashJournal: Sendable {
     public let loaded: [(path: String, identity: Identity, digest: String)]
     private let descriptor: Int32
     let settledSeconds: Int64
+    /// Lines written since the file was opened: at most `maximumEntries` more until the next compaction.
+    private let appended = Atomic<Int>(0)
 
     /// Opens (creating) the journal at `path` and compacts it to one line per path, the newest.
     public init(path: String, maximumEntries: Int = 200_000, settledSeconds: Int64 = 2) {
@@ -54,7 +58,7 @@ public final class HashJournal: Sendable {
     public func record(_ path: String, _ identity: Identity, _ digest: String, readAt: Int64) {
         guard descriptor >= 0, readAt - identity.changed / 1_000_000_000 >= settledSeconds,
               readAt - identity.modified / 1_000_000_000 >= settledSeconds,
-              !path.contains("\n") else { return }
+              !path.contains("\n"), appended.add(1, ordering: .relaxed).newValue <= maximumEntries else { return }
         // One write with O_APPEND: lines from concurrent jobs do not interleave.
         _ = Posix.writeAll(descriptor, Array(Self.line(path, identity, digest).utf8))
     }
