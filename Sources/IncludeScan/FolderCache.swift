@@ -40,8 +40,11 @@ final class FolderCache: Sendable {
         var probes: Probes { folders.mapValues { $0.seen.mapValues { $0 != .absent } } }
 
         mutating func kind(of path: String) -> PathKind {
-            let folder = parentFolder(of: path)
-            let name = lastComponent(of: path)
+            kind(of: lastComponent(of: path), in: parentFolder(of: path))
+        }
+
+        /// The kind of `name` (one component) in `folder`, as ``kind(of:)`` of the path they make.
+        mutating func kind(of name: String, in folder: String) -> PathKind {
             let index: Dictionary<String, Folder>.Index
             if let known = folders.index(forKey: folder) {
                 index = known
@@ -53,8 +56,8 @@ final class FolderCache: Sendable {
             let kind: PathKind
             switch folders.values[index].status {
             case .missing: kind = .absent
-            case .untrusted: kind = FolderCache.kind(of: path)
-            case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity, path: path)
+            case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
+            case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
             folders.values[index].seen[name] = kind
             return kind
@@ -74,13 +77,13 @@ final class FolderCache: Sendable {
     }
 
     /// The kind of `folder/name`, from what was learnt under the folder's current identity, else from a stat.
-    func kind(of name: String, in folder: String, identity: Identity, path: String) -> PathKind {
+    func kind(of name: String, in folder: String, identity: Identity) -> PathKind {
         let known: PathKind? = folders.withLock { folders in
             guard let entry = folders[folder], entry.identity == identity else { return nil }
             return entry.kinds[name]
         }
         if let known { return known }
-        let kind = Self.kind(of: path)
+        let kind = Self.kind(of: childPath(name, of: folder))
         folders.withLock { folders in
             if folders.count >= maximumFolders { folders.removeAll(keepingCapacity: true) }
             var entry = folders[folder] ?? Folder(identity: identity, kinds: [:])

@@ -82,7 +82,16 @@ public final class IncludeScanner: Sendable {
         // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
         func hasPrecompiledHeader(_ path: String) -> Bool { lookup.kind(of: path + ".gch") != .absent }
         func all(_ name: String, in folders: [String]) -> [String] {
-            folders.map { childPath(name, of: $0) }.filter(isFile)
+            // Each candidate asked by folder and last component, without making and splitting its path.
+            let slash = lastSlash(in: name)
+            let base = slash.map { String(name[name.utf8.index(after: $0)...]) } ?? name
+            let within = slash.map { String(name[..<$0]) }
+            var found: [String] = []
+            for folder in folders {
+                let candidateFolder = within.map { childPath($0, of: folder) } ?? folder
+                if lookup.kind(of: base, in: candidateFolder) == .file { found.append(childPath(base, of: candidateFolder)) }
+            }
+            return found
         }
         var files: [String] = []
         var seen = Set<String>()
