@@ -198,7 +198,7 @@ public final class WarmInputs: Sendable {
         for (folder, names) in probes { stored[relocation.stored(folder)] = names.map { ($0.key, $0.value) } }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
-        if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Array(Self.encode(key, entry).utf8), mode: 0o600) }
+        if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Self.encode(key, entry), mode: 0o600) }
     }
 
     private func keep(_ key: Key, _ entry: Entry) {
@@ -218,26 +218,45 @@ public final class WarmInputs: Sendable {
     /// The file: the key's lines, a line `--`, then `file PATH` lines and `check INODE SIZE MTIME CTIME PATH` or
     /// `check - PATH` lines (a relocated file's with its content hash after CTIME, `C` and hex), `probe + PATH` or
     /// `probe - PATH` lines (looked at, existed or not), and a last line `end` (a file cut short is refused).
-    static func encode(_ key: Key, _ entry: Entry) -> String {
-        var text = key.text
-        text.reserveCapacity(key.text.utf8.count + 64 * (entry.files.count + entry.checks.count) + 48 * entry.probes.count)
-        text += "\n--\n"
-        for file in entry.files { text += "file " + file + "\n" }
+    static func encode(_ key: Key, _ entry: Entry) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
+        func put(_ text: String) { out.append(contentsOf: text.utf8) }
+        func put(_ number: some BinaryInteger, radix: Int = 10) {
+            // Digits straight into the output (the file has thousands of numbers).
+            var value = number.magnitude, digits: [UInt8] = []
+            repeat {
+                let digit = UInt8(truncatingIfNeeded: value % numericCast(radix))
+                digits.append(digit < 10 ? 48 + digit : 87 + digit)
+                value /= numericCast(radix)
+            } while value > 0
+            if number < 0 { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: digits.reversed())
+        }
+        let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " ")
+        put(key.text); put("\n--\n")
+        for file in entry.files { put("file "); put(file); out.append(newline) }
         for (path, identity) in entry.checks {
             if let id = identity {
-                text += "check \(id.inode) \(id.size) \(id.modified) \(id.changed) "
-                if let content = id.content { text += "C" + String(content, radix: 16) + " " }
-                text += path + "\n"
+                put("check "); put(id.inode); out.append(space); put(id.size); out.append(space)
+                put(id.modified); out.append(space); put(id.changed); out.append(space)
+                if let content = id.content { put("C"); put(content, radix: 16); out.append(space) }
             } else {
-                text += "check - " + path + "\n"
+                put("check - ")
             }
+            put(path); out.append(newline)
         }
         // Folder by folder, as kept (the reader groups them again; the order carries nothing).
         for (folder, names) in entry.probes {
-            for (name, existed) in names { text += (existed ? "probe + " : "probe - ") + childPath(name, of: folder) + "\n" }
+            for (name, existed) in names {
+                put(existed ? "probe + " : "probe - "); put(folder)
+                if folder != "/" { out.append(UInt8(ascii: "/")) }
+                put(name); out.append(newline)
+            }
         }
-        if let directives = entry.sourceDirectives { text += "directives " + String(directives, radix: 16) + "\n" }
-        return text + "end\n"
+        if let directives = entry.sourceDirectives { put("directives "); put(directives, radix: 16); out.append(newline) }
+        put("end\n")
+        return out
     }
 
     /// The entry of a file written by ``encode(_:_:)`` for `key`; nil for another key's or a damaged file.

@@ -172,6 +172,21 @@ import Testing
         #expect(warm.files(for: key("build-b")) == nil)
     }
 
+    @Test func anEntryReadsBackAsWritten() throws {
+        let key = WarmInputs.Key(source: "/w/src/a.c", preincludes: [], implicit: [], searchPath: .init(quote: [], angled: ["/usr/include"]),
+                                 workingDirectory: "/w/build")
+        let entry = WarmInputs.Entry(
+            files: ["/w/src/a.c", "./gen.h"],
+            checks: [("/w/src/a.c", .init(inode: 12, size: 300, modified: 1_700_000_000_123_456_789, changed: -5)),
+                     ("./gen.h", .init(inode: 7, size: 0, modified: 1, changed: 2, content: 0xdead_beef_0123_4567)),
+                     ("/usr/include", nil)],
+            probes: ["/": [("top.h", false)], ".": [("gen.h", true), ("gen.h.gch", false)], "/usr/include": [("stdio.h", true)]],
+            sourceDirectives: UInt64.max)
+        let text = String(decoding: WarmInputs.encode(key, entry), as: UTF8.self)
+        #expect(text.contains("probe - /top.h\n") && text.contains("probe + ./gen.h\n") && text.contains("check 7 0 1 2 Cdeadbeef01234567 ./gen.h\n"))
+        #expect(WarmInputs.decode(text, key: key) == entry, "\(text)")
+    }
+
     @Test func aDamagedOrForeignEntryFileIsIgnored() throws {
         let tree = try Fixture(["main.c": "int main;\n"])
         tree.scan()
