@@ -312,11 +312,11 @@ final class LauncherService: Sendable {
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
         if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:)) { return (files, "warm") }
-        let (outcome, probes) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
+        let (outcome, probes, read) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory)
         switch outcome {
         case let .files(files):
-            warm.remember(key, files: files, probes: probes, sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)))
+            warm.remember(key, files: files, probes: probes, read: read, sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)))
             return (files, "daemon")
         case let .cannot(reason): throw ScanNeeded(reason: reason)
         }

@@ -33,6 +33,8 @@ final class FolderCache: Sendable {
         let cache: FolderCache
         let now = Posix.wallSeconds()
         var folders: [String: Folder] = [:]
+        /// The `stat` of each file the scan read, taken before reading it.
+        var read: [String: stat] = [:]
 
         init(cache: FolderCache) { self.cache = cache }
 

@@ -66,13 +66,13 @@ public final class IncludeScanner: Sendable {
 
     /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every path it looked at for a header
     /// (found there or not, and the `.gch` beside each found) and whether something was there: what a file created,
-    /// renamed or removed could change.
+    /// renamed or removed could change; and the `stat` of each file it read, taken before reading it.
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
-                                    workingDirectory: String) -> (outcome: Outcome, probes: Probes) {
+                                    workingDirectory: String) -> (outcome: Outcome, probes: Probes, read: [String: stat]) {
         var lookup = FolderCache.Lookup(cache: folderCache)
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup)
-        return (outcome, lookup.probes)
+        return (outcome, lookup.probes, lookup.read)
     }
 
     private func scan(source: String, preincludes: [String], implicit: [String], searchPath: SearchPath,
@@ -113,7 +113,7 @@ public final class IncludeScanner: Sendable {
         }
         while let path = queue.popLast() {
             let directives: [Directive]
-            switch self.directives(of: path) {
+            switch self.directives(of: path, read: &lookup.read) {
             case nil: continue
             case let .computed(line)?: return .cannot("computed #include at \(path):\(line)")
             case let .known(list)?: directives = list
@@ -160,8 +160,15 @@ public final class IncludeScanner: Sendable {
 
     /// The directives of a file (cached by its identity); nil when it cannot be read.
     func directives(of path: String) -> Directives? {
+        var read: [String: stat] = [:]
+        return directives(of: path, read: &read)
+    }
+
+    /// ``directives(of:)``, keeping the file's `stat` in `read`.
+    func directives(of path: String, read: inout [String: stat]) -> Directives? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        read[path] = info
         let identity = Identity(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                                 mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
         if let known = cache.withLock({ $0[identity] }) { return known }

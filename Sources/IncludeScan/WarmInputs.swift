@@ -78,6 +78,11 @@ public final class WarmInputs: Sendable {
         init?(path: String, content: Bool = false) {
             var info = stat()
             guard stat(path, &info) == 0 else { return nil }
+            self.init(info, path: path, content: content)
+        }
+
+        /// The identity `info` shows (a `stat` of `path`).
+        init(_ info: stat, path: String, content: Bool = false) {
             inode = UInt64(info.st_ino)
             let folder = (info.st_mode & S_IFMT) == S_IFDIR
             size = folder ? 0 : Int64(info.st_size)
@@ -186,12 +191,16 @@ public final class WarmInputs: Sendable {
     }
 
     /// Remembers a scan's result: `files` found, `probes` (every path looked at, by folder, and whether something
-    /// was there). Identities are taken now, so a change made
+    /// was there), `read` (the scan's `stat` of the files it read, taken before reading them; the others are
+    /// taken now). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
     /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], probes: Probes, sourceDirectives: UInt64? = nil) {
+    public func remember(_ key: Key, files: [String], probes: Probes, read: [String: stat] = [:], sourceDirectives: UInt64? = nil) {
         let relocation = Relocation(key.workingDirectory)
-        let checks = files.map { (relocation.stored($0), Identity(path: $0, content: relocation.isInside($0))) }
+        let checks = files.map { file in
+            (relocation.stored(file), read[file].map { Identity($0, path: file, content: relocation.isInside(file)) }
+                ?? Identity(path: file, content: relocation.isInside(file)))
+        }
             + probes.keys.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         var stored: [String: [(name: String, existed: Bool)]] = [:]
         stored.reserveCapacity(probes.count)

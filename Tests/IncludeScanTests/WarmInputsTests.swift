@@ -26,9 +26,9 @@ import Testing
         /// Scans main.c and remembers the result; the files found.
         @discardableResult
         func scan() -> [String] {
-            let (outcome, probes) = scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
+            let (outcome, probes, read) = scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
             guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return [] }
-            warm.remember(key, files: files, probes: probes)
+            warm.remember(key, files: files, probes: probes, read: read)
             return files
         }
 
@@ -96,9 +96,9 @@ import Testing
     /// `#include` line does not.
     @Test func aSourceEditedBelowItsIncludesStaysWarm() throws {
         let tree = try Fixture(["main.c": "#include <a.h>\nint f(void) { return 1; }\n", "second/a.h": "int a;\n", "second/b.h": "int b;\n"])
-        let (outcome, probes) = tree.scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: tree.searchPath, workingDirectory: tree.root)
+        let (outcome, probes, read) = tree.scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: tree.searchPath, workingDirectory: tree.root)
         guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
-        tree.warm.remember(tree.key, files: files, probes: probes, sourceDirectives: tree.scanner.directiveFingerprint(of: tree.root + "/main.c"))
+        tree.warm.remember(tree.key, files: files, probes: probes, read: read, sourceDirectives: tree.scanner.directiveFingerprint(of: tree.root + "/main.c"))
         try "#include <a.h>\nint f(void) { return 2; } // edited\n".write(toFile: tree.root + "/main.c", atomically: true, encoding: .utf8)
         #expect(tree.warm.files(for: tree.key, directives: tree.scanner.directiveFingerprint(of:)) == files)
         #expect(tree.warm.files(for: tree.key) == nil, "without the fingerprint, any edit means a scan")
@@ -159,11 +159,11 @@ import Testing
             WarmInputs.Key(source: root + "/src/main.c", preincludes: [], implicit: [],
                            searchPath: .init(quote: [], angled: [root + "/" + build, root + "/include"]), workingDirectory: root + "/" + build)
         }
-        let (outcome, probes) = scanner.scanRecordingProbes(source: root + "/src/main.c", preincludes: [],
+        let (outcome, probes, read) = scanner.scanRecordingProbes(source: root + "/src/main.c", preincludes: [],
                                                               searchPath: .init(quote: [], angled: [root + "/build-a", root + "/include"]),
                                                               workingDirectory: root + "/build-a")
         guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
-        warm.remember(key("build-a"), files: files, probes: probes)
+        warm.remember(key("build-a"), files: files, probes: probes, read: read)
         #expect(key("build-a") == key("build-b"), "the key does not name the build folder")
         #expect(warm.files(for: key("build-b")) == [root + "/src/main.c", root + "/build-b/export.h", root + "/include/lib.h"])
         #expect(WarmInputs(directory: root + "/.warm").files(for: key("build-b"))?.contains(root + "/build-b/export.h") == true)
