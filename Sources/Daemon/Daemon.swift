@@ -79,7 +79,7 @@ public final class Daemon: Sendable {
         launchers = try LauncherService(
             name: config.name, platform: config.platform, stateDirectory: config.stateDirectory, logger: config.logger,
             localSlots: SlotPool(capacity: config.localSlots), stats: stats, resolver: resolver,
-            toolchains: ToolchainRegistry(resolver: resolver, platform: config.platform), scheduler: scheduler, distributor: distributor)
+            toolchains: ToolchainRegistry(resolver: resolver, platform: config.platform, memoryPath: config.stateDirectory + "/toolchains"), scheduler: scheduler, distributor: distributor)
         box.service = launchers
     }
 

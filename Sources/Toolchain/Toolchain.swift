@@ -44,10 +44,15 @@ public final class ToolchainRegistry: Sendable {
     private let resolver: FileResolver
     private let platform: String
     private let cache = Mutex<[String: (Date, Toolchain)]>([:])
+    /// Where the files found for each compiler are kept across restarts (nil: not kept).
+    private let memoryPath: String?
 
-    public init(resolver: FileResolver, platform: String) {
+    /// `memoryPath`: a file keeping which files each compiler was found to load, so that a restarted daemon does
+    /// not ask the compiler and `ldd` again while the programs and the loader's cache are unchanged.
+    public init(resolver: FileResolver, platform: String, memoryPath: String? = nil) {
         self.resolver = resolver
         self.platform = platform
+        self.memoryPath = memoryPath
     }
 
     /// The toolchain of the compiler at `compiler` on this machine (blocking; cached by the driver's mtime).
@@ -87,6 +92,23 @@ public final class ToolchainRegistry: Sendable {
     private func discover(_ compiler: String) throws -> Toolchain {
         guard isCompilerName(compiler) else { throw ToolchainError(compiler: compiler, reason: "not a C or C++ compiler driver") }
         guard Posix.isExecutableFile(compiler) else { throw ToolchainError(compiler: compiler, reason: "not an executable file") }
+        let memory = memoryPath.map(ToolchainMemory.init(path:))
+        let files: [String]
+        if let remembered = memory?.files(of: compiler) {
+            files = remembered
+        } else {
+            let (members, libraries) = try loadedFiles(of: compiler)
+            files = members + libraries
+            memory?.remember(compiler, files: files, programs: members.filter { !$0.hasSuffix(".o") })
+        }
+        let tree = try resolver.tree(files: files, directories: [], in: "/")
+        let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
+        return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
+    }
+
+    /// The programs `compiler` runs (itself first, and clang's GCC installation marker) and the shared libraries
+    /// they load: asked of the driver and `ldd`.
+    private func loadedFiles(of compiler: String) throws -> (members: [String], libraries: [String]) {
         var members = [compiler]
         let isClang = compiler.split(separator: "/").last?.contains("clang") ?? false
         if !isClang {
@@ -119,9 +141,7 @@ public final class ToolchainRegistry: Sendable {
             let listed = (try? sharedLibraries(of: member)) ?? []
             libraries.append(contentsOf: listed.isEmpty ? ELFFile.sharedLibraries(of: member) : listed)
         }
-        let tree = try resolver.tree(files: members + libraries, directories: [], in: "/")
-        let id = EnvironmentArchive.identity(files: tree.files, symlinks: tree.symlinks, platform: platform)
-        return Toolchain(id: id, compiler: compiler, files: tree.files, symlinks: tree.symlinks)
+        return (members, libraries)
     }
 
     /// The programs a gcc driver runs to compile (cc1, cc1plus, as), found from the configure line in its file:

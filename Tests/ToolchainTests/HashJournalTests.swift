@@ -89,3 +89,37 @@ import Testing
         chmod(dir, 0o755)
     }
 }
+
+@Suite struct ToolchainMemoryTests {
+    /// A restarted daemon takes a compiler's files from its memory while the programs and the loader's cache are
+    /// unchanged, and asks the driver and ldd again when one differs.
+    @Test func aRememberedCompilerIsNotAskedAgainUntilAProgramChanges() throws {
+        let dir = try scratchDirectory()
+        let memoryPath = dir + "/toolchains", gcc = "/usr/bin/gcc"
+        let first = try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc)
+        let memory = ToolchainMemory(path: memoryPath)
+        let entry = try #require(memory.read().first)
+        #expect(entry.compiler == gcc && entry.files.count >= 4 && entry.stamps.contains { $0.path == "/etc/ld.so.cache" })
+        #expect(try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc).id == first.id)
+
+        // Proof that the memory is what answers: an entry listing only the driver is taken as it is.
+        func write(_ entry: ToolchainMemory.Entry) throws {
+            var text = ToolchainMemory.header + "\ncompiler \(entry.compiler)\n"
+            for (path, stamp) in entry.stamps { text += "stamp \(stamp) \(path)\n" }
+            text += entry.files.map { "file \($0)\n" }.joined() + "end\n"
+            try text.write(toFile: memoryPath, atomically: true, encoding: .utf8)
+        }
+        try write(ToolchainMemory.Entry(compiler: gcc, stamps: entry.stamps, files: [gcc]))
+        let short = try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc)
+        #expect(short.files.count == 1)
+        // A program whose identity is not the one remembered: found again, whole.
+        var stale = entry.stamps
+        stale[stale.count - 2].stamp = "1 2 3 4 5"
+        try write(ToolchainMemory.Entry(compiler: gcc, stamps: stale, files: [gcc]))
+        #expect(try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc).id == first.id)
+        #expect(ToolchainMemory(path: memoryPath).read().first?.files == entry.files, "rewritten from what was found")
+        // A damaged file is no memory at all.
+        try "swlaunch toolchains 1\ncompiler \(gcc)\nstamp x\n".write(toFile: memoryPath, atomically: true, encoding: .utf8)
+        #expect(ToolchainMemory(path: memoryPath).read().isEmpty)
+    }
+}
