@@ -171,13 +171,41 @@ public final class WarmInputs: Sendable {
 
     let directory: String?
     public let maximumEntries: Int
+    /// The entry files kept in `directory`: past this many (checked at start and after each quarter of it written)
+    /// the least recently written go, down to three quarters of it.
+    public let maximumFiles: Int
     private let memory = Mutex<[Key: Entry]>([:])
+    /// Entry files written since the folder was last trimmed.
+    private let written = Mutex(0)
 
-    /// `directory` keeps the entries across restarts (created when missing); nil keeps them in memory only.
-    public init(directory: String?, maximumEntries: Int = 20_000) {
+    /// `directory` keeps the entries across restarts (created when missing, trimmed to `maximumFiles`); nil keeps
+    /// them in memory only.
+    public init(directory: String?, maximumEntries: Int = 20_000, maximumFiles: Int = 4_000) {
         self.directory = directory
         self.maximumEntries = maximumEntries
-        if let directory { mkdir(directory, 0o700) }
+        self.maximumFiles = maximumFiles
+        if let directory {
+            mkdir(directory, 0o700)
+            trim(directory)
+        }
+    }
+
+    /// Removes the least recently written entry files until at most three quarters of `maximumFiles` are left,
+    /// when there are more than `maximumFiles`.
+    func trim(_ directory: String) {
+        guard let stream = opendir(directory) else { return }
+        var files: [(name: String, written: Int64)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard !name.hasPrefix(".") else { continue }
+            var info = stat()
+            if stat(directory + "/" + name, &info) == 0 { files.append((name, Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))) }
+        }
+        closedir(stream)
+        guard files.count > maximumFiles else { return }
+        for file in files.sorted(by: { $0.written < $1.written }).prefix(files.count - maximumFiles * 3 / 4) {
+            unlink(directory + "/" + file.name)
+        }
     }
 
     /// The files of the scan `key` names, when nothing that decided them has changed since it was remembered.
@@ -207,7 +235,17 @@ public final class WarmInputs: Sendable {
         for (folder, names) in probes { stored[relocation.stored(folder)] = names.map { ($0.key, $0.value) } }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
-        if let directory { _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Self.encode(key, entry), mode: 0o600) }
+        if let directory {
+            _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Self.encode(key, entry), mode: 0o600)
+            // A quarter of the bound written since the last trim: trim again (one listing per so many scans).
+            let due = written.withLock { count in
+                count += 1
+                guard count >= max(1, maximumFiles / 4) else { return false }
+                count = 0
+                return true
+            }
+            if due { trim(directory) }
+        }
     }
 
     private func keep(_ key: Key, _ entry: Entry) {
@@ -225,8 +263,9 @@ public final class WarmInputs: Sendable {
     }
 
     /// The file: the key's lines, a line `--`, then `file PATH` lines and `check INODE SIZE MTIME CTIME PATH` or
-    /// `check - PATH` lines (a relocated file's with its content hash after CTIME, `C` and hex), `probe + PATH` or
-    /// `probe - PATH` lines (looked at, existed or not), and a last line `end` (a file cut short is refused).
+    /// `check - PATH` lines (a relocated file's with its content hash after CTIME, `C` and hex), for each folder looked
+    /// in an `in FOLDER` line followed by `+ NAME` or `- NAME` lines (looked at, existed or not), and a last line
+    /// `end` (a file cut short is refused).
     static func encode(_ key: Key, _ entry: Entry) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
@@ -255,13 +294,10 @@ public final class WarmInputs: Sendable {
             }
             put(path); out.append(newline)
         }
-        // Folder by folder, as kept (the reader groups them again; the order carries nothing).
+        // Folder by folder, as kept: the folder once, then its names (a folder's path is not repeated per name).
         for (folder, names) in entry.probes {
-            for (name, existed) in names {
-                put(existed ? "probe + " : "probe - "); put(folder)
-                if folder != "/" { out.append(UInt8(ascii: "/")) }
-                put(name); out.append(newline)
-            }
+            put("in "); put(folder); out.append(newline)
+            for (name, existed) in names { put(existed ? "+ " : "- "); put(name); out.append(newline) }
         }
         if let directives = entry.sourceDirectives { put("directives "); put(directives, radix: 16); out.append(newline) }
         put("end\n")
@@ -277,8 +313,17 @@ public final class WarmInputs: Sendable {
         body.removeLast()
         var entry = Entry(files: [], checks: [], probes: [:], sourceDirectives: nil)
         var probes: [(path: String, existed: Bool)] = []
+        var folder: String?
         for line in body {
-            if line.hasPrefix("directives ") {
+            if line.hasPrefix("+ ") || line.hasPrefix("- ") {
+                guard let folder else { return nil }
+                entry.probes[folder, default: []].append((String(line.dropFirst(2)), line.hasPrefix("+ ")))
+                continue
+            }
+            folder = nil
+            if line.hasPrefix("in ") {
+                folder = String(line.dropFirst(3))
+            } else if line.hasPrefix("directives ") {
                 guard let hash = UInt64(line.dropFirst(11), radix: 16) else { return nil }
                 entry.sourceDirectives = hash
             } else if line.hasPrefix("probe + ") || line.hasPrefix("probe - ") {
@@ -305,7 +350,8 @@ public final class WarmInputs: Sendable {
                 return nil
             }
         }
-        entry.probes = Entry.grouped(probes)
+        // (`probe ± PATH` lines: the form of earlier versions.)
+        for (folder, names) in Entry.grouped(probes) { entry.probes[folder, default: []] += names }
         // Every file found is checked: a list without its fingerprint is no entry.
         return entry.files.isEmpty || !Set(entry.files).isSubset(of: entry.checks.map(\.path)) ? nil : entry
     }

@@ -183,8 +183,39 @@ import Testing
             probes: ["/": [("top.h", false)], ".": [("gen.h", true), ("gen.h.gch", false)], "/usr/include": [("stdio.h", true)]],
             sourceDirectives: UInt64.max)
         let text = String(decoding: WarmInputs.encode(key, entry), as: UTF8.self)
-        #expect(text.contains("probe - /top.h\n") && text.contains("probe + ./gen.h\n") && text.contains("check 7 0 1 2 Cdeadbeef01234567 ./gen.h\n"))
+        #expect(text.contains("in /\n- top.h\n") && text.contains("in /usr/include\n+ stdio.h\n") && text.contains("check 7 0 1 2 Cdeadbeef01234567 ./gen.h\n"))
         #expect(WarmInputs.decode(text, key: key) == entry, "\(text)")
+        // The form of earlier versions (a path per probe) reads as the same entry.
+        var old = text
+        for (folder, lines) in [("/", "in /\n- top.h\n"), (".", "in .\n"), ("/usr/include", "in /usr/include\n+ stdio.h\n")] {
+            _ = folder
+            old = old.replacingOccurrences(of: lines, with: "")
+        }
+        old = old.replacingOccurrences(of: "+ gen.h\n", with: "").replacingOccurrences(of: "- gen.h.gch\n", with: "")
+            .replacingOccurrences(of: "- gen.h.gch\n", with: "").replacingOccurrences(of: "end\n", with:
+                "probe - /top.h\nprobe + ./gen.h\nprobe - ./gen.h.gch\nprobe + /usr/include/stdio.h\nend\n")
+        #expect(!old.contains("\nin ") && WarmInputs.decode(old, key: key) == entry, "\(old)")
+        #expect(WarmInputs.decode(text.replacingOccurrences(of: "in /usr/include\n", with: ""), key: key) != entry)
+    }
+
+    @Test func theFolderKeepsAtMostItsBoundOfEntryFiles() throws {
+        let root = try IncludeScanTests.tree(["main.c": "int main;\n"])
+        let warm = WarmInputs(directory: root + "/.warm", maximumFiles: 8)
+        for i in 0..<9 {
+            let key = WarmInputs.Key(source: root + "/main.c", preincludes: ["/nowhere/\(i).h"], implicit: [], searchPath: .init(quote: [], angled: []),
+                                     workingDirectory: root)
+            warm.remember(key, files: [root + "/main.c"], probes: [:])
+        }
+        // Checked after each quarter of the bound written (two files): at most a quarter over it between checks.
+        let left = try FileManager.default.contentsOfDirectory(atPath: root + "/.warm").filter { !$0.hasPrefix(".") }
+        #expect(left.count == 9, "\(left.count) entry files")
+        warm.remember(WarmInputs.Key(source: root + "/main.c", preincludes: ["/nowhere/last.h"], implicit: [], searchPath: .init(quote: [], angled: []),
+                                     workingDirectory: root), files: [root + "/main.c"], probes: [:])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.warm").filter { !$0.hasPrefix(".") }.count == 6,
+                "10 files, over the bound of 8: trimmed to three quarters of it")
+        _ = WarmInputs(directory: root + "/.warm", maximumFiles: 4)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.warm").filter { !$0.hasPrefix(".") }.count == 3,
+                "a start trims to three quarters of the bound")
     }
 
     @Test func aDamagedOrForeignEntryFileIsIgnored() throws {
