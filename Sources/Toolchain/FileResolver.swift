@@ -62,7 +62,7 @@ public final class FileResolver: Sendable {
         self.journal = journal
         if let journal {
             caches.withLock { caches in
-                for entry in journal.loaded {
+                for entry in journal.takeLoaded() {
                     caches.hashes[entry.path] = Known(key: entry.identity, digest: entry.digest, aclFree: nil)
                     caches.paths[entry.digest] = entry.path
                 }

@@ -27,8 +27,10 @@ public final class HashJournal: Sendable {
     let path: String
     /// At most this many entries are kept when the file is compacted (the most recently written).
     let maximumEntries: Int
-    /// What the file held when it was opened, oldest first, one entry per path.
-    public let loaded: [(path: String, identity: Identity, digest: String)]
+    /// One hash the file held.
+    public typealias Entry = (path: String, identity: Identity, digest: String)
+    /// What the file held when it was opened, oldest first, one entry per path, until taken.
+    private let opened: Mutex<[Entry]>
     private let descriptor: Int32
     let settledSeconds: Int64
     /// Lines written since the file was opened: at most `maximumEntries` more until the next compaction.
@@ -40,11 +42,12 @@ public final class HashJournal: Sendable {
         self.settledSeconds = settledSeconds
         self.maximumEntries = maximumEntries
         var seen = Set<String>()
-        var newestFirst: [(path: String, identity: Identity, digest: String)] = []
+        var newestFirst: [Entry] = []
         for entry in Self.read(path).reversed() where newestFirst.count < maximumEntries && seen.insert(entry.0).inserted {
             newestFirst.append(entry)
         }
-        loaded = newestFirst.reversed()
+        let loaded = Array(newestFirst.reversed())
+        opened = Mutex(loaded)
         var text = Self.header + "\n"
         for entry in loaded { text += Self.line(entry.path, entry.identity, entry.digest) }
         _ = Posix.writeFileAtomically(path, Array(text.utf8), mode: 0o600)
@@ -52,6 +55,15 @@ public final class HashJournal: Sendable {
     }
 
     deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// What the file held when it was opened (oldest first, one entry per path); empty after the first call, so
+    /// the entries live on only where they were taken.
+    public func takeLoaded() -> [Entry] {
+        opened.withLock { entries in
+            defer { entries = [] }
+            return entries
+        }
+    }
 
     /// Records that `path` had `digest` when it had `identity`, read at `readAt` (seconds since the epoch);
     /// skipped when the file had changed too shortly before.

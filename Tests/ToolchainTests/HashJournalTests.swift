@@ -17,9 +17,10 @@ import Testing
             #expect(try resolver.hash(other).0 == digestOf("int b;\n"))
         }
         // The restarted daemon's resolver serves the contents of a hash it never computed itself.
+        #expect(HashJournal(path: journalPath, settledSeconds: 0).takeLoaded().map(\.path) == [file, other])
         let journal = HashJournal(path: journalPath, settledSeconds: 0)
-        #expect(journal.loaded.map(\.path) == [file, other])
         let restarted = FileResolver(journal: journal)
+        #expect(journal.takeLoaded().isEmpty, "taken by the resolver")
         #expect(restarted.contents(ofHash: digestOf("int a;\n")) == Array("int a;\n".utf8))
         #expect(try restarted.hash(file).0 == digestOf("int a;\n"))
         // Same size, new contents: the change time differs, so the journal's hash does not hold.
@@ -29,7 +30,8 @@ import Testing
         #expect(try restarted.hash(file).0 == digestOf("int c;\n"))
         // The newest line per path is what a third start keeps.
         let third = HashJournal(path: journalPath, settledSeconds: 0)
-        #expect(third.loaded.count == 2 && third.loaded.first { $0.path == file }?.digest == digestOf("int c;\n"))
+        let kept = third.takeLoaded()
+        #expect(kept.count == 2 && kept.first { $0.path == file }?.digest == digestOf("int c;\n"))
     }
 
     @Test func aFileChangedJustBeforeItWasReadIsNotWritten() throws {
@@ -38,7 +40,7 @@ import Testing
         try "int fresh;\n".write(toFile: file, atomically: false, encoding: .utf8)
         let resolver = FileResolver(journal: HashJournal(path: journalPath))
         #expect(try resolver.hash(file).0 == digestOf("int fresh;\n"))
-        #expect(HashJournal(path: journalPath).loaded.isEmpty, "a file changed within the last 2 s could change again unseen")
+        #expect(HashJournal(path: journalPath).takeLoaded().isEmpty, "a file changed within the last 2 s could change again unseen")
     }
 
     @Test func aLineCutShortAndAForeignFileAreDropped() throws {
@@ -48,13 +50,14 @@ import Testing
         let good = "\(digest) 1 2 3 4 5 /usr/include/stdio.h\n"
         try ("swlaunch file hashes 1\n" + good + "\(digest) 1 2 3 4").write(toFile: journalPath, atomically: false, encoding: .utf8)
         let journal = HashJournal(path: journalPath)
-        #expect(journal.loaded.count == 1 && journal.loaded[0].path == "/usr/include/stdio.h" && journal.loaded[0].identity.changed == 5)
+        let loaded = journal.takeLoaded()
+        #expect(loaded.count == 1 && loaded[0].path == "/usr/include/stdio.h" && loaded[0].identity.changed == 5)
         #expect(Posix.readFile(journalPath) == Array(("swlaunch file hashes 1\n" + good).utf8), "compacted without the damaged line")
         try "something else\n\(good)".write(toFile: journalPath, atomically: false, encoding: .utf8)
-        #expect(HashJournal(path: journalPath).loaded.isEmpty)
+        #expect(HashJournal(path: journalPath).takeLoaded().isEmpty)
         let bounded = dir + "/bounded"
         try ("swlaunch file hashes 1\n" + (1...10).map { "\(digest) 1 \($0) 3 4 5 /f\($0)\n" }.joined()).write(toFile: bounded, atomically: false, encoding: .utf8)
-        #expect(HashJournal(path: bounded, maximumEntries: 4).loaded.map(\.path) == ["/f7", "/f8", "/f9", "/f10"])
+        #expect(HashJournal(path: bounded, maximumEntries: 4).takeLoaded().map(\.path) == ["/f7", "/f8", "/f9", "/f10"])
     }
 }
 
