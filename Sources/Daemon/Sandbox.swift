@@ -83,7 +83,7 @@ public final class BlobStore: Sendable {
 
     /// Stores a blob after checking that its contents have the announced hash.
     public func store(_ blob: Blob) throws {
-        guard blob.hash.count == 64, blob.hash.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+        guard isSHA256Hex(blob.hash) else {
             throw ResolveError(path: blob.hash, reason: "not a SHA-256 name")
         }
         guard FileResolver.digest(blob.contents) == blob.hash else {

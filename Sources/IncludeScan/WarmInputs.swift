@@ -193,15 +193,11 @@ public final class WarmInputs: Sendable {
     /// Removes the least recently written entry files until at most three quarters of `maximumFiles` are left,
     /// when there are more than `maximumFiles`.
     func trim(_ directory: String) {
-        guard let stream = opendir(directory) else { return }
         var files: [(name: String, written: Int64)] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard !name.hasPrefix(".") else { continue }
+        for name in Posix.directoryEntries(directory) ?? [] where !name.hasPrefix(".") {
             var info = stat()
             if stat(directory + "/" + name, &info) == 0 { files.append((name, Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))) }
         }
-        closedir(stream)
         guard files.count > maximumFiles else { return }
         for file in files.sorted(by: { $0.written < $1.written }).prefix(files.count - maximumFiles * 3 / 4) {
             unlink(directory + "/" + file.name)
@@ -270,17 +266,7 @@ public final class WarmInputs: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
         func put(_ text: String) { out.append(contentsOf: text.utf8) }
-        func put(_ number: some BinaryInteger, radix: Int = 10) {
-            // Digits straight into the output (the file has thousands of numbers).
-            var value = number.magnitude, digits: [UInt8] = []
-            repeat {
-                let digit = UInt8(truncatingIfNeeded: value % numericCast(radix))
-                digits.append(digit < 10 ? 48 + digit : 87 + digit)
-                value /= numericCast(radix)
-            } while value > 0
-            if number < 0 { out.append(UInt8(ascii: "-")) }
-            out.append(contentsOf: digits.reversed())
-        }
+        func put(_ number: some BinaryInteger, radix: Int = 10) { put(String(number, radix: radix)) }
         let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " ")
         put(key.text); put("\n--\n")
         for file in entry.files { put("file "); put(file); out.append(newline) }

@@ -9,6 +9,11 @@ public func hexString(_ bytes: some Sequence<UInt8>) -> String {
     return String(decoding: text, as: UTF8.self)
 }
 
+/// Whether `text` is a SHA-256 digest as content ids are written: 64 lowercase hexadecimal digits.
+public func isSHA256Hex(_ text: some StringProtocol) -> Bool {
+    text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+}
+
 /// `count` bytes from the system's random source, as lowercase hexadecimal (nonces, host ids).
 public func randomHexString(bytes count: Int) -> String {
     var generator = SystemRandomNumberGenerator()

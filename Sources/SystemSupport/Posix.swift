@@ -56,6 +56,19 @@ public enum Posix {
     }
 
     /// Reads a whole file, or returns nil when it cannot be opened or read.
+    /// The names in the directory at `path` (without `.` and `..`), in the order the file system gives; nil when it
+    /// cannot be opened.
+    public static func directoryEntries(_ path: String) -> [String]? {
+        guard let stream = opendir(path) else { return nil }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     public static func readFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -198,14 +198,7 @@ public final class ConfinedTree: @unchecked Sendable {
             copyUnder.contains { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }
         }
         func walk(_ relative: String) throws {
-            let directory = source + relative
-            guard let stream = opendir(directory) else { return }
-            defer { closedir(stream) }
-            var names: [String] = []
-            while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
+            guard let names = Posix.directoryEntries(source + relative) else { return }
             for name in names {
                 let path = relative + "/" + name
                 var info = stat()

@@ -87,7 +87,7 @@ public final class HashJournal: Sendable {
         var entries: [(String, Identity, String)] = []
         for line in lines.dropFirst() {
             let fields = line.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: false)
-            guard fields.count == 7, fields[0].utf8.count == 64, fields[0].utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }),
+            guard fields.count == 7, isSHA256Hex(fields[0]),
                   let dev = UInt64(fields[1]), let ino = UInt64(fields[2]), let size = Int64(fields[3]),
                   let modified = Int64(fields[4]), let changed = Int64(fields[5]), fields[6].hasPrefix("/") else { break }
             entries.append((String(fields[6]), Identity(dev: dev, ino: ino, size: size, modified: modified, changed: changed), String(fields[0])))

@@ -106,19 +106,14 @@ import Testing
         #expect(try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc).id == first.id)
 
         // Proof that the memory is what answers: an entry listing only the driver is taken as it is.
-        func write(_ entry: ToolchainMemory.Entry) throws {
-            var text = ToolchainMemory.header + "\ncompiler \(entry.compiler)\n"
-            for (path, stamp) in entry.stamps { text += "stamp \(stamp) \(path)\n" }
-            text += entry.files.map { "file \($0)\n" }.joined() + "end\n"
-            try text.write(toFile: memoryPath, atomically: true, encoding: .utf8)
-        }
-        try write(ToolchainMemory.Entry(compiler: gcc, stamps: entry.stamps, files: [gcc]))
+        func write(_ entry: ToolchainMemory.Entry) { memory.write([entry]) }
+        write(ToolchainMemory.Entry(compiler: gcc, stamps: entry.stamps, files: [gcc]))
         let short = try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc)
         #expect(short.files.count == 1)
         // A program whose identity is not the one remembered: found again, whole.
         var stale = entry.stamps
-        stale[stale.count - 2].stamp = "1 2 3 4 5"
-        try write(ToolchainMemory.Entry(compiler: gcc, stamps: stale, files: [gcc]))
+        stale[stale.count - 2].identity = HashJournal.Identity(dev: 1, ino: 2, size: 3, modified: 4, changed: 5)
+        write(ToolchainMemory.Entry(compiler: gcc, stamps: stale, files: [gcc]))
         #expect(try ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux", memoryPath: memoryPath).native(compiler: gcc).id == first.id)
         #expect(ToolchainMemory(path: memoryPath).read().first?.files == entry.files, "rewritten from what was found")
         // A damaged file is no memory at all.
