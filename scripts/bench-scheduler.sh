@@ -33,7 +33,7 @@ one() { # ARGS...: one run against a fresh scheduler; prints the bench's two res
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-28s %10s %12s %8s %8s %8s %8s\n" "load ($hosts hosts)" "grants/s" "per CPU-s" "p50 ms" "p90 ms" "p99 ms" "p99.9"
-for config in "--clients 32 --window 4" "--clients 16 --window 1" "--clients 16 --rate 2000" "--clients 16 --rate 5000" "--clients 16 --rate 8000"; do
+for config in "--clients 32 --window 4" "--clients 16 --window 1" "--clients 16 --rate 2000" "--clients 16 --rate 8000" "--clients 16 --rate 12000" "--clients 16 --rate 16000" "--clients 16 --rate 20000"; do
   : > "$out/runs"
   for _ in $(seq "$runs"); do
     # shellcheck disable=SC2086

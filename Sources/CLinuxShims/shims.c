@@ -73,3 +73,10 @@ int swl_terminal_size(int fd, int *columns, int *rows) {
     *rows = size.ws_row;
     return 0;
 }
+
+#include <sched.h>
+int swl_usable_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
+}

@@ -2,16 +2,17 @@ import History
 import Logging
 import Records
 import SchedulerHTTP
+import Synchronization
 import Scheduling
 import SystemSupport
 import Wire
 
 /// The cluster state behind the scheduler's connections, and what monitors, metrics and history learn of it.
-actor ClusterState {
-    var cluster: Cluster
-    private let clock = ContinuousClock()
-    private let start = ContinuousClock.now
-
+///
+/// One lock around a ``ClusterBook``: a grant is a few microseconds of work, answered on the event loop that read
+/// the request (``SchedulerFastPath``), with no hop to a task or an actor and back.
+final class ClusterState: Sendable {
+    private let book: Mutex<ClusterBook>
     /// What protects the scheduler's connections, for `status`.
     let security: String
     let metrics: SchedulerMetrics
@@ -19,11 +20,67 @@ actor ClusterState {
     let logger: Logger
 
     init(heartbeatTimeout: Double, security: String, history: JobHistory?, logger: Logger) {
-        cluster = Cluster(heartbeatTimeout: heartbeatTimeout)
         self.security = security
         self.history = history
         self.logger = logger
-        metrics = SchedulerMetrics()
+        let metrics = SchedulerMetrics()
+        self.metrics = metrics
+        book = Mutex(ClusterBook(heartbeatTimeout: heartbeatTimeout, metrics: metrics, history: history, logger: logger))
+    }
+
+    func join(_ info: HostInfo, connection: UInt64) -> ClusterBook.JoinOutcome { book.withLock { $0.join(info, connection: connection) } }
+    func leave(_ name: String, connection: UInt64) { book.withLock { $0.leave(name, connection: connection) } }
+    func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
+        book.withLock { $0.heartbeat(name, running: running, load: load, toolchains: toolchains) }
+    }
+    func expire() -> [String] { book.withLock { $0.expire() } }
+    func grant(_ request: HostRequest, client: String) -> (host: HostState, choice: ToolchainChoice)? {
+        book.withLock { $0.grant(request, client: client) }
+    }
+    func started(id: UInt64, host: String, source: String, client: String) {
+        book.withLock { $0.started(id: id, host: host, source: source, client: client) }
+    }
+    func record(_ report: JobReport, client: String) { book.withLock { $0.record(report, client: client) } }
+    func tick() { book.withLock { $0.tick() } }
+    func hostRecords() -> [StatusRecord.Host] { book.withLock { $0.hostRecords() } }
+    func statusJSON() -> String { RecordJSON.encode(StatusRecord(security: security, hosts: hostRecords())) }
+
+    /// A new subscriber's stream: a snapshot (hosts, the latest finished jobs oldest first, then the running
+    /// ones), then every event. A subscriber that falls more than 10,000 events behind loses the oldest.
+    func subscribe() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
+        let id = book.withLock { $0.subscribe(continuation) }
+        // Off the lock: a stream's end may be reported on any thread, even one that holds it.
+        continuation.onTermination = { _ in Task { self.book.withLock { $0.unsubscribe(id) } } }
+        return stream
+    }
+
+    /// Writes the finished jobs and measured speeds to the history, the database work off the lock.
+    func saveHistory() async {
+        guard let history else { return }
+        let (jobs, speeds) = book.withLock { $0.takeUnsaved() }
+        do {
+            try history.append(jobs)
+            try history.saveSpeeds(speeds, now: Posix.wallSeconds())
+        } catch {
+            logger.warning("cannot write the job history", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// What the scheduler knows and has seen: hosts, jobs in flight, recent jobs and monitors. Guarded by ``ClusterState``.
+struct ClusterBook {
+    var cluster: Cluster
+    private let clock = ContinuousClock()
+    private let start = ContinuousClock.now
+
+    let metrics: SchedulerMetrics
+    let history: JobHistory?
+
+    init(heartbeatTimeout: Double, metrics: SchedulerMetrics, history: JobHistory?, logger: Logger) {
+        cluster = Cluster(heartbeatTimeout: heartbeatTimeout)
+        self.history = history
+        self.metrics = metrics
         do {
             knownSpeeds = try history?.speeds() ?? [:]
         } catch {
@@ -47,7 +104,7 @@ actor ClusterState {
 
     /// Adds a host for `connection`. A name held by another live connection is refused unless the registration
     /// carries the same host id (the same daemon reconnecting before its old connection was seen to close).
-    func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
+    mutating func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
         var outcome = JoinOutcome.joined
         if let owner = owners[info.name], owner != connection, let live = cluster.hosts[info.name] {
             guard !info.id.isEmpty, live.info.id == info.id else { return .refusedDuplicateName }
@@ -63,7 +120,7 @@ actor ClusterState {
     }
 
     /// Removes a host, only when `connection` is the one that registered it; its jobs in flight are lost.
-    func leave(_ name: String, connection: UInt64) {
+    mutating func leave(_ name: String, connection: UInt64) {
         guard owners[name] == connection else { return }
         let gone = hostRecords(named: name)
         remember(name)
@@ -81,18 +138,18 @@ actor ClusterState {
         }
     }
 
-    func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
+    mutating func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
         cluster.heartbeat(name, running: running, load: load, toolchains: toolchains, now: now)
     }
 
-    func expire() -> [String] {
+    mutating func expire() -> [String] {
         let gone = cluster.expire(now: now)
         for name in gone { owners[name] = nil }
         return gone
     }
 
     /// Keeps a host's measured speed for when it comes back, in this run and (through the history) the next.
-    private func remember(_ name: String) {
+    private mutating func remember(_ name: String) {
         guard let host = cluster.hosts[name], let speed = host.speed else { return }
         knownSpeeds[name] = JobHistory.HostSpeed(name: name, id: host.info.id, speed: speed, jobsDone: host.jobsDone)
     }
@@ -108,7 +165,7 @@ actor ClusterState {
     private var recent: [JobEvent] = []
     static let recentLimit = 500
 
-    func grant(_ request: HostRequest, client: String) -> (host: HostState, choice: ToolchainChoice)? {
+    mutating func grant(_ request: HostRequest, client: String) -> (host: HostState, choice: ToolchainChoice)? {
         guard let (host, choice) = cluster.grant(request, now: now) else {
             metrics.refusedForLackOfHosts()
             return nil
@@ -120,7 +177,7 @@ actor ClusterState {
         return (host, choice)
     }
 
-    func started(id: UInt64, host: String, source: String, client: String) {
+    mutating func started(id: UInt64, host: String, source: String, client: String) {
         guard var job = running["\(client)#\(id)"], job.host == host else { return }
         job.started = Posix.wallSeconds()
         job.source = source
@@ -128,7 +185,7 @@ actor ClusterState {
         publish(ClusterEvent(kind: .jobStarted, time: job.started, jobs: [job]))
     }
 
-    func record(_ report: JobReport, client: String) {
+    mutating func record(_ report: JobReport, client: String) {
         cluster.record(report, now: now)
         let time = Posix.wallSeconds()
         var job: JobEvent
@@ -152,7 +209,7 @@ actor ClusterState {
         finish(job)
     }
 
-    private func finish(_ job: JobEvent) {
+    private mutating func finish(_ job: JobEvent) {
         metrics.finished(job)
         recent.append(job)
         if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
@@ -165,20 +222,16 @@ actor ClusterState {
     private var subscribers: [UInt64: AsyncStream<String>.Continuation] = [:]
     private var nextSubscriber: UInt64 = 0
 
-    /// A new subscriber's stream: a snapshot (hosts, the latest finished jobs oldest first, then the running
-    /// ones), then every event. A subscriber that falls more than 10,000 events behind loses the oldest.
-    func subscribe() -> AsyncStream<String> {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
+    /// Adds a subscriber: its snapshot first, then every event. Returns its id.
+    mutating func subscribe(_ continuation: AsyncStream<String>.Continuation) -> UInt64 {
         nextSubscriber += 1
-        let id = nextSubscriber
         continuation.yield(RecordJSON.encode(ClusterEvent(kind: .snapshot, time: Posix.wallSeconds(), hosts: hostRecords(),
                                                           jobs: recent + running.values.sorted { $0.granted < $1.granted })))
-        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
-        subscribers[id] = continuation
-        return stream
+        subscribers[nextSubscriber] = continuation
+        return nextSubscriber
     }
 
-    private func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
+    mutating func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
 
     private func publish(_ event: ClusterEvent) {
         guard !subscribers.isEmpty else { return }
@@ -187,29 +240,17 @@ actor ClusterState {
     }
 
     /// Once a second: every host's slots, load and speed to monitors and metrics.
-    func tick() {
+    mutating func tick() {
         let hosts = hostRecords()
         metrics.hosts(hosts)
         publish(ClusterEvent(kind: .hosts, time: Posix.wallSeconds(), hosts: hosts))
     }
 
-    /// The finished jobs not yet in the history and every measured speed, for a write off the actor.
-    func takeUnsaved() -> (jobs: [JobEvent], speeds: [JobHistory.HostSpeed]) {
+    /// The finished jobs not yet in the history and every measured speed, for a write off the lock.
+    mutating func takeUnsaved() -> (jobs: [JobEvent], speeds: [JobHistory.HostSpeed]) {
         for name in cluster.hosts.keys { remember(name) }
         defer { unsaved = [] }
         return (unsaved, Array(knownSpeeds.values))
-    }
-
-    /// Writes the finished jobs and measured speeds to the history, the database work off the actor.
-    nonisolated func saveHistory() async {
-        guard let history else { return }
-        let (jobs, speeds) = await takeUnsaved()
-        do {
-            try history.append(jobs)
-            try history.saveSpeeds(speeds, now: Posix.wallSeconds())
-        } catch {
-            logger.warning("cannot write the job history", metadata: ["error": "\(error)"])
-        }
     }
 
     // MARK: Records
@@ -228,6 +269,4 @@ actor ClusterState {
                               platform: h.info.platform, note: h.info.note, avoidedForS: max(0, h.avoidUntil - t))
         }
     }
-
-    func statusJSON() -> String { RecordJSON.encode(StatusRecord(security: security, hosts: hostRecords())) }
 }

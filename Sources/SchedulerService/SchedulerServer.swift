@@ -54,12 +54,16 @@ public struct SchedulerServer: Sendable {
                                      ?? (TransportSecurity.isLoopback(host) ? "no cluster key: loopback only"
                                          : "INSECURE: no cluster key (--insecure): any host that reaches \(host):\(port) can join the cluster"),
                                  history: history, logger: logger)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // One event loop per CPU the process may use: threads beyond them only take turns (and the lock) on one.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: min(System.coreCount, Posix.usableCPUs() ?? System.coreCount))
+        defer { group.shutdownGracefully { _ in } }
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port,
                   childChannelInitializer: limiter.initializer(idleTimeout: .seconds(Int64(heartbeatTimeout * 2)), policy: .schedulerServer,
-                                                               tls: security.server))
+                                                               tls: security.server,
+                                                               inner: { try $0.addHandler(SchedulerFastPath(state: state)) }))
         logger.info("scheduler listening", metadata: ["address": "\(server.channel.localAddress?.description ?? "?")",
                                                       "security": "\(security.fingerprint.map { "mutual TLS, cluster key \($0)" } ?? "none (no cluster key)")"])
         let boundPort = server.channel.localAddress?.port ?? port
@@ -86,8 +90,8 @@ public struct SchedulerServer: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))
-                    for name in await state.expire() { logger.warning("host timed out", metadata: ["host": "\(name)"]) }
-                    await state.tick()
+                    for name in state.expire() { logger.warning("host timed out", metadata: ["host": "\(name)"]) }
+                    state.tick()
                     if history != nil { await state.saveHistory() }
                 }
             }
@@ -117,6 +121,10 @@ public struct SchedulerServer: Sendable {
         /// Who sends this connection's jobs: the name it registered, else its address.
         func client() -> String { hostName ?? peer?.description ?? "?" }
         do {
+            let channel = connection.channel
+            let registered = try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.handler(type: SchedulerFastPath.self).registered
+            }.get()
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
                 guard try await acceptHandshake(&iterator, outbound, name: "scheduler") != nil else { return }
@@ -133,7 +141,7 @@ public struct SchedulerServer: Sendable {
                             try await outbound.write(.error("refused: this connection registered \(hostName!) already"))
                             return
                         }
-                        switch await state.join(info, connection: id) {
+                        switch state.join(info, connection: id) {
                         case .refusedDuplicateName:
                             logger.warning("duplicate host name refused", metadata: ["host": "\(info.name)", "id": "\(info.id)",
                                                                                      "peer": "\(peer?.description ?? "?")"])
@@ -145,29 +153,22 @@ public struct SchedulerServer: Sendable {
                             break
                         }
                         hostName = info.name
+                        registered.set(info.name)
                         logger.info("host joined", metadata: ["host": "\(info.name)", "address": "\(info.address):\(info.port)", "slots": "\(info.maxJobs)"])
-                    case let .heartbeat(running, load, toolchains):
-                        if let hostName { await state.heartbeat(hostName, running: Int(running), load: load, toolchains: toolchains) }
-                    case let .hostRequest(request):
-                        if let (granted, choice) = await state.grant(request, client: client()) {
-                            try await outbound.write(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
-                                                                          port: granted.info.port, choice: choice, speed: granted.speed ?? 0)))
-                        } else {
-                            try await outbound.write(.noHost(id: request.id, reason: "no helper can take the job now"))
+                    case .heartbeat, .hostRequest, .jobDone, .jobStarted:
+                        // Before this connection registered (after, its event loop answers them: SchedulerFastPath).
+                        if case let .handled(reply?) = JobTraffic.handle(message, client: client(), host: hostName, state: state) {
+                            try await outbound.write(reply)
                         }
-                    case let .jobDone(report):
-                        await state.record(report, client: client())
-                    case let .jobStarted(id, host, source):
-                        await state.started(id: id, host: host, source: source, client: client())
                     case .statusRequest:
-                        try await outbound.write(.status(json: await state.statusJSON()))
+                        try await outbound.write(.status(json: state.statusJSON()))
                     case let .historyRequest(seconds):
                         await state.saveHistory()
                         try await outbound.write(.history(json: await historyJSON(state, seconds: Double(seconds))))
                     case .subscribe:
                         // A monitor: its event stream until it goes. Its keep-alives are read meanwhile, so that
                         // the idle timeout sees them.
-                        let events = await state.subscribe()
+                        let events = state.subscribe()
                         let writer = Task { for await json in events { try await outbound.write(.event(json: json)) } }
                         defer { writer.cancel() }
                         while try await nextMessage(&iterator) != nil {}
@@ -182,7 +183,7 @@ public struct SchedulerServer: Sendable {
             logger.warning("connection closed on error", metadata: ["peer": "\(peer?.description ?? "?")", "error": "\(error)"])
         }
         if let hostName {
-            await state.leave(hostName, connection: id)
+            state.leave(hostName, connection: id)
             logger.info("host left", metadata: ["host": "\(hostName)"])
         }
     }
@@ -203,8 +204,8 @@ func historyJSON(_ state: ClusterState, seconds: Double) async -> String {
 /// The dashboard's view of the scheduler.
 struct SchedulerDashboardSource: DashboardSource {
     let state: ClusterState
-    func statusJSON() async -> String { await state.statusJSON() }
-    func events() async -> AsyncStream<String> { await state.subscribe() }
+    func statusJSON() async -> String { state.statusJSON() }
+    func events() async -> AsyncStream<String> { state.subscribe() }
     func historyJSON(seconds: Double) async -> String { await SchedulerService.historyJSON(state, seconds: seconds) }
     func metricsText() async -> String { state.metrics.exposition() }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+internal import CLinuxShims
 
 /// The platform string daemons announce, `<machine>-linux` (for example `x86_64-linux`).
 public func currentPlatform() -> String {
@@ -33,5 +34,11 @@ extension Posix {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// The CPUs this process may run on (its affinity mask, so `taskset -c 0` gives 1); nil when unknown.
+    public static func usableCPUs() -> Int? {
+        let count = Int(swl_usable_cpus())
+        return count > 0 ? count : nil
     }
 }

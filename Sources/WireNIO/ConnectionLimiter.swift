@@ -37,12 +37,14 @@ public final class ConnectionLimiter: Sendable {
         return admitted
     }
 
-    /// The initializer for a server's accepted channels: admits or closes, then installs the protocol.
-    public func initializer(idleTimeout: TimeAmount?, policy: FramePolicy,
-                            tls: NIOSSLContext?) -> @Sendable (Channel) -> EventLoopFuture<MessageChannel> {
+    /// The initializer for a server's accepted channels: admits or closes, then installs the protocol (and what
+    /// `inner` adds after it: see ``makeMessageChannel(_:idleTimeout:policy:tls:inner:)``).
+    public func initializer(idleTimeout: TimeAmount?, policy: FramePolicy, tls: NIOSSLContext?,
+                            inner: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = nil)
+        -> @Sendable (Channel) -> EventLoopFuture<MessageChannel> {
         { channel in
             let admitted = self.admit(channel)
-            return makeMessageChannel(channel, idleTimeout: idleTimeout, policy: policy, tls: tls.map { .accepting($0) })
+            return makeMessageChannel(channel, idleTimeout: idleTimeout, policy: policy, tls: tls.map { .accepting($0) }, inner: inner)
                 .map { wrapped in
                     if !admitted { channel.close(promise: nil) }
                     return wrapped

@@ -90,10 +90,11 @@ public typealias MessageChannel = NIOAsyncChannel<Message, Message>
 /// How long a new connection has to complete TLS and its hello.
 public let handshakeDeadline: TimeAmount = .seconds(10)
 
-/// Installs TLS (when given), the frame codec with its policy and the idle timeout (when given), and wraps the
-/// channel for async use.
+/// Installs TLS (when given), the frame codec with its policy and the idle timeout (when given), then what
+/// `inner` adds (handlers that see decoded messages before the async side does), and wraps the channel for async use.
 public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?, policy: FramePolicy,
-                               tls: TLSSide? = nil) -> EventLoopFuture<MessageChannel> {
+                               tls: TLSSide? = nil,
+                               inner: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)? = nil) -> EventLoopFuture<MessageChannel> {
     channel.eventLoop.makeCompletedFuture {
         let ops = channel.pipeline.syncOperations
         switch tls {
@@ -108,6 +109,7 @@ public func makeMessageChannel(_ channel: Channel, idleTimeout: TimeAmount?, pol
             try ops.addHandler(IdleStateHandler(readTimeout: idleTimeout))
             try ops.addHandler(IdleCloser())
         }
+        try inner?(ops)
         return try MessageChannel(wrappingChannelSynchronously: channel)
     }
 }

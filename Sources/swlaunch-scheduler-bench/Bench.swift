@@ -60,47 +60,27 @@ struct SchedulerBench: AsyncParsableCommand {
                     }
                 }
             }
-            let requestRate = rate, clientCount = clients
             print("\(hosts) simulated daemons registered; \(clients) clients, " + (rate > 0 ? "\(Int(rate)) requests/s in all" : "\(window) requests in flight each"))
+            // The clients run on the event loop itself (no task per message), so that the bench's own cost per grant
+            // stays well under the scheduler's and the latencies measured are the scheduler's.
             let stop = ManagedAtomic(false)
+            var clientChannels: [Channel] = []
             for c in 0..<clients {
                 let source = try SocketAddress(ipAddress: "127.1.\(c / 200).\(1 + c % 200)", port: 0)
-                let channel = try await connectPeer(host: host, port: port, security: .none, idleTimeout: nil, group: group, from: source)
-                tasks.addTask {
-                    try await channel.executeThenClose { inbound, outbound in
-                        var iterator = inbound.makeAsyncIterator()
-                        try await offerHandshake(&iterator, outbound, hello: Hello(role: .daemon, name: "client\(c)"))
-                        try await outbound.write(.register(HostInfo(name: "client\(c)", address: "", port: 0, maxJobs: 0,
-                                                                    platform: "x86_64-linux", acceptsRemote: false, toolchains: [],
-                                                                    note: "", id: "")))
-                        let pending = Pending()
-                        let openLoop = requestRate > 0
-                        let pacer = Task {
-                            guard openLoop else { return }
-                            // Requests at a steady pace, whatever the answers do; this client's share of the rate.
-                            let interval = Duration.nanoseconds(Int64(1e9 * Double(clientCount) / requestRate))
-                            var due = ContinuousClock.now + .milliseconds(Int64(c))
-                            while !Task.isCancelled, !stop.load() {
-                                try await Task.sleep(until: due, clock: .continuous)
-                                try await pending.ask(outbound)
-                                due += interval
-                            }
-                        }
-                        defer { pacer.cancel() }
-                        if !openLoop { for _ in 0..<window { try await pending.ask(outbound) } }
-                        while let message = try await nextMessage(&iterator) {
-                            guard case let .hostGrant(grant) = message, let start = pending.answered(grant.id) else { continue }
-                            recorder.record(ContinuousClock.now - start)
-                            try await outbound.write(.jobStarted(id: grant.id, host: grant.name, source: "src/file\(grant.id % 997).cpp"))
-                            try await outbound.write(.jobDone(JobReport(id: grant.id, outcome: .remote, host: grant.name, compileMicros: 900_000,
-                                                                        inputBytes: 2_000_000, source: "src/file\(grant.id % 997).cpp",
-                                                                        timings: JobTimings(queue: 100, preprocess: 0, transfer: 3000, compile: 900_000),
-                                                                        bytesOut: 40_000, bytesIn: 20_000)))
-                            if stop.load() { break }
-                            if !openLoop { try await pending.ask(outbound) }
+                let pace = rate > 0 ? rate / Double(clients) : 0, window = window
+                let channel = try await ClientBootstrap(group: group)
+                    .bind(to: source)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let ops = channel.pipeline.syncOperations
+                            try ops.addHandler(ByteToMessageHandler(FrameDecoder(policy: .client)))
+                            try ops.addHandler(MessageToByteHandler(FrameEncoder(compress: true)))
+                            try ops.addHandler(SimulatedClient(name: "client\(c)", perSecond: pace, window: window, recorder: recorder, stop: stop))
                         }
                     }
-                }
+                    .connect(host: host, port: port).get()
+                clientChannels.append(channel)
             }
             try await Task.sleep(for: .milliseconds(Int64(warmup * 1000)))
             recorder.reset()
@@ -127,6 +107,7 @@ struct SchedulerBench: AsyncParsableCommand {
             }
             print("latency: p50 \(percentile(0.5)), p90 \(percentile(0.9)), p99 \(percentile(0.99)), p99.9 \(percentile(0.999)), max \(percentile(1))")
             for channel in daemons.withLock({ $0 }) { channel.channel.close(promise: nil) }
+            for channel in clientChannels { channel.close(promise: nil) }
             tasks.cancelAll()
         }
         try? await group.shutdownGracefully()
@@ -165,20 +146,90 @@ final class ManagedAtomic: Sendable {
     func store(_ new: Bool) { value.withLock { $0 = new } }
 }
 
-/// One client's requests in flight: ids and when each was sent.
-final class Pending: Sendable {
-    private let state = Mutex<(next: UInt64, sent: [UInt64: ContinuousClock.Instant])>((1, [:]))
+/// One simulated client, on its event loop: after the handshake and its registration it sends host requests
+/// (`perSecond` of them at a steady pace whatever the answers do, or else `window` kept in flight), and for every
+/// grant records the latency (request written to grant read) and sends the `jobStarted` and `jobDone` a real
+/// client sends.
+final class SimulatedClient: ChannelInboundHandler {
+    typealias InboundIn = Message
+    typealias OutboundOut = Message
     static let choices = [ToolchainChoice(platform: "x86_64-linux", toolchain: "native")]
 
-    func ask(_ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
-        let id = state.withLock { state in
-            defer { state.next += 1 }
-            state.sent[state.next] = .now
-            return state.next
-        }
-        try await outbound.write(.hostRequest(HostRequest(id: id, choices: Self.choices, exclude: [])))
+    let name: String
+    let perSecond: Double
+    let window: Int
+    let recorder: Recorder
+    let stop: ManagedAtomic
+    private var next: UInt64 = 1
+    private var sent: [UInt64: ContinuousClock.Instant] = [:]
+    private var paceStart = ContinuousClock.now
+    private var paced = 0
+    private var ticker: RepeatedTask?
+
+    init(name: String, perSecond: Double, window: Int, recorder: Recorder, stop: ManagedAtomic) {
+        self.name = name
+        self.perSecond = perSecond
+        self.window = window
+        self.recorder = recorder
+        self.stop = stop
     }
 
-    /// When the request `id` was sent, once.
-    func answered(_ id: UInt64) -> ContinuousClock.Instant? { state.withLock { $0.sent.removeValue(forKey: id) } }
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.hello(Hello(role: .daemon, name: name))), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ticker?.cancel()
+    }
+
+    private func ask(_ context: ChannelHandlerContext) {
+        sent[next] = .now
+        context.write(wrapOutboundOut(.hostRequest(HostRequest(id: next, choices: Self.choices, exclude: []))), promise: nil)
+        next += 1
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .helloAck:
+            context.write(wrapOutboundOut(.register(HostInfo(name: name, address: "", port: 0, maxJobs: 0, platform: "x86_64-linux",
+                                                             acceptsRemote: false, toolchains: [], note: "", id: ""))), promise: nil)
+            if perSecond > 0 {
+                // Every millisecond, the requests due by then.
+                paceStart = .now
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                ticker = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(1), delay: .milliseconds(1)) { _ in
+                    self.sendDue(loopBound.value)
+                }
+            } else {
+                for _ in 0..<window { ask(context) }
+            }
+            context.flush()
+        case let .hostGrant(grant):
+            guard let start = sent.removeValue(forKey: grant.id) else { return }
+            recorder.record(ContinuousClock.now - start)
+            let source = "src/file\(grant.id % 997).cpp"
+            context.write(wrapOutboundOut(.jobStarted(id: grant.id, host: grant.name, source: source)), promise: nil)
+            context.write(wrapOutboundOut(.jobDone(JobReport(id: grant.id, outcome: .remote, host: grant.name, compileMicros: 900_000,
+                                                             inputBytes: 2_000_000, source: source,
+                                                             timings: JobTimings(queue: 100, preprocess: 0, transfer: 3000, compile: 900_000),
+                                                             bytesOut: 40_000, bytesIn: 20_000))), promise: nil)
+            if perSecond == 0, !stop.load() { ask(context) }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    private func sendDue(_ context: ChannelHandlerContext) {
+        guard !stop.load() else { return }
+        let elapsed = ContinuousClock.now - paceStart
+        let due = Int(perSecond * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        guard due > paced else { return }
+        while paced < due {
+            ask(context)
+            paced += 1
+        }
+        context.flush()
+    }
 }

@@ -25,4 +25,6 @@ int swl_terminal_signalfd(void);
 int swl_read_signalfd(int fd);
 /// The terminal's columns and rows (TIOCGWINSZ); -1 when `fd` is not a terminal.
 int swl_terminal_size(int fd, int *columns, int *rows);
+/// CPUs this thread may run on (its affinity mask), 0 when unknown.
+int swl_usable_cpus(void);
 #endif
