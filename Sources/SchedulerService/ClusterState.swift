@@ -212,7 +212,8 @@ struct ClusterBook {
     private mutating func finish(_ job: JobEvent) {
         metrics.finished(job)
         recent.append(job)
-        if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
+        // Trimmed a limit's worth at a time: one move per 500 jobs, not one per job.
+        if recent.count >= 2 * Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
         if history != nil { unsaved.append(job) }
         publish(ClusterEvent(kind: .jobFinished, time: job.finished, jobs: [job]))
     }
@@ -226,7 +227,7 @@ struct ClusterBook {
     mutating func subscribe(_ continuation: AsyncStream<String>.Continuation) -> UInt64 {
         nextSubscriber += 1
         continuation.yield(RecordJSON.encode(ClusterEvent(kind: .snapshot, time: Posix.wallSeconds(), hosts: hostRecords(),
-                                                          jobs: recent + running.values.sorted { $0.granted < $1.granted })))
+                                                          jobs: recent.suffix(Self.recentLimit) + running.values.sorted { $0.granted < $1.granted })))
         subscribers[nextSubscriber] = continuation
         return nextSubscriber
     }

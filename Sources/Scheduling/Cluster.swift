@@ -46,6 +46,8 @@ public struct Cluster: Sendable {
     /// Extra expected time, in average jobs, for a host that must first fetch the job's environment.
     public var environmentTransferCost: Double = 0.5
     private var table = PlacementTable()
+    /// What placement reads (for tests).
+    var placementTable: PlacementTable { table }
 
     public init(heartbeatTimeout: Double = 15) {
         self.heartbeatTimeout = heartbeatTimeout
@@ -123,13 +125,13 @@ public struct Cluster: Sendable {
         store(state)
     }
 
-    /// Expected time until a new job would finish on a host, in units of one average job on a speed-1 host (an
-    /// unmeasured host, speed 0, is taken to run at `averageSpeed`).
-    static func expectedFinish(speed: Double, slots: Int, running: Int, load: Double, averageSpeed: Double) -> Double {
-        let relative = max(speed > 0 ? speed : averageSpeed, 1e-9) / averageSpeed
-        let slots = max(1, slots)
-        let waitingRounds = Double(max(0, running + 1 - slots)) / Double(slots)
-        return (1 + waitingRounds + load * 0.1) / relative
+    /// Expected time until a new job would finish on a host, in units of one average job on a host of the average
+    /// speed: `(1 + rounds it waits for a slot + load / 10) × averageSpeed / speed` (an unmeasured host, speed 0, is
+    /// taken to run at `averageSpeed`). Placement reads it from a row's reciprocals, multiplying only.
+    static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, load: Double,
+                               averageSpeed: Double) -> Double {
+        let waitingRounds = Double(max(0, running + 1 - slots)) * inverseSlots
+        return (1 + waitingRounds + load * 0.1) * averageSpeed * inverseSpeed
     }
 
     /// Picks the host expected to finish the job first, and counts the job as running there; a host that
@@ -157,8 +159,29 @@ struct PlacementTable: Sendable {
         var load: Double
         /// 0 until measured.
         var speed: Double
+        /// 1 / speed (1 / 1e-9 at most), or 0 until measured, when the average speed's reciprocal stands in.
+        var inverseSpeed: Double
+        /// 1 / slots, slots at least 1.
+        var inverseSlots: Double
         /// Bit n: holds environment n (of the first 64 ids); environments past that are looked up by name.
         var environments: UInt64
+        /// The name's first 8 bytes, big-endian: orders most ties without comparing strings.
+        var namePrefix: UInt64
+    }
+
+    static func prefix(of name: String) -> UInt64 {
+        var key: UInt64 = 0, count = 0
+        for byte in name.utf8.prefix(8) {
+            key = key << 8 | UInt64(byte)
+            count += 1
+        }
+        return key << (8 * UInt64(8 - count))
+    }
+
+    /// Whether row `a` orders before row `b` by name (its UTF-8 bytes).
+    private func nameOrders(_ a: Int, before b: Int, _ rows: UnsafeBufferPointer<Row>) -> Bool {
+        let pa = rows[a].namePrefix, pb = rows[b].namePrefix
+        return pa != pb ? pa < pb : names[a].utf8.lexicographicallyPrecedes(names[b].utf8)
     }
 
     private(set) var rows: [Row] = []
@@ -168,6 +191,7 @@ struct PlacementTable: Sendable {
     private var environments: [String: Int] = [:]
     /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
     private(set) var averageSpeed: Double = 1
+    private var speedSum = 0.0, measured = 0, changesSinceSum = 0
 
     /// The small id of `name` in `ids`, given on first sight.
     private static func id(of name: String, in ids: inout [String: Int]) -> Int {
@@ -183,19 +207,32 @@ struct PlacementTable: Sendable {
             if id < 64 { bits |= 1 << UInt64(id) }
         }
         let row = Row(acceptsRemote: state.info.acceptsRemote, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
-                      slots: Int32(clamping: state.info.maxJobs), running: Int32(clamping: state.running), load: state.load,
-                      speed: state.speed ?? 0, environments: bits)
-        let speedChanged: Bool
+                      slots: max(1, Int32(clamping: state.info.maxJobs)), running: Int32(clamping: state.running), load: state.load,
+                      speed: state.speed ?? 0, inverseSpeed: state.speed.map { $0 > 0 ? 1 / max($0, 1e-9) : 0 } ?? 0,
+                      inverseSlots: 1 / Double(max(1, Int32(clamping: state.info.maxJobs))),
+                      environments: bits, namePrefix: Self.prefix(of: state.info.name))
+        let old: Double
         if let i = index[state.info.name] {
-            speedChanged = rows[i].speed != row.speed
+            old = rows[i].speed
             rows[i] = row
         } else {
-            speedChanged = row.speed > 0
+            old = 0
             index[state.info.name] = rows.count
             rows.append(row)
             names.append(state.info.name)
         }
-        if speedChanged { recomputeAverage() }
+        if old != row.speed {
+            // The sum follows each change (a job's report changes its host's speed); summed afresh now and then,
+            // so rounding cannot build up.
+            changesSinceSum += 1
+            if changesSinceSum >= 4096 {
+                recomputeAverage()
+            } else {
+                if old > 0 { speedSum -= old; measured -= 1 }
+                if row.speed > 0 { speedSum += row.speed; measured += 1 }
+                averageSpeed = measured == 0 ? 1 : speedSum / Double(measured)
+            }
+        }
     }
 
     mutating func remove(_ name: String) {
@@ -214,10 +251,13 @@ struct PlacementTable: Sendable {
     private mutating func recomputeAverage() {
         var sum = 0.0, count = 0
         for row in rows where row.speed > 0 { sum += row.speed; count += 1 }
+        speedSum = sum
+        measured = count
+        changesSinceSum = 0
         averageSpeed = count == 0 ? 1 : sum / Double(count)
     }
 
-    /// The host expected to finish the job first and the choice it runs, ties to the first name; `holds` answers
+    /// The host expected to finish the job first and the choice it runs, ties to the first name (by UTF-8 bytes); `holds` answers
     /// for environments past the first 64 ids.
     func best(for request: HostRequest, now: Double, environmentTransferCost: Double,
               holds: (String, String) -> Bool) -> (String, ToolchainChoice)? {
@@ -228,7 +268,7 @@ struct PlacementTable: Sendable {
             return 1 << UInt64(id)
         }
         let anyPlatform = request.choices.firstIndex { $0.platform.isEmpty } ?? -1
-        let average = averageSpeed
+        let average = averageSpeed, inverseAverage = 1 / max(averageSpeed, 1e-9)
         var best: (row: Int, cost: Double, choice: Int)?
         rows.withUnsafeBufferPointer { rows in
             for i in 0..<rows.count {
@@ -248,9 +288,10 @@ struct PlacementTable: Sendable {
                     let toolchain = request.choices[pick].toolchain
                     held = environments[toolchain] != nil && holds(names[i], toolchain)
                 }
-                let cost = Cluster.expectedFinish(speed: row.speed, slots: Int(row.slots), running: Int(row.running), load: row.load,
+                let cost = Cluster.expectedFinish(inverseSpeed: row.inverseSpeed > 0 ? row.inverseSpeed : inverseAverage,
+                                                  inverseSlots: row.inverseSlots, slots: row.slots, running: row.running, load: row.load,
                                                   averageSpeed: average) + (held ? 0 : environmentTransferCost)
-                if let current = best, current.cost < cost || (current.cost == cost && names[current.row] < names[i]) { continue }
+                if let current = best, current.cost < cost || (current.cost == cost && nameOrders(current.row, before: i, rows)) { continue }
                 best = (i, cost, pick)
             }
         }

@@ -32,6 +32,7 @@ public enum Frame {
     }
 
     /// Reads the length from a frame header, or throws if it exceeds `maximumSize`.
+    @inlinable
     public static func length(header: some Collection<UInt8>, maximumSize: Int = defaultMaximumSize) throws(FrameError) -> Int {
         var value: UInt32 = 0
         for (i, b) in header.prefix(4).enumerated() { value |= UInt32(b) << (8 * UInt32(i)) }
@@ -133,9 +134,9 @@ public struct FrameReader: Sendable {
     var accepted: Set<MessageKind> { handshakeDone ? policy.kinds : policy.handshake }
 
     /// The body length of the frame that starts with `header` (at least ``headerBytes`` bytes), or why it is refused.
-    public func check(header: some Collection<UInt8>) throws(FrameError) -> Int {
+    public func check(header: [UInt8]) throws(FrameError) -> Int {
         let length = try Frame.length(header: header, maximumSize: handshakeDone ? policy.maximumSize : policy.handshakeMaximumSize)
-        let kindByte = header[header.index(header.startIndex, offsetBy: Frame.headerSize)]
+        let kindByte = header[Frame.headerSize]
         if let kind = MessageKind(rawValue: kindByte), !accepted.contains(kind) {
             throw .unexpected(kind, expected: accepted.map { "\($0)" }.sorted().joined(separator: ", "))
         }

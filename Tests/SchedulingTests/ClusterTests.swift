@@ -115,3 +115,29 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.heartbeat("fast", running: 0, load: 0, now: 9)
     #expect(cluster.hosts["fast"]?.running == 0)
 }
+
+@Test func tiesGoToTheFirstNameEvenPastTheEightBytesPlacementComparesFirst() {
+    var cluster = Cluster()
+    for name in ["buildhost-c", "buildhost-a", "buildhost-b", "zz", "buildhos"] { cluster.join(host(name, jobs: 1), now: 0) }
+    var order: [String] = []
+    for _ in 0..<5 { order.append(cluster.grant(request(), now: 0)?.host.info.name ?? "-") }
+    #expect(order == ["buildhos", "buildhost-a", "buildhost-b", "buildhost-c", "zz"])
+}
+
+@Test func theAverageSpeedFollowsEveryReportAndDeparture() {
+    var cluster = Cluster()
+    for name in ["a", "b", "c"] { cluster.join(host(name, jobs: 4), now: 0) }
+    var expected: [String: Double] = [:]
+    // Many reports, so that the running sum is also summed afresh on the way (every 4096 changes).
+    for i in 0..<5000 {
+        let name = ["a", "b", "c"][i % 3]
+        let micros = UInt64(1000 + (i * 7919) % 3000)
+        cluster.record(JobReport(host: name, succeeded: true, compileMicros: micros, inputBytes: 1000), now: 0)
+        let sample = 1000 / Double(micros)
+        expected[name] = expected[name].map { 0.8 * $0 + 0.2 * sample } ?? sample
+    }
+    let table = cluster.placementTable
+    #expect(abs(table.averageSpeed - expected.values.reduce(0, +) / 3) < 1e-9)
+    cluster.leave("b")
+    #expect(abs(cluster.placementTable.averageSpeed - (expected["a"]! + expected["c"]!) / 2) < 1e-9)
+}
