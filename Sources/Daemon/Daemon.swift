@@ -24,6 +24,8 @@ public final class Daemon: Sendable {
     let helper: HelperService
     let sandboxProblem: String?
     let limiter = ConnectionLimiter()
+    /// Connections to helpers kept between jobs.
+    let helperConnections: HelperConnections
     /// This daemon's stable id (``HostIdentity``).
     let hostID: String
     /// The REAPI service jobs go to instead of the scheduler's helpers, when configured.
@@ -53,9 +55,11 @@ public final class Daemon: Sendable {
         self.scheduler = scheduler
         // The transport reads contents and archives through the launcher service, created just below.
         let box = LauncherBox()
+        let stats = self.stats
+        helperConnections = HelperConnections(opened: { Task { await stats.countHelperConnection() } })
         let transport = NetworkHelperTransport(
             name: config.name, security: config.security, contents: { resolver.contents(ofHash: $0) },
-            archive: { box.service?.servedArchive($0) }, logger: config.logger)
+            archive: { box.service?.servedArchive($0) }, logger: config.logger, connections: helperConnections)
         if let settings = config.reapi.client {
             reapi = try REAPIBackend(settings: settings, platform: config.platform, resolver: resolver,
                                      archive: { box.service?.servedArchive($0) }, stateDirectory: config.stateDirectory, logger: config.logger)
@@ -111,6 +115,7 @@ public final class Daemon: Sendable {
                 "security": "\(config.security.fingerprint.map { "mutual TLS, cluster key \($0)" } ?? "none (no cluster key)")"])
         }
         let port = peer?.channel.localAddress?.port ?? 0
+        defer { helperConnections.closeAll() }
         try await withThrowingDiscardingTaskGroup { group in
             if let scheduler {
                 group.addTask {

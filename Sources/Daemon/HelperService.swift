@@ -73,23 +73,25 @@ final class HelperService: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
                 guard try await acceptHandshake(&iterator, outbound, name: name) != nil else { return }
-                guard case let .compile(job)? = try await nextMessage(&iterator) else { return }
-                try await withKeepAlives(outbound) {
-                    if draining.isSet {
-                        try await outbound.write(.jobFailed(JobFailure(.infrastructure, "shutdown", "\(name) is shutting down")))
-                        return
+                // Jobs one after another, as the client sends them (it keeps the connection for its next job to this
+                // helper); the client hangs up when it is done with it, or the idle timeout ends it. Closing here
+                // could drop the tail of a large result still queued for the socket.
+                while let message = try await nextMessage(&iterator) {
+                    guard case let .compile(job) = message else { throw FrameError.unexpected(message.kind, expected: "compile") }
+                    try await withKeepAlives(outbound) {
+                        if draining.isSet {
+                            try await outbound.write(.jobFailed(JobFailure(.infrastructure, "shutdown", "\(name) is shutting down")))
+                            return
+                        }
+                        inFlight.enter()
+                        defer { inFlight.leave() }
+                        let answer = try await self.answer(job, &iterator, outbound, peer: peer, abandoned: abandoned)
+                        if case let .jobFailed(failure) = answer {
+                            logger.notice("job not compiled", metadata: ["peer": "\(peer)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
+                        }
+                        try await outbound.write(answer)
                     }
-                    inFlight.enter()
-                    defer { inFlight.leave() }
-                    let answer = try await self.answer(job, &iterator, outbound, peer: peer, abandoned: abandoned)
-                    if case let .jobFailed(failure) = answer {
-                        logger.notice("job not compiled", metadata: ["peer": "\(peer)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
-                    }
-                    try await outbound.write(answer)
                 }
-                // Closing now could drop the tail of a large result still queued for the socket:
-                // the client hangs up once it has read everything (or the idle timeout ends it).
-                while try await nextMessage(&iterator) != nil {}
             }
         } catch {
             logger.warning("peer connection closed on error", metadata: ["peer": "\(peer)", "error": "\(error)"])

@@ -18,6 +18,7 @@ public actor JobStats {
     }
     public func countLocal(reason: String) { record.local += 1; record.localReasons[reason, default: 0] += 1 }
     public func countFallback(reason: String) { record.fallback += 1; record.fallbackReasons[reason, default: 0] += 1 }
+    public func countHelperConnection() { record.helperConnections += 1 }
     public func countServed() { record.served += 1 }
     /// A job's inputs found by `method` (`daemon` or `compiler`).
     public func countInputScan(_ method: String) { record.inputScans[method, default: 0] += 1 }

@@ -37,6 +37,9 @@ public struct StatsRecord: Codable, Sendable, Equatable {
     public var compilerScanReasons: [String: Int] = [:]
     /// Remote jobs answered from a REAPI service's action cache (counted in `remote` too).
     public var cacheHits = 0
+    /// Connections this machine opened to helpers for its jobs (a connection is kept for the next job to the same
+    /// helper, so a build opens about one per helper slot).
+    public var helperConnections = 0
 
     public init() {}
 
@@ -45,6 +48,7 @@ public struct StatsRecord: Codable, Sendable, Equatable {
         case helperFailures = "helper_failures", localReasons = "local_reasons", fallbackReasons = "fallback_reasons"
         case remoteHosts = "remote_hosts", helperFailureReasons = "helper_failure_reasons", remoteTimingsUs = "remote_timings_us"
         case inputScans = "input_scans", compilerScanReasons = "compiler_scan_reasons", cacheHits = "cache_hits"
+        case helperConnections = "helper_connections"
     }
     /// The JSON field names, in documentation order.
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }

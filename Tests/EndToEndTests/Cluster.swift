@@ -114,10 +114,12 @@ final class TestCluster: @unchecked Sendable {
             let port = Self.freePort()
             helperPorts.append(port)
             let program = helperPrefix.first ?? binaries + "/swlaunchd"
-            try start("helper\(i)", program, Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
+            let arguments = Array(helperPrefix.dropFirst()) + (helperPrefix.isEmpty ? [] : [binaries + "/swlaunchd"]) + [
                 "--name", "helper\(i)", "--listen", "127.0.0.1:\(port)", "--scheduler", schedulers,
                 "--socket", directory + "/helper\(i).sock", "--state-dir", directory + "/state-helper\(i)", "--max-jobs", "2",
-            ] + key + helperArguments)
+            ] + key + helperArguments
+            helperCommands["helper\(i)"] = (program, arguments)
+            try start("helper\(i)", program, arguments)
         }
         try start("client", binaries + "/swlaunchd", [
             "--name", "client", "--no-remote", "--scheduler", schedulers,
@@ -138,6 +140,25 @@ final class TestCluster: @unchecked Sendable {
         pids[name] = pid
         startedProcesses.withLock { $0.append(pid) }
         registerCleanupOnce
+    }
+
+    /// How each helper was started, for ``restartHelper(_:signal:)``.
+    private var helperCommands: [String: (program: String, arguments: [String])] = [:]
+
+    /// Stops a helper with `signal` and starts it again on the same port and state; returns once it accepts
+    /// connections again.
+    func restartHelper(_ name: String, signal: Int32 = SIGTERM) throws {
+        guard let (program, arguments) = helperCommands[name], let index = Int(name.dropFirst("helper".count)) else {
+            throw TestClusterError("no helper \(name)")
+        }
+        stop(name, signal: signal)
+        rename(directory + "/\(name).log", directory + "/\(name).log.1")
+        try start(name, program, arguments)
+        for _ in 0..<200 {
+            if (try? RawPeer(port: helperPorts[index - 1], timeoutSeconds: 1)) != nil { return }
+            usleep(50_000)
+        }
+        throw TestClusterError("\(name) did not listen again")
     }
 
     /// Stops the scheduler and starts it again on the same port (daemons reconnect on their own).
