@@ -7,7 +7,8 @@
 # tree, `ninja` timed, for each.
 #
 # Each build: wall time, the client's CPU seconds (its cgroup's cpu.stat: ninja, launchers, compilers,
-# preprocessors, the client daemons of icecream and swlaunch), bytes the client sent per compile (its interface's
+# preprocessors, the client daemons of icecream and swlaunch) and what they take at the budget (`client s`: CPU
+# seconds / budget, the client's own floor), bytes the client sent per compile (its interface's
 # counter), and the physical limit: the helpers' CPU seconds over their two processors plus the link steps
 # (from .ninja_log), which nothing can overlap. Each run builds a fresh copy of the sources at a new
 # path (a cold tree for every tool); swlaunch then builds the same copy into a new build folder (warm). --runs builds each;
@@ -231,11 +232,11 @@ rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     tool, budget, wall, cpu, bytes_, limit, compiles = line.split()
     rows[(budget, tool)].append((float(wall), float(cpu), int(bytes_), float(limit), int(compiles)))
-print(f"{'budget':>6} {'tool':<14} {'wall s':>8} {'client CPU s':>13} {'bytes/compile':>14} {'limit s':>8} {'wall/limit':>10}")
+print(f"{'budget':>6} {'tool':<14} {'wall s':>8} {'client CPU s':>13} {'client s':>9} {'bytes/compile':>14} {'limit s':>8} {'wall/limit':>10}")
 for (budget, tool), values in sorted(rows.items(), key=lambda kv: (-float(kv[0][0]), kv[0][1])):
     wall = statistics.median(v[0] for v in values); cpu = statistics.median(v[1] for v in values)
     b = statistics.median(v[2] for v in values); limit = statistics.median(v[3] for v in values)
-    print(f"{budget:>6} {tool:<14} {wall:8.1f} {cpu:13.2f} {b:14.0f} {limit:8.1f} {wall / limit:10.2f}   (runs: {', '.join(f'{v[0]:.1f}' for v in values)})")
+    print(f"{budget:>6} {tool:<14} {wall:8.1f} {cpu:13.2f} {cpu / float(budget):9.1f} {b:14.0f} {limit:8.1f} {wall / limit:10.2f}   (runs: {', '.join(f'{v[0]:.1f}' for v in values)})")
 PY
 echo
 echo "== edit-compile loop at $budget cores: one .cpp edited, ninja to done (medians of $edits); the helper compiles it in ${helper_compile} s"

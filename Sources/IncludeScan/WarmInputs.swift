@@ -97,16 +97,16 @@ public final class WarmInputs: Sendable {
 
         /// Whether `path` is still what this identity recorded: the same file or folder, or a file with the same
         /// contents (when they were hashed).
-        func matches(_ path: String) -> Bool {
-            guard let now = Identity(path: path) else { return false }
+        func matches(_ path: String, folders: FolderHandles = FolderHandles()) -> Bool {
+            guard let info = folders.lookUp(path) else { return false }
+            let now = Identity(info, path: path)
             if now.inode == inode, now.size == size, now.modified == modified, now.changed == changed { return true }
             if let content { return now.size == size && Self.contentHash(path) == content }
             return false
         }
 
-        static func exists(_ path: String) -> Bool {
-            var info = stat()
-            return stat(path, &info) == 0
+        static func exists(_ path: String, folders: FolderHandles = FolderHandles()) -> Bool {
+            folders.lookUp(path) != nil
         }
 
         static func contentHash(_ path: String) -> UInt64? {
@@ -134,13 +134,15 @@ public final class WarmInputs: Sendable {
         /// every file the same; every folder the same, or else each path looked at there existing as it did.
         func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?) -> Bool {
             var moved: [String] = []
+            // A few dozen folders hold every file checked: each is opened once, its entries asked by name.
+            let folders = FolderHandles()
             for (stored, identity) in checks {
                 let path = relocation.resolved(stored)
                 if let identity {
-                    if identity.matches(path) { continue }
+                    if identity.matches(path, folders: folders) { continue }
                     // The source itself edited: still the same compile's inputs when its directives are the same.
                     if stored == files.first, let known = sourceDirectives, directives(path) == known { continue }
-                } else if !Identity.exists(path) {
+                } else if !Identity.exists(path, folders: folders) {
                     continue
                 }
                 // A file that changed is a change; a folder that changed has its looked-at paths checked.
@@ -149,7 +151,7 @@ public final class WarmInputs: Sendable {
             }
             return moved.allSatisfy { folder in
                 probes[folder, default: []].allSatisfy { name, existed in
-                    Identity.exists(relocation.resolved(childPath(name, of: folder))) == existed
+                    Identity.exists(relocation.resolved(childPath(name, of: folder)), folders: folders) == existed
                 }
             }
         }

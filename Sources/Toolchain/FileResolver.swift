@@ -195,6 +195,8 @@ public final class FileResolver: Sendable {
         }
         // A compile's files share a few dozen folders: each folder is resolved (and its search checked) once.
         var folders: [String: Result<(String, [SymlinkEntry]), any Error>] = [:]
+        // Each physical folder opened once; its files asked by name.
+        let handles = FolderHandles()
         /// The physical path, the links met, and the file's `lstat` when taken on the way.
         func resolveFile(_ path: String) throws -> (String, [SymlinkEntry], stat?) {
             func theLongWay() throws -> (String, [SymlinkEntry], stat?) {
@@ -219,8 +221,7 @@ public final class FileResolver: Sendable {
             }()
             let (physicalFolder, links) = try resolved.get()
             let candidate = (physicalFolder == "/" ? "" : physicalFolder) + "/" + name
-            var info = stat()
-            guard lstat(root + candidate, &info) == 0 else {
+            guard let info = handles.lookUp(root + candidate, followLinks: false) else {
                 throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
             }
             // A link as the last component: the whole path the long way.
