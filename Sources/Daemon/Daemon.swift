@@ -117,6 +117,7 @@ public final class Daemon: Sendable {
         let port = peer?.channel.localAddress?.port ?? 0
         defer { helperConnections.closeAll() }
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.helper.sweepWhenQuiet() }
             if let scheduler {
                 group.addTask {
                     await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },

@@ -28,6 +28,8 @@ final class HelperService: Sendable {
     let draining = ManagedFlag()
     /// Jobs from peers being handled now.
     let inFlight = InFlight()
+    /// Job folders done with, removed when no job has ended for a second (``sweepWhenQuiet()``).
+    let trash: JobTrash
     /// Below this much free space in the state directory a job is not started (and a failed one is not the compiler's verdict).
     let minimumFreeBytes: Int64
 
@@ -42,6 +44,15 @@ final class HelperService: Sendable {
         self.stats = stats
         self.sandbox = sandbox
         self.minimumFreeBytes = minimumFreeBytes
+        trash = JobTrash(directory: stateDirectory + "/jobs/.trash")
+    }
+
+    /// Removes finished jobs' folders once no job has ended for a second; until cancelled.
+    func sweepWhenQuiet() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            if trash.isDue(quiet: .seconds(1)) { try? await NIOThreadPool.singleton.runIfActive { self.trash.sweep() } }
+        }
     }
 
     /// The free bytes in the state directory when they are below ``minimumFreeBytes``; nil when there is room
@@ -220,7 +231,7 @@ final class HelperService: Sendable {
     /// Runs the job in the sandbox and decides what its end means.
     func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) -> Message {
         let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        defer { trash.discard(directory) }
         let run: SandboxRunner.Run
         do {
             run = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory, abandoned: { abandoned.isSet })

@@ -35,13 +35,32 @@ public final class ConfinedTree: @unchecked Sendable {
 
     /// Splits an absolute, normalized path of the tree into its parent (relative to the root) and last name.
     static func split(_ path: String) throws -> (parent: String, name: String) {
-        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard path.hasPrefix("/"), !components.isEmpty, !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
-              !path.utf8.contains(0) else {
+        // On the UTF-8 bytes: every component between slashes non-empty and neither `.` nor `..`, no NUL.
+        let bytes = path.utf8
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        var normalized = bytes.first == slash && bytes.count > 1
+        var componentLength = 0, dots = 0
+        var lastSlash = bytes.startIndex
+        var index = bytes.index(after: bytes.startIndex)
+        while normalized, index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == slash {
+                normalized = componentLength > 0 && dots != componentLength
+                lastSlash = index
+                componentLength = 0
+                dots = 0
+            } else {
+                normalized = byte != 0
+                componentLength += 1
+                if byte == dot, dots == componentLength - 1, componentLength <= 2 { dots += 1 }
+            }
+            index = bytes.index(after: index)
+        }
+        guard normalized, componentLength > 0, dots != componentLength else {
             throw TreeRefusal(path: path, reason: "not a normalized absolute path")
         }
-        let parent = components.dropLast().joined(separator: "/")
-        return (parent.isEmpty ? "." : parent, String(components.last!))
+        let parent = lastSlash == bytes.startIndex ? "." : String(path[bytes.index(after: bytes.startIndex)..<lastSlash])
+        return (parent, String(path[bytes.index(after: lastSlash)...]))
     }
 
     /// The directory `relative` (to the root), opened without following any symlink.

@@ -178,3 +178,32 @@ actor OrderRecorder {
     #expect(!restarted.contains(FileResolver.digest(damaged)))
     #expect(!FileManager.default.fileExists(atPath: damagedPath))
 }
+
+/// A finished job's folder leaves its place at once and is removed once jobs stop ending for a while, or at once
+/// past the bound.
+@Test func jobFoldersAreMovedAsideAndRemovedWhenQuietOrPastTheBound() throws {
+    let base = NSTemporaryDirectory() + "trash-" + UUID().uuidString.prefix(8)
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    func makeJob(_ n: Int) throws -> String {
+        let job = base + "/jobs/\(n)"
+        try FileManager.default.createDirectory(atPath: job + "/root/usr/include", withIntermediateDirectories: true)
+        try "x".write(toFile: job + "/root/usr/include/a.h", atomically: false, encoding: .utf8)
+        return job
+    }
+    let trash = JobTrash(directory: base + "/jobs/.trash", bound: 3)
+    for n in 1...2 {
+        let job = try makeJob(n)
+        trash.discard(job)
+        #expect(!FileManager.default.fileExists(atPath: job), "moved aside at once")
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/jobs/.trash").count == 2)
+    #expect(!trash.isDue(quiet: .seconds(30)), "a job ended just now")
+    usleep(20_000)
+    #expect(trash.isDue(quiet: .milliseconds(10)))
+    trash.sweep()
+    #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/jobs/.trash").isEmpty)
+    #expect(!trash.isDue(quiet: .zero), "nothing waits")
+    // The bound: the third folder waiting sweeps them all at once.
+    for n in 3...5 { trash.discard(try makeJob(n)) }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/jobs/.trash").isEmpty)
+}

@@ -65,3 +65,18 @@ import Glibc
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: tree.root + "/lib") == "usr/lib")
     }
 }
+
+/// The tree's paths: absolute and normalized, split into the parent (relative to the root) and the last name.
+@Test(arguments: [
+    ("/a", ".", "a"), ("/usr/include/stdio.h", "usr/include", "stdio.h"), ("/a/...", "a", "..."), ("/.a/b.", ".a", "b."),
+    ("/..a/a..", "..a", "a.."), ("/é/ü.h", "é", "ü.h"),
+])
+func treePathsSplitIntoParentAndName(_ path: String, _ parent: String, _ name: String) throws {
+    let split = try ConfinedTree.split(path)
+    #expect(split.parent == parent && split.name == name)
+}
+
+@Test(arguments: ["", "/", "a/b", "/a/", "//a", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a/.", "/a/..", "/a\0b"])
+func treePathsThatAreNotNormalizedAreRefused(_ path: String) {
+    #expect(throws: TreeRefusal.self) { try ConfinedTree.split(path) }
+}
