@@ -29,9 +29,12 @@ final class HelperLink: Sendable {
         self.requests = requests
     }
 
-    /// Connects to a helper and completes the handshake.
-    static func open(host: String, port: Int, security: TransportSecurity, hello: Hello) async throws -> HelperLink {
+    /// Connects to a helper and completes the handshake; `connected` learns the channel before the handshake (an
+    /// attempt's deadline closes it).
+    static func open(host: String, port: Int, security: TransportSecurity, hello: Hello,
+                     connected: @Sendable (MessageChannel) -> Void = { _ in }) async throws -> HelperLink {
         let channel = try await connectPeer(host: host, port: port, security: security)
+        connected(channel)
         let (stream, requests) = AsyncStream.makeStream(of: Exchange.self)
         let link = HelperLink(channel: channel, requests: requests)
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in

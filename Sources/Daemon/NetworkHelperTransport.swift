@@ -68,9 +68,9 @@ struct NetworkHelperTransport: HelperTransport {
                 link.close()
             }
         }
-        let link = try await HelperLink.open(host: grant.address, port: Int(grant.port), security: security, hello: Hello(role: .daemon, name: name))
+        let link = try await HelperLink.open(host: grant.address, port: Int(grant.port), security: security, hello: Hello(role: .daemon, name: name),
+                                             connected: connected)
         connections.opened()
-        connected(link.channel)
         return try await exchange(job, on: link, helper: helper, grant: grant, meter: meter, extend: extend, heard: ManagedFlag())
     }
 
