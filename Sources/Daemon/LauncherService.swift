@@ -224,7 +224,9 @@ final class LauncherService: Sendable {
         // First the inputs: a job the include scan leaves to the compiler's comes back, prepared again.
         var inputScan = "compiler"
         var inputs = job.inputs
-        if !job.source.isEmpty { (inputs, inputScan) = try scanInputs(of: job) }
+        // The warm check's stats serve the resolution of the same files below.
+        let folders = FolderHandles()
+        if !job.source.isEmpty { (inputs, inputScan) = try scanInputs(of: job, folders: folders) }
         var choices: [ToolchainChoice] = []
         var variants: [String: JobVariant] = [:]
         for entry in job.environments {
@@ -268,10 +270,10 @@ final class LauncherService: Sendable {
             outputs.append((directory == "/" ? "" : directory) + "/" + (absolute.split(separator: "/").last.map(String.init) ?? ""))
         }
         var tree = try resolver.tree(files: inputs, directories: job.directories + outputDirectories + [job.workingDirectory],
-                                     in: job.workingDirectory, as: caller)
+                                     in: job.workingDirectory, as: caller, folders: folders)
         let probedFiles = probedHeaders(of: job, in: tree)
         if !probedFiles.isEmpty {
-            let more = try resolver.tree(files: probedFiles, directories: [], in: job.workingDirectory, as: caller)
+            let more = try resolver.tree(files: probedFiles, directories: [], in: job.workingDirectory, as: caller, folders: folders)
             let known = Set(tree.files.map(\.path)), knownLinks = Set(tree.symlinks.map(\.path))
             for file in more.files where !known.contains(file.path) { tree.files.append(file) }
             for link in more.symlinks where !knownLinks.contains(link.path) { tree.symlinks.append(link) }
@@ -288,7 +290,7 @@ final class LauncherService: Sendable {
     /// The files the job may read, from the include scan (a superset) or from an earlier scan that nothing has
     /// changed since (``WarmInputs``), with which (`daemon` or `warm`); throws ``ScanNeeded`` when the compiler
     /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`).
-    func scanInputs(of job: JobRequest) throws -> (files: [String], method: String) {
+    func scanInputs(of job: JobRequest, folders: FolderHandles = FolderHandles()) throws -> (files: [String], method: String) {
         guard !baseName(of: job.compiler).contains("clang") else { throw ScanNeeded(reason: "clang") }
         let options: IncludeOptions
         switch IncludeOptions.parse(job.arguments, workingDirectory: job.workingDirectory) {
@@ -311,7 +313,7 @@ final class LauncherService: Sendable {
         // A relative -include is looked for in the working folder first: the key names it absolutely.
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
-        if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:)) { return (files, "warm") }
+        if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:), folders: folders) { return (files, "warm") }
         let (outcome, probes, read) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory)
         switch outcome {

@@ -132,10 +132,9 @@ public final class WarmInputs: Sendable {
 
         /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`):
         /// every file the same; every folder the same, or else each path looked at there existing as it did.
-        func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?) -> Bool {
+        func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?, folders: FolderHandles = FolderHandles()) -> Bool {
             var moved: [String] = []
             // A few dozen folders hold every file checked: each is opened once, its entries asked by name.
-            let folders = FolderHandles()
             for (stored, identity) in checks {
                 let path = relocation.resolved(stored)
                 if let identity {
@@ -209,10 +208,11 @@ public final class WarmInputs: Sendable {
     /// The files of the scan `key` names, when nothing that decided them has changed since it was remembered.
     /// `directives` gives a file's directive fingerprint (``IncludeScanner/directiveFingerprint(of:)``), for a
     /// source edited since; without it, any edit of the source means a new scan.
-    public func files(for key: Key, directives: (String) -> UInt64? = { _ in nil }) -> [String]? {
+    /// `folders` serves the stats (and keeps them for the caller's next look at the same files).
+    public func files(for key: Key, directives: (String) -> UInt64? = { _ in nil }, folders: FolderHandles = FolderHandles()) -> [String]? {
         let entry = memory.withLock { $0[key] } ?? load(key)
         let relocation = Relocation(key.workingDirectory)
-        guard let entry, entry.isCurrent(relocation, directives: directives) else { return nil }
+        guard let entry, entry.isCurrent(relocation, directives: directives, folders: folders) else { return nil }
         return entry.files.map(relocation.resolved)
     }
 

@@ -4,10 +4,12 @@ import Glibc
 internal import CLinuxShims
 
 /// `stat`s of many paths that share a few folders, each folder opened once (`O_PATH`) and its entries asked with
-/// `fstatat`: the kernel walks a folder's path once, not once per file in it. For one pass (a compile's inputs);
-/// the folders are closed when it ends.
+/// `fstatat`: the kernel walks a folder's path once, not once per file in it. Each path's `lstat` is taken once in
+/// the pass: asked again, with or without following links (a path that is no link), it answers from the first.
+/// For one pass over a compile's inputs (its warm check, then its resolution); the folders are closed when it ends.
 public final class FolderHandles {
     private var handles: [String: Int32] = [:]
+    private var taken: [String: stat] = [:]
 
     public init() {}
 
@@ -15,11 +17,15 @@ public final class FolderHandles {
 
     /// The `stat` of `path` (of a link itself when `followLinks` is false), or nil with `errno` set.
     public func lookUp(_ path: String, followLinks: Bool = true) -> stat? {
+        let link = { (info: stat) in (info.st_mode & S_IFMT) == S_IFLNK }
+        if let known = taken[path], !(followLinks && link(known)) { return known }
         var info = stat()
         guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.startIndex,
               path.utf8.index(after: slash) != path.endIndex else {
-            let rc = followLinks ? stat(path, &info) : lstat(path, &info)
-            return rc == 0 ? info : nil
+            guard lstat(path, &info) == 0 else { return nil }
+            taken[path] = info
+            guard followLinks, link(info) else { return info }
+            return stat(path, &info) == 0 ? info : nil
         }
         let folder = String(path[..<slash])
         let fd = handles[folder] ?? {
@@ -28,10 +34,15 @@ public final class FolderHandles {
             return opened
         }()
         guard fd >= 0 else {
-            let rc = followLinks ? stat(path, &info) : lstat(path, &info)
-            return rc == 0 ? info : nil
+            guard lstat(path, &info) == 0 else { return nil }
+            taken[path] = info
+            guard followLinks, link(info) else { return info }
+            return stat(path, &info) == 0 ? info : nil
         }
         let name = String(path[path.utf8.index(after: slash)...])
-        return fstatat(fd, name, &info, followLinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
+        guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        taken[path] = info
+        guard followLinks, link(info) else { return info }
+        return fstatat(fd, name, &info, 0) == 0 ? info : nil
     }
 }

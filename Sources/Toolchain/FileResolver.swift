@@ -185,8 +185,10 @@ public final class FileResolver: Sendable {
         return bytes
     }
 
-    /// Resolves files (which must exist) and directories (skipped when missing) into a tree for a helper.
-    public func tree(files: [String], directories: [String], in workingDirectory: String, as caller: Caller? = nil) throws -> ResolvedTree {
+    /// Resolves files (which must exist) and directories (skipped when missing) into a tree for a helper; `folders`
+    /// serves the files' lstats (one shared with a warm check just before answers from its own).
+    public func tree(files: [String], directories: [String], in workingDirectory: String, as caller: Caller? = nil,
+                     folders handles: FolderHandles = FolderHandles()) throws -> ResolvedTree {
         var tree = ResolvedTree()
         var seenLinks = Set<String>()
         var seenFiles = Set<String>()
@@ -195,8 +197,8 @@ public final class FileResolver: Sendable {
         }
         // A compile's files share a few dozen folders: each folder is resolved (and its search checked) once.
         var folders: [String: Result<(String, [SymlinkEntry]), any Error>] = [:]
-        // Each physical folder opened once; its files asked by name.
-        let handles = FolderHandles()
+        // Each physical folder opened once; its files asked by name (a file the warm check looked at just now is
+        // not asked again: `handles` keeps its lstat).
         /// The physical path, the links met, and the file's `lstat` when taken on the way.
         func resolveFile(_ path: String) throws -> (String, [SymlinkEntry], stat?) {
             func theLongWay() throws -> (String, [SymlinkEntry], stat?) {

@@ -121,3 +121,26 @@ import Testing
         #expect(ToolchainMemory(path: memoryPath).read().isEmpty)
     }
 }
+
+/// FolderHandles answers as `stat` and `lstat` do, each path's lstat taken once in a pass.
+@Test func folderHandlesAnswerAsStatAndLstatDo() throws {
+    let base = NSTemporaryDirectory() + "handles-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: base + "/d", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    try "x".write(toFile: base + "/d/f", atomically: false, encoding: .utf8)
+    symlink("f", base + "/d/l")
+    var direct = stat()
+    stat(base + "/d/f", &direct)
+    let handles = FolderHandles()
+    #expect(handles.lookUp(base + "/d/f")?.st_ino == direct.st_ino)
+    #expect(handles.lookUp(base + "/d/l", followLinks: false).map { ($0.st_mode & S_IFMT) == S_IFLNK } == true)
+    #expect(handles.lookUp(base + "/d/l")?.st_ino == direct.st_ino, "a link followed after its lstat was kept")
+    #expect(handles.lookUp(base + "/d/l", followLinks: false).map { ($0.st_mode & S_IFMT) == S_IFLNK } == true)
+    #expect(handles.lookUp(base + "/d").map { ($0.st_mode & S_IFMT) == S_IFDIR } == true)
+    #expect(handles.lookUp(base + "/d/missing") == nil && errno == ENOENT)
+    #expect(handles.lookUp(base + "/nofolder/f") == nil)
+    // Within the pass a path's first answer stands (the pass is one compile's few milliseconds).
+    unlink(base + "/d/f")
+    #expect(handles.lookUp(base + "/d/f")?.st_ino == direct.st_ino)
+    #expect(FolderHandles().lookUp(base + "/d/f") == nil)
+}
