@@ -76,8 +76,9 @@ public final class FileResolver: Sendable {
     }
 
     /// Resolves every symlink along `path`; returns the physical path and the links met. With a `caller`, every
-    /// directory searched on the way must be searchable by that user.
-    public func resolve(_ path: String, as caller: Caller? = nil) throws -> (String, [SymlinkEntry]) {
+    /// directory searched on the way must be searchable by that user. `folders` looks at each path on the way once
+    /// for all the paths of a job.
+    public func resolve(_ path: String, as caller: Caller? = nil, folders: FolderHandles? = nil) throws -> (String, [SymlinkEntry]) {
         var links: [SymlinkEntry] = []
         var pending = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).reversed() as [String]
         var current: [String] = []
@@ -90,7 +91,10 @@ public final class FileResolver: Sendable {
                 throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at /\(current.joined(separator: "/"))")
             }
             var info = stat()
-            guard lstat(root + candidate, &info) == 0 else {
+            // With `folders`, the folders on the way are looked at once for all the paths of a job.
+            if let looked = folders?.lookUp(root + candidate, followLinks: false) {
+                info = looked
+            } else if folders != nil || lstat(root + candidate, &info) != 0 {
                 throw ResolveError(path: path, reason: String(cString: strerror(errno)) + " (at \(candidate))")
             }
             if (info.st_mode & S_IFMT) == S_IFLNK {
@@ -202,7 +206,7 @@ public final class FileResolver: Sendable {
         /// The physical path, the links met, and the file's `lstat` when taken on the way.
         func resolveFile(_ path: String) throws -> (String, [SymlinkEntry], stat?) {
             func theLongWay() throws -> (String, [SymlinkEntry], stat?) {
-                let (physical, links) = try resolve(path, as: caller)
+                let (physical, links) = try resolve(path, as: caller, folders: handles)
                 return (physical, links, nil)
             }
             guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.startIndex else { return try theLongWay() }
@@ -210,7 +214,7 @@ public final class FileResolver: Sendable {
             guard !name.isEmpty, name != ".", name != ".." else { return try theLongWay() }
             let resolved = folders[folder] ?? {
                 let result = Result { () throws -> (String, [SymlinkEntry]) in
-                    let (physical, links) = try resolve(folder, as: caller)
+                    let (physical, links) = try resolve(folder, as: caller, folders: handles)
                     // `resolve` checks the folders along the way; a file in it also needs the folder itself searchable.
                     if let caller, !caller.isRoot, !caller.maySearch(directory: physical) {
                         // The folder's error, kept for every file in it: it names the folder.
@@ -249,7 +253,7 @@ public final class FileResolver: Sendable {
             tree.totalBytes += UInt64(max(0, size))
         }
         for directory in directories {
-            guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory), as: caller) else { continue }
+            guard let (physical, links) = try? resolve(Self.absolute(directory, in: workingDirectory), as: caller, folders: handles) else { continue }
             addLinks(links)
             tree.directories.append(physical)
         }
