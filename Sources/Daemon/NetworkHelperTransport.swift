@@ -64,7 +64,9 @@ struct NetworkHelperTransport: HelperTransport {
             let heard = ManagedFlag()
             do {
                 return try await exchange(job, on: link, helper: helper, grant: grant, meter: meter, extend: extend, heard: heard)
-            } catch where !heard.isSet && !(error is JobFailure) && !Task.isCancelled {
+            } catch where !heard.isSet && !Task.isCancelled && (error as? JobFailure).map({ $0.code == "connection" }) ?? true {
+                // Nothing heard: the connection had ended (a failure of the job itself, like an input changed, is
+                // not tried again here).
                 link.close()
             }
         }
