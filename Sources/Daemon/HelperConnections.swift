@@ -135,9 +135,6 @@ final class HelperConnections: Sendable {
         if !kept { link.close() }
     }
 
-    /// Connections kept now, for tests and status.
-    var idleCount: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
-
     /// Closes every idle connection (shutdown).
     func closeAll() {
         let all = idle.withLock { idle in

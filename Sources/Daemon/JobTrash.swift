@@ -4,12 +4,12 @@ import SystemSupport
 import Toolchain
 
 /// Job folders a helper is done with: moved aside at once (one `rename`) and removed when no job has ended for a
-/// while, or at once when more than ``bound`` wait. Removing a job's tree between a build's compiles costs the
+/// while, or at once when ``bound`` wait. Removing a job's tree between a build's compiles costs the
 /// compiles' CPU, and on ext4 it slows the next trees' folders too (new inodes skip those freed in the last seconds).
 final class JobTrash: Sendable {
     let directory: String
     let bound: Int
-    private let state = Mutex<(waiting: Int, serial: UInt64, lastDiscard: UInt64)>((0, 0, 0))
+    private let state = Mutex<(waiting: Int, serial: UInt64, lastDiscard: ContinuousClock.Instant)>((0, 0, .now))
 
     init(directory: String, bound: Int = 256) {
         self.directory = directory
@@ -26,7 +26,7 @@ final class JobTrash: Sendable {
                 guard errno == ENOENT, (try? SandboxTree.ensureDirectory(directory)) != nil, rename(path, target) == 0 else { return nil }
             }
             state.waiting += 1
-            state.lastDiscard = Posix.nowMicros()
+            state.lastDiscard = .now
             return state.waiting >= bound
         }
         switch due {
@@ -38,8 +38,7 @@ final class JobTrash: Sendable {
 
     /// Whether folders wait and none was added for `quiet`.
     func isDue(quiet: Duration) -> Bool {
-        let micros = UInt64(quiet.components.seconds) * 1_000_000 + UInt64(quiet.components.attoseconds / 1_000_000_000_000)
-        return state.withLock { $0.waiting > 0 && Posix.nowMicros() - $0.lastDiscard >= micros }
+        state.withLock { $0.waiting > 0 && ContinuousClock.now - $0.lastDiscard >= quiet }
     }
 
     /// Removes the folders moved aside so far.

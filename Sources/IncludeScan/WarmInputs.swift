@@ -97,7 +97,7 @@ public final class WarmInputs: Sendable {
 
         /// Whether `path` is still what this identity recorded: the same file or folder, or a file with the same
         /// contents (when they were hashed).
-        func matches(_ path: String, folders: FolderHandles = FolderHandles()) -> Bool {
+        func matches(_ path: String, folders: FolderHandles) -> Bool {
             guard let info = folders.lookUp(path) else { return false }
             let now = Identity(info, path: path)
             if now.inode == inode, now.size == size, now.modified == modified, now.changed == changed { return true }
@@ -105,7 +105,7 @@ public final class WarmInputs: Sendable {
             return false
         }
 
-        static func exists(_ path: String, folders: FolderHandles = FolderHandles()) -> Bool {
+        static func exists(_ path: String, folders: FolderHandles) -> Bool {
             folders.lookUp(path) != nil
         }
 
@@ -132,7 +132,7 @@ public final class WarmInputs: Sendable {
 
         /// Whether everything it was decided from is as it was (paths in the working folder taken from `relocation`):
         /// every file the same; every folder the same, or else each path looked at there existing as it did.
-        func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?, folders: FolderHandles = FolderHandles()) -> Bool {
+        func isCurrent(_ relocation: Relocation, directives: (String) -> UInt64?, folders: FolderHandles) -> Bool {
             var moved: [String] = []
             // A few dozen folders hold every file checked: each is opened once, its entries asked by name.
             for (stored, identity) in checks {

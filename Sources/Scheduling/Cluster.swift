@@ -206,10 +206,11 @@ struct PlacementTable: Sendable {
             let id = Self.id(of: toolchain, in: &environments)
             if id < 64 { bits |= 1 << UInt64(id) }
         }
+        let slots = max(1, Int32(clamping: state.info.maxJobs))
         let row = Row(acceptsRemote: state.info.acceptsRemote, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
-                      slots: max(1, Int32(clamping: state.info.maxJobs)), running: Int32(clamping: state.running), load: state.load,
+                      slots: slots, running: Int32(clamping: state.running), load: state.load,
                       speed: state.speed ?? 0, inverseSpeed: state.speed.map { $0 > 0 ? 1 / max($0, 1e-9) : 0 } ?? 0,
-                      inverseSlots: 1 / Double(max(1, Int32(clamping: state.info.maxJobs))),
+                      inverseSlots: 1 / Double(slots),
                       environments: bits, namePrefix: Self.prefix(of: state.info.name))
         let old: Double
         if let i = index[state.info.name] {

@@ -19,27 +19,18 @@ public final class FolderHandles {
     public func lookUp(_ path: String, followLinks: Bool = true) -> stat? {
         let link = { (info: stat) in (info.st_mode & S_IFMT) == S_IFLNK }
         if let known = taken[path], !(followLinks && link(known)) { return known }
+        // The folder's handle and the name in it; the whole path (at the cwd) for one without a folder to open.
+        var fd = AT_FDCWD, name = path
+        if let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.startIndex, path.utf8.index(after: slash) != path.endIndex {
+            let folder = String(path[..<slash])
+            let opened = handles[folder] ?? {
+                let opened = open(folder, SWL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+                handles[folder] = opened
+                return opened
+            }()
+            if opened >= 0 { (fd, name) = (opened, String(path[path.utf8.index(after: slash)...])) }
+        }
         var info = stat()
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.startIndex,
-              path.utf8.index(after: slash) != path.endIndex else {
-            guard lstat(path, &info) == 0 else { return nil }
-            taken[path] = info
-            guard followLinks, link(info) else { return info }
-            return stat(path, &info) == 0 ? info : nil
-        }
-        let folder = String(path[..<slash])
-        let fd = handles[folder] ?? {
-            let opened = open(folder, SWL_O_PATH | O_DIRECTORY | O_CLOEXEC)
-            handles[folder] = opened
-            return opened
-        }()
-        guard fd >= 0 else {
-            guard lstat(path, &info) == 0 else { return nil }
-            taken[path] = info
-            guard followLinks, link(info) else { return info }
-            return stat(path, &info) == 0 ? info : nil
-        }
-        let name = String(path[path.utf8.index(after: slash)...])
         guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         taken[path] = info
         guard followLinks, link(info) else { return info }

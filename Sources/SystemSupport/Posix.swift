@@ -55,7 +55,6 @@ public enum Posix {
         return n < 0 ? nil : Array(bytes.prefix(n))
     }
 
-    /// Reads a whole file, or returns nil when it cannot be opened or read.
     /// The names in the directory at `path` (without `.` and `..`), in the order the file system gives; nil when it
     /// cannot be opened.
     public static func directoryEntries(_ path: String) -> [String]? {
@@ -69,6 +68,7 @@ public enum Posix {
         return names
     }
 
+    /// Reads a whole file, or returns nil when it cannot be opened or read.
     public static func readFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -91,7 +91,6 @@ public final class FileResolver: Sendable {
                 throw AccessDenied(path: path, reason: "not reachable by the compile's user (\(caller)) at /\(current.joined(separator: "/"))")
             }
             var info = stat()
-            // With `folders`, the folders on the way are looked at once for all the paths of a job.
             if let looked = folders?.lookUp(root + candidate, followLinks: false) {
                 info = looked
             } else if folders != nil || lstat(root + candidate, &info) != 0 {
@@ -201,8 +200,6 @@ public final class FileResolver: Sendable {
         }
         // A compile's files share a few dozen folders: each folder is resolved (and its search checked) once.
         var folders: [String: Result<(String, [SymlinkEntry]), any Error>] = [:]
-        // Each physical folder opened once; its files asked by name (a file the warm check looked at just now is
-        // not asked again: `handles` keeps its lstat).
         /// The physical path, the links met, and the file's `lstat` when taken on the way.
         func resolveFile(_ path: String) throws -> (String, [SymlinkEntry], stat?) {
             func theLongWay() throws -> (String, [SymlinkEntry], stat?) {
