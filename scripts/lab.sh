@@ -10,6 +10,7 @@
 #   lab.sh run NAME [--cpu F] [--hide DIR]... -- CMD    run CMD on NAME, capped at F cores,
 #                                                       with an empty folder over each DIR
 #   lab.sh cpu NAME                                     CPU seconds used so far by what runs capped on NAME
+#   lab.sh cpu-file NAME                                the file counting them (cgroup v2 cpu.stat, v1 cpuacct.usage)
 set -euo pipefail
 PREFIX=${LAB_PREFIX:-swlab}
 SUBNET=${LAB_SUBNET:-198.18.1}
@@ -122,22 +123,27 @@ run() {
       exec "$@"' "$hostrun" "$@"
 }
 
+cpu_file() { # the file that counts a host's CPU time: cgroup v2 cpu.stat (usage_usec) or v1 cpuacct.usage (ns)
+  local name=$1 f
+  for f in "/sys/fs/cgroup/$PREFIX-$name/cpu.stat" "/sys/fs/cgroup/cpuacct/$PREFIX-$name/cpuacct.usage" \
+           "/sys/fs/cgroup/cpu/$PREFIX-$name/cpuacct.usage"; do
+    [[ -f $f ]] && { echo "$f"; return; }
+  done
+  die "no CPU accounting for $name (run something there with --cpu first)"
+}
+
 cpu() { # CPU seconds of a host's cgroup (what `run --cpu` started there)
-  local name=$1
-  if [[ -f /sys/fs/cgroup/$PREFIX-$name/cpu.stat ]]; then
-    awk '$1 == "usage_usec" { printf "%.2f\n", $2 / 1e6 }' "/sys/fs/cgroup/$PREFIX-$name/cpu.stat"
-  elif [[ -f /sys/fs/cgroup/cpuacct/$PREFIX-$name/cpuacct.usage ]]; then
-    awk '{ printf "%.2f\n", $1 / 1e9 }' "/sys/fs/cgroup/cpuacct/$PREFIX-$name/cpuacct.usage"
-  elif [[ -f /sys/fs/cgroup/cpu/$PREFIX-$name/cpuacct.usage ]]; then
-    awk '{ printf "%.2f\n", $1 / 1e9 }' "/sys/fs/cgroup/cpu/$PREFIX-$name/cpuacct.usage"
-  else
-    die "no CPU accounting for $name (run something there with --cpu first)"
-  fi
+  local f; f=$(cpu_file "$1")
+  case $f in
+    */cpu.stat) awk '$1 == "usage_usec" { printf "%.2f\n", $2 / 1e6 }' "$f" ;;
+    *) awk '{ printf "%.2f\n", $1 / 1e9 }' "$f" ;;
+  esac
 }
 
 case ${1:-} in
   up) shift; up "$@" ;;
   cpu) cpu "$2" ;;
+  cpu-file) cpu_file "$2" ;;
   down) down ;;
   ip) cat "$STATE/host-$2" ;;
   run) shift; run "$@" ;;

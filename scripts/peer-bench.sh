@@ -6,12 +6,15 @@
 # accounting) that cannot see the client's files. Then the edit-compile loop: one source edited in a built
 # tree, `ninja` timed, for each.
 #
-# Each build: wall time, the client's CPU seconds (its cgroup's cpu.stat: ninja, launchers, compilers,
-# preprocessors, the client daemons of icecream and swlaunch) and what they take at the budget (`client s`: CPU
-# seconds / budget, the client's own floor), bytes the client sent per compile (its interface's
-# counter), and the physical limit: the helpers' CPU seconds over their two processors plus the link steps
-# (from .ninja_log), which nothing can overlap. Each run builds a fresh copy of the sources at a new
-# path (a cold tree for every tool); swlaunch then builds the same copy into a new build folder (warm). --runs builds each;
+# Each build: wall time and the client's CPU seconds (its cgroup's cpu.stat: ninja, launchers, compilers,
+# preprocessors, the client daemons of icecream and swlaunch), both taken inside the client's cgroup around ninja
+# alone (entering the lab's namespaces costs about 0.07 CPU-s and 0.5 s at an eighth of a core, which is the lab's,
+# not the build's), what that CPU takes at the budget (`client s`: CPU seconds / budget, the client's own floor),
+# bytes the client sent per compile (its interface's counter), and the physical limit: the helpers' CPU seconds
+# over their two processors plus the client's serial work, which nothing can overlap: the link steps (from
+# .ninja_log) and ninja's own start (a no-op ninja run in the finished build folder, timed the same way). Each run
+# builds a fresh copy of the sources at a new path (a cold tree for every tool); swlaunch then builds the same copy
+# into a new build folder (warm). --runs builds each;
 # the tables have medians. Every tool gets the same -j (the helpers' 4 slots plus the client's one); icecream
 # gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
@@ -119,8 +122,28 @@ daemon_cpu() {
   local pid; pid=$(client_daemon_pid | head -1)
   [[ -n $pid ]] && awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat" || echo 0
 }
+# timed OUT CMD...: runs CMD on the client at the budget; OUT gets "wall_seconds client_cpu_seconds" around CMD alone.
+timed() {
+  local out=$1; shift
+  on_client python3 "$work/timed.py" "$("$lab" cpu-file client)" "$out" "$@"
+}
+cat > "$work/timed.py" <<'PY'
+# timed.py COUNTER OUT CMD...: runs CMD and writes the wall seconds and the cgroup's CPU seconds around it to OUT.
+import subprocess, sys, time
+counter, out, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+def cpu():
+    text = open(counter).read()
+    if counter.endswith("cpu.stat"):
+        return next(int(l.split()[1]) for l in text.splitlines() if l.startswith("usage_usec ")) / 1e6
+    return int(text) / 1e9
+c0, t0 = cpu(), time.monotonic()
+status = subprocess.call(command)
+t1, c1 = time.monotonic(), cpu()
+with open(out, "w") as f:
+    f.write(f"{t1 - t0:.3f} {c1 - c0:.3f}\n")
+sys.exit(status)
+PY
 counter() { ip netns exec "$LAB_PREFIX-client" cat /sys/class/net/eth0/statistics/tx_bytes; }
-now() { date +%s.%N; }
 calc() { python3 -c "print(round($1, ${2:-2}))"; }
 # link_time BUILD: seconds of the build's link steps (.ninja_log; targets that are no object file).
 link_time() { awk 'NR > 1 && $4 !~ /\.o$/ { t += ($2 - $1) } END { printf "%.2f", t / 1000 }' "$1/.ninja_log"; }
@@ -138,9 +161,9 @@ build() {
   rm -rf "$folder"
   "$lab" run client -- env "${env[@]}" cmake -S "$src" -B "$folder" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
     >"$work/logs/configure.log" 2>&1
-  local c0 b0 h10 h20 t0 t1 d0
+  local b0 h10 h20 d0
   d0=$(daemon_cpu)
-  c0=$("$lab" cpu client) b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2) t0=$(now)
+  b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2)
   # PEER_PERF=1: perf records the whole machine during swlaunch's builds (call graphs, for `perf report`).
   local perf_pid=""
   if [[ ${PEER_PERF:-} == 1 && $tool == swlaunch* && $record == yes ]]; then
@@ -148,17 +171,19 @@ build() {
     perf_pid=$!; sleep 1
     client_daemon_pid > "$work/perf-$tool-$budget-${run:-0}.pid"
   fi
-  on_client env "${env[@]}" ninja -C "$folder" -j"$j" >"$work/logs/ninja-$tool.log" 2>&1 || { echo "$tool build failed:"; tail -20 "$work/logs/ninja-$tool.log"; exit 1; }
-  t1=$(now)
+  timed "$work/timed" env "${env[@]}" ninja -C "$folder" -j"$j" >"$work/logs/ninja-$tool.log" 2>&1 || { echo "$tool build failed:"; tail -20 "$work/logs/ninja-$tool.log"; exit 1; }
   if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-  local cpu bytes helpers compiles limit
-  cpu=$(calc "$("$lab" cpu client) - $c0")
+  local wall cpu bytes helpers compiles limit start
+  read -r wall cpu < "$work/timed"
   bytes=$(( $(counter) - b0 ))
   helpers=$(calc "$("$lab" cpu h1) - $h10 + $("$lab" cpu h2) - $h20")
   compiles=$(find "$folder" -name '*.o' | wc -l)
   # The link steps ran on the client at its budget: their time in .ninja_log is already wall time.
-  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / 2 + $(link_time "$folder")"); fi
-  local line="$tool $budget $(calc "$t1 - $t0") $cpu $(( bytes / compiles )) $limit $compiles"
+  # ninja's own start: a no-op run of the finished build, timed the same way.
+  timed "$work/timed" env "${env[@]}" ninja -C "$folder" -j"$j" >/dev/null 2>&1
+  read -r start _ < "$work/timed"
+  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / 2 + $(link_time "$folder") + $start"); fi
+  local line="$tool $budget $wall $cpu $(( bytes / compiles )) $limit $compiles"
   if [[ $record == yes ]]; then echo "$line" >> "$work/results"; else echo -n "(priming) "; fi
   echo "$line   (client daemon: $(calc "$(daemon_cpu) - $d0") CPU-s)"
 }
@@ -209,11 +234,10 @@ for tool in local distcc icecream swlaunch; do
   tree=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$folder/CMakeCache.txt")
   for e in $(seq "$edits"); do
     echo "// edit $tool $e" >> "$tree/$edited"
-    t0=$(now)
-    on_client env "${env[@]}" ninja -C "$folder" -j"$jobs" >"$work/logs/edit-$tool.log" 2>&1
-    t1=$(now)
+    timed "$work/timed" env "${env[@]}" ninja -C "$folder" -j"$jobs" >"$work/logs/edit-$tool.log" 2>&1
+    read -r wall _ < "$work/timed"
     compile=$(awk -v f="${edited#./}" 'NR > 1 && index($4, f) { d = $2 - $1 } END { print d / 1000 }' "$folder/.ninja_log")
-    echo "$tool $(calc "$t1 - $t0" 3) $compile" | tee -a "$work/edits"
+    echo "$tool $wall $compile" | tee -a "$work/edits"
   done
 done
 # The helper's own compile time of the edited file, from swlaunch's job journal (the last edits').
@@ -225,7 +249,7 @@ PY
 )
 
 echo
-echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps)"
+echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps + ninja's start)"
 python3 - "$work/results" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
