@@ -315,7 +315,7 @@ final class LauncherService: Sendable {
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
         if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:), folders: folders) { return (files, "warm") }
         let (outcome, probes, read) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
-                                                               searchPath: searchPath, workingDirectory: job.workingDirectory)
+                                                               searchPath: searchPath, workingDirectory: job.workingDirectory, folders: folders)
         switch outcome {
         case let .files(files):
             warm.remember(key, files: files, probes: probes, read: read, sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)))

@@ -67,16 +67,24 @@ public final class IncludeScanner: Sendable {
     /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every path it looked at for a header
     /// (found there or not, and the `.gch` beside each found) and whether something was there: what a file created,
     /// renamed or removed could change; and the `stat` of each file it read, taken before reading it.
+    /// The files it reads are `stat`ed through `folders` (the job's pass over its inputs, which keeps each answer).
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
-                                    workingDirectory: String) -> (outcome: Outcome, probes: Probes, read: [String: stat]) {
+                                    workingDirectory: String, folders: FolderHandles = FolderHandles())
+        -> (outcome: Outcome, probes: Probes, read: [String: stat]) {
         var lookup = FolderCache.Lookup(cache: folderCache)
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
-                           workingDirectory: workingDirectory, lookup: &lookup)
+                           workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
         return (outcome, lookup.probes, lookup.read)
     }
 
+    /// A name searched for in the angled folders, or in the `-iquote` folders and then the angled ones.
+    private struct Search: Hashable {
+        let name: String
+        let quoted: Bool
+    }
+
     private func scan(source: String, preincludes: [String], implicit: [String], searchPath: SearchPath,
-                      workingDirectory: String, lookup: inout FolderCache.Lookup) -> Outcome {
+                      workingDirectory: String, lookup: inout FolderCache.Lookup, folders handles: FolderHandles) -> Outcome {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         func isFile(_ path: String) -> Bool { lookup.kind(of: path) == .file }
         // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
@@ -91,6 +99,15 @@ public final class IncludeScanner: Sendable {
                 let candidateFolder = within.map { childPath($0, of: folder) } ?? folder
                 if lookup.kind(of: base, in: candidateFolder) == .file { found.append(childPath(base, of: candidateFolder)) }
             }
+            return found
+        }
+        // What each name's search found: a header that many files include is looked for once per scan.
+        var searched: [Search: [String]] = [:]
+        func search(_ name: String, quoted: Bool) -> [String] {
+            let key = Search(name: name, quoted: quoted)
+            if let known = searched[key] { return known }
+            let found = all(name, in: quoted ? searchPath.quote + searchPath.angled : searchPath.angled)
+            searched[key] = found
             return found
         }
         var files: [String] = []
@@ -113,7 +130,7 @@ public final class IncludeScanner: Sendable {
         }
         while let path = queue.popLast() {
             let directives: [Directive]
-            switch self.directives(of: path, read: &lookup.read) {
+            switch self.directives(of: path, read: &lookup.read, folders: handles) {
             case nil: continue
             case let .computed(line)?: return .cannot("computed #include at \(path):\(line)")
             case let .known(list)?: directives = list
@@ -124,22 +141,16 @@ public final class IncludeScanner: Sendable {
                     if isFile(directive.name) { visit(directive.name) }
                     continue
                 }
-                var candidates: [String]
-                if directive.next {
-                    // Every match is a candidate: which folder the including file came from is not tracked.
-                    candidates = (directive.quoted ? searchPath.quote : []) + searchPath.angled
-                    for found in all(directive.name, in: candidates) {
-                        if hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
-                        visit(found)
-                    }
-                    continue
-                }
                 // Every folder's match, not only the first: a superset whatever order and duplicate rules gcc
-                // applies to the folders.
-                candidates = directive.quoted ? [folder] + searchPath.quote + searchPath.angled : searchPath.angled
-                for found in all(directive.name, in: candidates) {
-                    if hasPrecompiledHeader(found) { return .cannot("precompiled header beside \(found)") }
-                    visit(found)
+                // applies to the folders. For `_next`, every match too: which folder the including file came from
+                // is not tracked; a quoted name is looked for in the including file's folder first.
+                let found = directive.quoted && !directive.next
+                    ? all(directive.name, in: [folder]) + search(directive.name, quoted: true)
+                    : search(directive.name, quoted: directive.quoted)
+                // Each file's `.gch` asked once: the answer stands for the scan.
+                for path in found where !seen.contains(path) {
+                    if hasPrecompiledHeader(path) { return .cannot("precompiled header beside \(path)") }
+                    visit(path)
                 }
             }
         }
@@ -160,15 +171,20 @@ public final class IncludeScanner: Sendable {
 
     /// The directives of a file (cached by its identity); nil when it cannot be read.
     func directives(of path: String) -> Directives? {
-        var read: [String: stat] = [:]
-        return directives(of: path, read: &read)
-    }
-
-    /// ``directives(of:)``, keeping the file's `stat` in `read`.
-    func directives(of path: String, read: inout [String: stat]) -> Directives? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        return directives(of: path, info: info)
+    }
+
+    /// ``directives(of:)``, keeping the file's `stat` (asked through `folders`) in `read`.
+    func directives(of path: String, read: inout [String: stat], folders: FolderHandles) -> Directives? {
+        guard let info = folders.lookUp(path) else { return nil }
         read[path] = info
+        return directives(of: path, info: info)
+    }
+
+    /// The directives of the file at `path` whose `stat` is `info`.
+    private func directives(of path: String, info: stat) -> Directives? {
         let identity = Identity(dev: UInt64(info.st_dev), ino: UInt64(info.st_ino), size: Int64(info.st_size),
                                 mtime: Int64(info.st_mtim.tv_sec), mtimeNsec: Int64(info.st_mtim.tv_nsec))
         if let known = cache.withLock({ $0[identity] }) { return known }

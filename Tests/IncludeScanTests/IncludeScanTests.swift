@@ -79,6 +79,24 @@ import Testing
         #expect(scanned.contains { $0.hasSuffix("/c++/12/vector") })
     }
 
+    /// A scan looks a name up in the search folders once, but a quoted name in each including file's own folder.
+    @Test func aQuotedNameIsFoundBesideEachFileThatIncludesIt() throws {
+        let root = try Self.tree([
+            "main.cpp": "#include \"a/one.h\"\n#include \"b/two.h\"\n#include <c/three.h>\n",
+            "a/one.h": "#include \"common.h\"\n",
+            "a/common.h": "int a_common;\n",
+            "b/two.h": "#include \"common.h\"\n",
+            "b/common.h": "int b_common;\n",
+            "inc/c/three.h": "#include \"common.h\"\n",
+            "inc/c/common.h": "int c_common;\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let scanned = try expectSuperset(["-Iinc"], source: "main.cpp", in: root)
+        for header in ["a/common.h", "b/common.h", "inc/c/common.h"] {
+            #expect(scanned.contains(Posix.realPath(root + "/" + header)!), "\(header)")
+        }
+    }
+
     @Test func conditionalsIncludeNextAndPreincludes() throws {
         let root = try Self.tree([
             "main.c": "#if 0\n#include \"never.h\"\n#endif\n#ifdef WANT\n#include \"wanted.h\"\n#endif\n#include <wrap.h>\n#include <stdio.h>\n",
