@@ -153,6 +153,7 @@ let package = Package(
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
         .testTarget(name: "MonitoringTests", dependencies: ["MonitorView", "History", "SchedulerHTTP", "Records"]),
         .testTarget(name: "BuildWrappersTests", dependencies: ["BuildWrappers"]),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "IncludeScanTests", dependencies: ["IncludeScan", "SystemSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemSupport"]),
         .testTarget(name: "NinjaLogTests", dependencies: ["NinjaLog", "SystemSupport"], exclude: ["Fixtures"]),

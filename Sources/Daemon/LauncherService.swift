@@ -40,6 +40,10 @@ final class LauncherService: Sendable {
     let draining = ManagedFlag()
     /// Jobs being distributed now.
     let inFlight = InFlight()
+    /// Jobs prepared at once: one per processor this daemon may use. Preparing is CPU work, and on a client held
+    /// to a fraction of a core, jobs prepared side by side are all ready late; one after another, the first goes out
+    /// while the next is prepared.
+    let preparing = SlotPool(capacity: LocalCores.current())
 
     init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, stats: JobStats,
          resolver: FileResolver, toolchains: ToolchainRegistry, scheduler: SchedulerLink?, distributor: JobDistributor?) throws {
@@ -152,9 +156,17 @@ final class LauncherService: Sendable {
         }
         guard let distributor else { return await local("no-scheduler") }
         if draining.isSet { return await local("shutting-down") }
+        let preparation: Result<PreparedJob, any Error>
+        await preparing.acquire()
+        do {
+            preparation = .success(try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) })
+        } catch {
+            preparation = .failure(error)
+        }
+        await preparing.release()
         var prepared: PreparedJob
         do {
-            prepared = try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) }
+            prepared = try preparation.get()
         } catch let error as UntrustedCompiler {
             logger.notice("compiler not distributed", metadata: ["reason": "\(error.reason)"])
             return await local("untrusted-compiler")

@@ -97,7 +97,7 @@ struct NinjaLogCommand: ParsableCommand {
         save(trace) { TraceEvents.render(report) }
         save(svg) { Array(TimelineSVG(title: title).render(report).utf8) }
         let remote = slots ?? clusterSlots() ?? 0
-        let cpus = clientCpus ?? Double(BuildWrapper.localCores())
+        let cpus = clientCpus ?? Double(LocalCores.current())
         let recommendation = graph?.recommendJobs(remoteSlots: remote, clientCPUs: cpus, upTo: max(16, 2 * (remote + Int(cpus.rounded(.up)))))
         if write, let recommendation {
             do { try store(jobs: recommendation.recommended, near: directory, newFileIn: newFileIn) } catch {

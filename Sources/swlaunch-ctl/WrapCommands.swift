@@ -47,20 +47,11 @@ struct BuildWrapper {
         return JobCountPolicy.Cluster(freeRemoteSlots: helpers.reduce(0) { $0 + max(0, $1.maxJobs - $1.running) }, helpers: helpers.count)
     }
 
-    /// This machine's processors, capped by the cgroup CPU quota the wrapper runs under.
-    static func localCores() -> Int {
-        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let cgroup = Posix.readFile("/proc/self/cgroup").map { String(decoding: $0, as: UTF8.self) } ?? ""
-        guard let files = LocalCores.quotaFiles(procSelfCgroup: cgroup) else { return max(1, online) }
-        let (quota, period) = LocalCores.quota(files) { path in Posix.readFile(path).map { String(decoding: $0, as: UTF8.self) } }
-        return LocalCores.effective(online: online, quota: quota, period: period)
-    }
-
     func choose(user: UserJobs?) -> JobCountChoice {
         let config = try? Configuration.load(workingDirectory: Posix.currentDirectory() ?? "/", environment: Posix.environment)
         let configured = config.flatMap { c in c.integer("jobs.count").map { ($0, c.settings["jobs.count"]?.source.description ?? "configuration") } }
         let choice = JobCountPolicy.choose(user: user, configured: configured, cluster: user == nil && configured == nil ? Self.cluster() : nil,
-                                           localCores: Self.localCores())
+                                           localCores: LocalCores.current())
         return choice
     }
 
@@ -180,7 +171,7 @@ struct ColconWrapper: ParsableCommand {
                                           parallelLevel: Posix.environment("CMAKE_BUILD_PARALLEL_LEVEL"))
         guard invocation.isBuild else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let choice = wrapper.choose(user: invocation.userJobs)
-        let workers = invocation.userWorkers ?? JobCountPolicy.packagesAtOnce(localCores: BuildWrapper.localCores())
+        let workers = invocation.userWorkers ?? JobCountPolicy.packagesAtOnce(localCores: LocalCores.current())
         let launcher = BuildWrapper.launcherPath()
         wrapper.record(choice, workers: workers, in: invocation.buildBase(workingDirectory: Posix.currentDirectory() ?? "."))
         try wrapper.exec(invocation.arguments(launcher: launcher, workers: workers), environment: invocation.environment(jobs: choice.jobs),
@@ -206,7 +197,7 @@ struct CatkinWrapper: ParsableCommand {
         let invocation = CatkinBuildInvocation(arguments: arguments)
         guard arguments.contains("build") else { try wrapper.exec(arguments, masquerade: false, note: "not a build, run as it is") }
         let choice = wrapper.choose(user: invocation.userJobs)
-        let packages = invocation.userPackages ?? JobCountPolicy.packagesAtOnce(localCores: BuildWrapper.localCores())
+        let packages = invocation.userPackages ?? JobCountPolicy.packagesAtOnce(localCores: LocalCores.current())
         try wrapper.exec(invocation.arguments(jobs: choice.jobs, packages: packages), environment: launcherEnvironment(BuildWrapper.launcherPath()),
                          masquerade: false, note: "\(choice.reason) shared by the packages, \(packages) package(s) at once")
     }
