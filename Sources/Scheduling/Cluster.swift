@@ -11,8 +11,13 @@ public struct HostState: Sendable, Equatable {
     /// Jobs running there by its last heartbeat.
     public var reported: Int
     public var load: Double
-    /// Measured throughput in input bytes per microsecond of compile time (exponentially averaged); nil until measured.
+    /// Measured throughput in input bytes per microsecond of compile time: the input bytes of its recent jobs over
+    /// their compile time (both sums decaying by ``Cluster/speedDecay`` per job), so that a long job weighs as
+    /// long as it ran and a run of short ones does not make a host look fast; nil until measured.
     public var speed: Double?
+    /// The decaying sums behind ``speed``.
+    var measuredBytes: Double = 0
+    var measuredMicros: Double = 0
     public var jobsDone: Int
     public var consecutiveFailures: Int
     /// Time (seconds) before which the host gets no new jobs after failing some.
@@ -45,6 +50,11 @@ public struct Cluster: Sendable {
     public var maximumAvoidance: Double = 300
     /// Extra expected time, in average jobs, for a host that must first fetch the job's environment.
     public var environmentTransferCost: Double = 0.5
+    /// What the sums behind a host's speed keep of the past at each job: jobs' costs vary tenfold for the same input
+    /// size, so the speed is taken over about ten jobs.
+    public static let speedDecay = 0.9
+    /// The compile time, in microseconds, that a speed restored from before weighs as, against new jobs.
+    static let restoredWeight = 1_000_000.0
     private var table = PlacementTable()
     /// What placement reads (for tests).
     var placementTable: PlacementTable { table }
@@ -84,6 +94,8 @@ public struct Cluster: Sendable {
     public mutating func restore(_ name: String, speed: Double, jobsDone: Int) {
         guard speed > 0, speed.isFinite, var state = hosts[name] else { return }
         state.speed = speed
+        state.measuredBytes = speed * Self.restoredWeight
+        state.measuredMicros = Self.restoredWeight
         state.jobsDone = max(state.jobsDone, jobsDone)
         store(state)
     }
@@ -114,8 +126,9 @@ public struct Cluster: Sendable {
             state.consecutiveFailures = 0
             state.jobsDone += 1
             if report.compileMicros > 0, report.inputBytes > 0 {
-                let sample = Double(report.inputBytes) / Double(report.compileMicros)
-                state.speed = state.speed.map { 0.8 * $0 + 0.2 * sample } ?? sample
+                state.measuredBytes = state.measuredBytes * Self.speedDecay + Double(report.inputBytes)
+                state.measuredMicros = state.measuredMicros * Self.speedDecay + Double(report.compileMicros)
+                state.speed = state.measuredBytes / state.measuredMicros
             }
         } else {
             state.consecutiveFailures += 1

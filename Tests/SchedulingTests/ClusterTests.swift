@@ -41,6 +41,24 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(cluster.grant(request(), now: 0)?.host.info.name == "slow")
 }
 
+/// Jobs of the same input size take from tens of milliseconds to seconds: a host that happened to get the short ones
+/// must not look several times faster than its twin, and win a job it can only queue over a free slot.
+@Test func aHostsSpeedIsItsBytesOverItsTimeNotAnAverageOfJobs() {
+    var cluster = Cluster()
+    cluster.join(host("a"), now: 0)
+    cluster.join(host("b"), now: 0)
+    for micros: UInt64 in [50_000, 950_000] {
+        cluster.record(JobReport(host: "a", succeeded: true, compileMicros: micros, inputBytes: 300_000), now: 0)
+    }
+    for _ in 0..<2 { cluster.record(JobReport(host: "b", succeeded: true, compileMicros: 500_000, inputBytes: 300_000), now: 0) }
+    let a = cluster.hosts["a"]!.speed!, b = cluster.hosts["b"]!.speed!
+    #expect(abs(a - b) / b < 0.1, "a \(a), b \(b)")
+    // Two running and one queued on a, one running on b: the free slot wins.
+    cluster.heartbeat("a", running: 3, load: 0, now: 0)
+    cluster.heartbeat("b", running: 1, load: 0, now: 0)
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "b")
+}
+
 @Test func avoidsFailingHostsForAWhile() {
     var cluster = Cluster()
     cluster.join(host("flaky"), now: 0)
@@ -127,14 +145,16 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
 @Test func theAverageSpeedFollowsEveryReportAndDeparture() {
     var cluster = Cluster()
     for name in ["a", "b", "c"] { cluster.join(host(name, jobs: 4), now: 0) }
-    var expected: [String: Double] = [:]
+    var expected: [String: Double] = [:], sums: [String: (bytes: Double, micros: Double)] = [:]
     // Many reports, so that the running sum is also summed afresh on the way (every 4096 changes).
     for i in 0..<5000 {
         let name = ["a", "b", "c"][i % 3]
         let micros = UInt64(1000 + (i * 7919) % 3000)
         cluster.record(JobReport(host: name, succeeded: true, compileMicros: micros, inputBytes: 1000), now: 0)
-        let sample = 1000 / Double(micros)
-        expected[name] = expected[name].map { 0.8 * $0 + 0.2 * sample } ?? sample
+        let before = sums[name] ?? (0, 0)
+        let after = (bytes: before.bytes * Cluster.speedDecay + 1000, micros: before.micros * Cluster.speedDecay + Double(micros))
+        sums[name] = after
+        expected[name] = after.bytes / after.micros
     }
     let table = cluster.placementTable
     #expect(abs(table.averageSpeed - expected.values.reduce(0, +) / 3) < 1e-9)
