@@ -51,10 +51,13 @@ public struct Cluster: Sendable {
     /// Extra expected time, in average jobs, for a host that must first fetch the job's environment.
     public var environmentTransferCost: Double = 0.5
     /// What the sums behind a host's speed keep of the past at each job: jobs' costs vary tenfold for the same input
-    /// size, so the speed is taken over about ten jobs.
-    public static let speedDecay = 0.9
-    /// The compile time, in microseconds, that a speed restored from before weighs as, against new jobs.
-    static let restoredWeight = 1_000_000.0
+    /// size (one host gets a build's longest compile, its twin the short ones), so the speed is taken over about
+    /// fifty jobs.
+    public static let speedDecay = 0.98
+    /// The compile time, in microseconds, that a speed known beforehand weighs as against new jobs: a speed restored
+    /// from before, or the cluster's average speed for a host that joins unmeasured (its first jobs move it from
+    /// there, not from nothing).
+    static let priorWeight = 10_000_000.0
     private var table = PlacementTable()
     /// What placement reads (for tests).
     var placementTable: PlacementTable { table }
@@ -75,7 +78,14 @@ public struct Cluster: Sendable {
     }
 
     public mutating func join(_ info: HostInfo, now: Double) {
-        var state = hosts[info.name] ?? HostState(info: info, now: now)
+        var state = hosts[info.name] ?? {
+            var new = HostState(info: info, now: now)
+            if table.measured > 0 {
+                new.measuredBytes = table.averageSpeed * Self.priorWeight
+                new.measuredMicros = Self.priorWeight
+            }
+            return new
+        }()
         state.info = info
         state.lastSeen = now
         store(state)
@@ -94,8 +104,8 @@ public struct Cluster: Sendable {
     public mutating func restore(_ name: String, speed: Double, jobsDone: Int) {
         guard speed > 0, speed.isFinite, var state = hosts[name] else { return }
         state.speed = speed
-        state.measuredBytes = speed * Self.restoredWeight
-        state.measuredMicros = Self.restoredWeight
+        state.measuredBytes = speed * Self.priorWeight
+        state.measuredMicros = Self.priorWeight
         state.jobsDone = max(state.jobsDone, jobsDone)
         store(state)
     }
@@ -204,7 +214,9 @@ struct PlacementTable: Sendable {
     private var environments: [String: Int] = [:]
     /// The mean measured speed of the hosts (1 when none is measured): the speed assumed for an unmeasured host.
     private(set) var averageSpeed: Double = 1
-    private var speedSum = 0.0, measured = 0, changesSinceSum = 0
+    /// How many hosts are measured.
+    private(set) var measured = 0
+    private var speedSum = 0.0, changesSinceSum = 0
 
     /// The small id of `name` in `ids`, given on first sight.
     private static func id(of name: String, in ids: inout [String: Int]) -> Int {

@@ -59,6 +59,37 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(cluster.grant(request(), now: 0)?.host.info.name == "b")
 }
 
+/// One twin gets a build's longest compile: it must still win the next job with its free slot over its twin's queue.
+@Test func aLongJobDoesNotMakeATwinLookSlow() {
+    var cluster = Cluster()
+    cluster.join(host("a"), now: 0)
+    cluster.join(host("b"), now: 0)
+    for name in ["a", "b"] {
+        for _ in 0..<20 { cluster.record(JobReport(host: name, succeeded: true, compileMicros: 500_000, inputBytes: 300_000), now: 0) }
+    }
+    cluster.record(JobReport(host: "a", succeeded: true, compileMicros: 3_500_000, inputBytes: 300_000), now: 0)
+    cluster.record(JobReport(host: "b", succeeded: true, compileMicros: 500_000, inputBytes: 300_000), now: 0)
+    // a has a slot free; b's are full, and the job would wait half a round there.
+    cluster.heartbeat("a", running: 1, load: 0, now: 0)
+    cluster.heartbeat("b", running: 2, load: 0, now: 0)
+    #expect(cluster.grant(request(), now: 0)?.host.info.name == "a", "a \(cluster.hosts["a"]!.speed!), b \(cluster.hosts["b"]!.speed!)")
+}
+
+/// A host that joins a measured cluster starts from the cluster's average: its first short job does not make it
+/// look several times faster than the rest.
+@Test func aNewHostsFirstJobMovesItFromTheAverage() {
+    var cluster = Cluster()
+    for name in ["a", "b"] {
+        cluster.join(host(name), now: 0)
+        for _ in 0..<10 { cluster.record(JobReport(host: name, succeeded: true, compileMicros: 500_000, inputBytes: 300_000), now: 0) }
+    }
+    cluster.join(host("c"), now: 0)
+    #expect(cluster.hosts["c"]!.speed == nil)
+    cluster.record(JobReport(host: "c", succeeded: true, compileMicros: 50_000, inputBytes: 300_000), now: 0)
+    let average = cluster.hosts["a"]!.speed!, c = cluster.hosts["c"]!.speed!
+    #expect(c > average && c < 1.5 * average, "c \(c), the others \(average)")
+}
+
 @Test func avoidsFailingHostsForAWhile() {
     var cluster = Cluster()
     cluster.join(host("flaky"), now: 0)
