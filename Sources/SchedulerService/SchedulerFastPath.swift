@@ -13,15 +13,14 @@ enum JobTraffic {
         case handled(Message?)
     }
 
-    /// `client` is who sends the connection's jobs; `host` the name the connection registered, if it did.
-    static func handle(_ message: Message, client: String, host: String?, state: ClusterState) -> Outcome {
+    /// `client` is who sends the connection's jobs; `host` the name the connection registered, if it did. A host
+    /// request that waits for a free slot is answered later through `answerLater` (without one, it is queued on the
+    /// best host at once).
+    static func handle(_ message: Message, client: String, host: String?, state: ClusterState,
+                       answerLater: (@Sendable (Message) -> Void)? = nil) -> Outcome {
         switch message {
         case let .hostRequest(request):
-            if let (granted, choice) = state.grant(request, client: client) {
-                return .handled(.hostGrant(HostGrant(id: request.id, name: granted.info.name, address: granted.info.address,
-                                                     port: granted.info.port, choice: choice, speed: granted.speed ?? 0)))
-            }
-            return .handled(.noHost(id: request.id, reason: "no helper can take the job now"))
+            return .handled(state.request(request, client: client, answerLater: answerLater))
         case let .heartbeat(running, load, toolchains):
             if let host { state.heartbeat(host, running: Int(running), load: load, toolchains: toolchains) }
             return .handled(nil)
@@ -56,14 +55,23 @@ final class SchedulerFastPath: ChannelInboundHandler, RemovableChannelHandler {
     let registered = RegisteredName()
     private let state: ClusterState
     private var unflushed = false
+    /// Sends the answer to a host request that waited for a slot, from whichever thread freed it.
+    private var answerLater: (@Sendable (Message) -> Void)?
 
     init(state: ClusterState) { self.state = state }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        answerLater = { message in
+            bound.eventLoop.execute { bound.value.writeAndFlush(NIOAny(message), promise: nil) }
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let name = registered.value else { return context.fireChannelRead(data) }
         let message = unwrapInboundIn(data)
         if case .keepAlive = message { return }
-        switch JobTraffic.handle(message, client: name, host: name, state: state) {
+        switch JobTraffic.handle(message, client: name, host: name, state: state, answerLater: answerLater) {
         case .other:
             context.fireChannelRead(data)
         case let .handled(reply?):

@@ -87,6 +87,13 @@ public struct SchedulerServer: Sendable {
                                                 key: security.discoveryKey, logger: logger)
                 }
             }
+            // Host requests that waited for a slot long enough are queued on the best host.
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(100))
+                    state.servePending()
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))

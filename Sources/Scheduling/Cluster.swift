@@ -161,12 +161,31 @@ public struct Cluster: Sendable {
     /// already holds the job's environment saves its transfer. Candidates accept remote jobs, run the
     /// job's platform, are not excluded and not backing off.
     public mutating func grant(_ request: HostRequest, now: Double) -> (host: HostState, choice: ToolchainChoice)? {
+        guard case let .granted(host, choice) = place(request, now: now, queueing: true) else { return nil }
+        return (host, choice)
+    }
+
+    /// Where a request goes.
+    public enum Placement: Sendable, Equatable {
+        /// Granted (and counted as running there).
+        case granted(HostState, ToolchainChoice)
+        /// The best host has no free slot, and `queueing` was false: nothing granted.
+        case full
+        /// No host can take the job.
+        case none
+    }
+
+    /// Places a request like ``grant(_:now:)``; with `queueing` false, only on a host with a slot free now: when the
+    /// host expected to finish the job first would have it wait behind its running jobs, the answer is ``Placement/full``
+    /// (a job committed to one helper's queue cannot move when another helper's slot frees first).
+    public mutating func place(_ request: HostRequest, now: Double, queueing: Bool) -> Placement {
         guard let (name, choice) = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
                                              holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }),
-              var state = hosts[name] else { return nil }
+              var state = hosts[name] else { return .none }
+        guard queueing || state.running < max(1, Int(state.info.maxJobs)) else { return .full }
         state.granted += 1
         store(state)
-        return (state, choice)
+        return .granted(state, choice)
     }
 }
 

@@ -70,6 +70,12 @@ final class RawPeer: @unchecked Sendable {
         return try? Frame.decode(body: body)
     }
 
+    /// Whether nothing (no frame, no close) arrives within `milliseconds`.
+    func isSilent(forMilliseconds milliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, milliseconds) == 0
+    }
+
     /// Whether the peer has closed the connection already (without waiting).
     func isClosedNow() -> Bool {
         var byte: UInt8 = 0
