@@ -95,11 +95,15 @@ public struct Launcher {
 
     func distribute(_ compile: DistributableCompile, expandedArguments: [String]) -> Int32 {
         guard let cwd = Posix.currentDirectory() else { return runLocally(reason: "no-working-directory") }
+        // The daemon's include scan runs nothing here; the compiler's, when it must, holds a local slot.
+        let scanInDaemon = daemonScan && !isClang && !includePathVariables.contains(where: { Posix.environment($0) != nil })
         let connection: DaemonConnection
         do {
             connection = try DaemonConnection(path: socketPath, inheritable: true)
-            try connection.send(.acquireLocal(reason: "preprocess"))
-            _ = try connection.receive()
+            if !scanInDaemon {
+                try connection.send(.acquireLocal(reason: "preprocess"))
+                _ = try connection.receive()
+            }
         } catch {
             return fallBack(reason: "no-daemon (\(error))", source: compile.source, connection: nil)
         }
@@ -121,8 +125,9 @@ public struct Launcher {
                        source: source)
         }
         var reply: Message?
-        // First the daemon's include scan, which runs nothing here; the compiler's when it cannot tell.
-        if daemonScan, !isClang, !includePathVariables.contains(where: { Posix.environment($0) != nil }) {
+        // First the daemon's include scan; the compiler's when it cannot tell (the daemon then holds a local slot
+        // for it, as for a compile it sends back).
+        if scanInDaemon {
             do {
                 try connection.send(.submit(request(inputs: [], source: compile.source)))
                 reply = try connection.receive()
