@@ -8,7 +8,7 @@ public struct HostState: Sendable, Equatable {
     public var running: Int { max(granted, reported) }
     /// Jobs this scheduler granted to it that no client has reported yet.
     public var granted: Int
-    /// Jobs running there by its last heartbeat.
+    /// Jobs running there by its last heartbeat, less the jobs reported done since.
     public var reported: Int
     public var load: Double
     /// Measured throughput in input bytes per microsecond of compile time: the input bytes of its recent jobs over
@@ -130,6 +130,9 @@ public struct Cluster: Sendable {
     public mutating func record(_ report: JobReport, now: Double) {
         guard var state = hosts[report.host] else { return }
         state.granted = max(0, state.granted - 1)
+        // The last heartbeat's count included this job, most likely: it no longer holds a slot until the next one
+        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval).
+        state.reported = max(0, state.reported - 1)
         if report.jobFault {
             // The job could not run remotely for reasons of its own: nothing learnt about the host.
         } else if report.succeeded {

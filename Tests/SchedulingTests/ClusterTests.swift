@@ -90,6 +90,21 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(c > average && c < 1.5 * average, "c \(c), the others \(average)")
 }
 
+/// A slot frees when its job is reported done, not at the helper's next heartbeat.
+@Test func aSlotFreesWhenItsJobIsReportedNotAtTheNextHeartbeat() {
+    var cluster = Cluster()
+    cluster.join(host("a", jobs: 1), now: 0)
+    guard case .granted? = Optional(cluster.place(request(), now: 0, queueing: false)) else { Issue.record("not granted"); return }
+    cluster.heartbeat("a", running: 1, load: 0, now: 1)
+    #expect(cluster.place(request(), now: 1, queueing: false) == .full)
+    cluster.record(JobReport(host: "a", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 1.5)
+    guard case let .granted(host, _) = cluster.place(request(), now: 1.5, queueing: false) else {
+        Issue.record("the freed slot still looked busy")
+        return
+    }
+    #expect(host.info.name == "a")
+}
+
 @Test func avoidsFailingHostsForAWhile() {
     var cluster = Cluster()
     cluster.join(host("flaky"), now: 0)
