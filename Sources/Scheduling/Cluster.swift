@@ -54,6 +54,9 @@ public struct Cluster: Sendable {
     /// size (one host gets a build's longest compile, its twin the short ones), so the speed is taken over about
     /// fifty jobs.
     public static let speedDecay = 0.98
+    /// How many times longer than the best host's expected finish a host with a free slot may be and still be
+    /// preferred to queueing the job on the best host.
+    public static let freeSlotPreference = 3.0
     /// The compile time, in microseconds, that a speed known beforehand weighs as against new jobs: a speed restored
     /// from before, or the cluster's average speed for a host that joins unmeasured (its first jobs move it from
     /// there, not from nothing).
@@ -178,17 +181,27 @@ public struct Cluster: Sendable {
         case none
     }
 
-    /// Places a request like ``grant(_:now:)``; with `queueing` false, only on a host with a slot free now: when the
-    /// host expected to finish the job first would have it wait behind its running jobs, the answer is ``Placement/full``
-    /// (a job committed to one helper's queue cannot move when another helper's slot frees first).
+    /// Places a request like ``grant(_:now:)``: on the host expected to finish it first, or on a host with a slot free
+    /// now when that one has none and the free one is expected to take at most ``freeSlotPreference`` times as long.
+    /// Else, with `queueing` false, the answer is ``Placement/full`` and nothing is granted: a job committed to one
+    /// helper's queue cannot move when another helper's slot frees first.
     public mutating func place(_ request: HostRequest, now: Double, queueing: Bool) -> Placement {
-        guard let (name, choice) = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
-                                             holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }),
-              var state = hosts[name] else { return .none }
-        guard queueing || state.running < max(1, Int(state.info.maxJobs)) else { return .full }
+        guard let found = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
+                                     holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }) else { return .none }
+        var pick = found.best
+        if !found.bestIsFree {
+            // A free slot beats a queue unless it is expected to take several times as long: measured speeds are
+            // rough (one host gets a build's longest compile), and a free slot left idle is lost for good.
+            if let free = found.bestFree, free.cost <= Self.freeSlotPreference * found.best.cost {
+                pick = free
+            } else if !queueing {
+                return .full
+            }
+        }
+        guard var state = hosts[pick.name] else { return .none }
         state.granted += 1
         store(state)
-        return .granted(state, choice)
+        return .granted(state, pick.choice)
     }
 }
 
@@ -305,10 +318,18 @@ struct PlacementTable: Sendable {
         averageSpeed = count == 0 ? 1 : sum / Double(count)
     }
 
-    /// The host expected to finish the job first and the choice it runs, ties to the first name (by UTF-8 bytes); `holds` answers
-    /// for environments past the first 64 ids.
+    /// A host for a request: its name, the choice it runs, and its expected finish.
+    struct Candidate {
+        let name: String
+        let choice: ToolchainChoice
+        let cost: Double
+    }
+
+    /// The host expected to finish the job first (`best`, with whether it has a slot free) and the one expected to
+    /// finish it first among those with a slot free now; ties to the first name (by UTF-8 bytes). `holds` answers for
+    /// environments past the first 64 ids.
     func best(for request: HostRequest, now: Double, environmentTransferCost: Double,
-              holds: (String, String) -> Bool) -> (String, ToolchainChoice)? {
+              holds: (String, String) -> Bool) -> (best: Candidate, bestIsFree: Bool, bestFree: Candidate?)? {
         // Each choice's platform and environment as plain numbers: the loop below copies nothing counted.
         let choicePlatforms = request.choices.map { platforms[$0.platform].map(Int32.init) ?? -1 }
         let choiceBits = request.choices.map { choice -> UInt64 in
@@ -318,6 +339,8 @@ struct PlacementTable: Sendable {
         let anyPlatform = request.choices.firstIndex { $0.platform.isEmpty } ?? -1
         let average = averageSpeed, inverseAverage = 1 / max(averageSpeed, 1e-9)
         var best: (row: Int, cost: Double, choice: Int)?
+        var bestFree: (row: Int, cost: Double, choice: Int)?
+        var bestIsFree = false
         rows.withUnsafeBufferPointer { rows in
             for i in 0..<rows.count {
                 let row = rows[i]
@@ -339,10 +362,18 @@ struct PlacementTable: Sendable {
                 let cost = Cluster.expectedFinish(inverseSpeed: row.inverseSpeed > 0 ? row.inverseSpeed : inverseAverage,
                                                   inverseSlots: row.inverseSlots, slots: row.slots, running: row.running, load: row.load,
                                                   averageSpeed: average) + (held ? 0 : environmentTransferCost)
+                let free = row.running < row.slots
+                if free, bestFree.map({ $0.cost > cost || ($0.cost == cost && !nameOrders($0.row, before: i, rows)) }) ?? true {
+                    bestFree = (i, cost, pick)
+                }
                 if let current = best, current.cost < cost || (current.cost == cost && nameOrders(current.row, before: i, rows)) { continue }
                 best = (i, cost, pick)
+                bestIsFree = free
             }
         }
-        return best.map { (names[$0.row], request.choices[$0.choice]) }
+        func candidate(_ found: (row: Int, cost: Double, choice: Int)) -> Candidate {
+            Candidate(name: names[found.row], choice: request.choices[found.choice], cost: found.cost)
+        }
+        return best.map { (candidate($0), bestIsFree, bestFree.map(candidate)) }
     }
 }

@@ -105,6 +105,21 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(host.info.name == "a")
 }
 
+/// A free slot on a host measured somewhat slower beats a queue on the fastest; one several times slower does not.
+@Test func aFreeSlotWinsUnlessItIsSeveralTimesSlower() {
+    var cluster = Cluster()
+    let speeds = [("fast", UInt64(1000)), ("slower", 2500), ("tenth", 10_000)]
+    for (name, _) in speeds { cluster.join(host(name, jobs: 1), now: 0) }
+    for (name, micros) in speeds { cluster.record(JobReport(host: name, succeeded: true, compileMicros: micros, inputBytes: 1000), now: 0) }
+    cluster.heartbeat("fast", running: 1, load: 0, now: 0)
+    guard case let .granted(first, _) = cluster.place(request(), now: 0, queueing: false) else { Issue.record("not granted"); return }
+    #expect(first.info.name == "slower")
+    // Now only the tenth-speed host is free: better to wait for the fast one.
+    #expect(cluster.place(request(), now: 0, queueing: false) == .full)
+    guard case let .granted(queued, _) = cluster.place(request(), now: 0, queueing: true) else { Issue.record("not queued"); return }
+    #expect(queued.info.name == "fast")
+}
+
 @Test func avoidsFailingHostsForAWhile() {
     var cluster = Cluster()
     cluster.join(host("flaky"), now: 0)
