@@ -110,6 +110,7 @@ public final class IncludeScanner: Sendable {
             searched[key] = found
             return found
         }
+        var askedPrecompiled = Set<String>()
         var files: [String] = []
         var seen = Set<String>()
         var queue: [String] = []
@@ -147,9 +148,11 @@ public final class IncludeScanner: Sendable {
                 let found = directive.quoted && !directive.next
                     ? all(directive.name, in: [folder]) + search(directive.name, quoted: true)
                     : search(directive.name, quoted: directive.quoted)
-                // Each file's `.gch` asked once: the answer stands for the scan.
-                for path in found where !seen.contains(path) {
-                    if hasPrecompiledHeader(path) { return .cannot("precompiled header beside \(path)") }
+                for path in found {
+                    // Each header's `.gch` asked once: the answer stands for the scan.
+                    if askedPrecompiled.insert(path).inserted, hasPrecompiledHeader(path) {
+                        return .cannot("precompiled header beside \(path)")
+                    }
                     visit(path)
                 }
             }

@@ -215,7 +215,9 @@ struct ClusterBook {
             metrics.refusedForLackOfHosts()
             return .noHost(id: request.id, reason: "no helper can take the job now")
         case .full:
-            pending.append(PendingRequest(request: request, client: client, since: now, answer: answerLater!))
+            // (Only without queueing, that is with `answerLater`.)
+            guard let answerLater else { return .noHost(id: request.id, reason: "no helper can take the job now") }
+            pending.append(PendingRequest(request: request, client: client, since: now, answer: answerLater))
             return nil
         }
     }

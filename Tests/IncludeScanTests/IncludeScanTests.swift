@@ -158,6 +158,9 @@ import Testing
                 == .cannot("computed #include at \(root)/computed.cpp:2"))
         #expect(scanner.scan(source: "pch.cpp", preincludes: [], searchPath: path, workingDirectory: root)
                 == .cannot("precompiled header beside \(root)/big.h"))
+        // Found first as an -include, then by an #include: still asked for its .gch.
+        #expect(scanner.scan(source: "pch.cpp", preincludes: ["big.h"], searchPath: path, workingDirectory: root)
+                == .cannot("precompiled header beside \(root)/big.h"))
         for refused in [["-I-"], ["-iprefix", "/x"], ["-I=/usr/include"], ["-isysroot", "/x"], ["-fmodules-ts"], ["-B/opt/gcc/"],
                         ["-specs=x.specs"], ["-imultiarch", "x86_64-linux-gnu"]] {
             #expect(throws: IncludeOptionError.self) { try IncludeOptions.parse(refused, workingDirectory: root).get() }
