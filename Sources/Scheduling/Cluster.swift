@@ -188,12 +188,15 @@ public struct Cluster: Sendable {
     public mutating func place(_ request: HostRequest, now: Double, queueing: Bool) -> Placement {
         guard let found = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
                                      holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }) else { return .none }
-        var pick = found.best
-        if !found.bestIsFree {
+        var pick = found.candidate
+        if !found.isFree {
             // A free slot beats a queue unless it is expected to take several times as long: measured speeds are
-            // rough (one host gets a build's longest compile), and a free slot left idle is lost for good.
-            if let free = found.bestFree, free.cost <= Self.freeSlotPreference * found.best.cost {
-                pick = free
+            // rough (one host gets a build's longest compile), and a free slot left idle is lost for good. (A second
+            // pass, only when the best host is busy.)
+            if let free = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost, freeOnly: true,
+                                     holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }),
+               free.candidate.cost <= Self.freeSlotPreference * found.candidate.cost {
+                pick = free.candidate
             } else if !queueing {
                 return .full
             }
@@ -325,11 +328,11 @@ struct PlacementTable: Sendable {
         let cost: Double
     }
 
-    /// The host expected to finish the job first (`best`, with whether it has a slot free) and the one expected to
-    /// finish it first among those with a slot free now; ties to the first name (by UTF-8 bytes). `holds` answers for
-    /// environments past the first 64 ids.
-    func best(for request: HostRequest, now: Double, environmentTransferCost: Double,
-              holds: (String, String) -> Bool) -> (best: Candidate, bestIsFree: Bool, bestFree: Candidate?)? {
+    /// The host expected to finish the job first, with whether it has a slot free now; among hosts with a slot free
+    /// only, with `freeOnly`. Ties go to the first name (by UTF-8 bytes). `holds` answers for environments past the
+    /// first 64 ids.
+    func best(for request: HostRequest, now: Double, environmentTransferCost: Double, freeOnly: Bool = false,
+              holds: (String, String) -> Bool) -> (candidate: Candidate, isFree: Bool)? {
         // Each choice's platform and environment as plain numbers: the loop below copies nothing counted.
         let choicePlatforms = request.choices.map { platforms[$0.platform].map(Int32.init) ?? -1 }
         let choiceBits = request.choices.map { choice -> UInt64 in
@@ -339,12 +342,10 @@ struct PlacementTable: Sendable {
         let anyPlatform = request.choices.firstIndex { $0.platform.isEmpty } ?? -1
         let average = averageSpeed, inverseAverage = 1 / max(averageSpeed, 1e-9)
         var best: (row: Int, cost: Double, choice: Int)?
-        var bestFree: (row: Int, cost: Double, choice: Int)?
-        var bestIsFree = false
         rows.withUnsafeBufferPointer { rows in
             for i in 0..<rows.count {
                 let row = rows[i]
-                guard row.acceptsRemote, row.avoidUntil <= now else { continue }
+                guard row.acceptsRemote, row.avoidUntil <= now, !freeOnly || row.running < row.slots else { continue }
                 var pick = anyPlatform
                 for k in 0..<choicePlatforms.count where choicePlatforms[k] == row.platform {
                     pick = k
@@ -362,18 +363,13 @@ struct PlacementTable: Sendable {
                 let cost = Cluster.expectedFinish(inverseSpeed: row.inverseSpeed > 0 ? row.inverseSpeed : inverseAverage,
                                                   inverseSlots: row.inverseSlots, slots: row.slots, running: row.running, load: row.load,
                                                   averageSpeed: average) + (held ? 0 : environmentTransferCost)
-                let free = row.running < row.slots
-                if free, bestFree.map({ $0.cost > cost || ($0.cost == cost && !nameOrders($0.row, before: i, rows)) }) ?? true {
-                    bestFree = (i, cost, pick)
-                }
                 if let current = best, current.cost < cost || (current.cost == cost && nameOrders(current.row, before: i, rows)) { continue }
                 best = (i, cost, pick)
-                bestIsFree = free
             }
         }
-        func candidate(_ found: (row: Int, cost: Double, choice: Int)) -> Candidate {
-            Candidate(name: names[found.row], choice: request.choices[found.choice], cost: found.cost)
+        return best.map { found in
+            (Candidate(name: names[found.row], choice: request.choices[found.choice], cost: found.cost),
+             rows[found.row].running < rows[found.row].slots)
         }
-        return best.map { (candidate($0), bestIsFree, bestFree.map(candidate)) }
     }
 }
