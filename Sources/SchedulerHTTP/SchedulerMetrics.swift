@@ -6,7 +6,8 @@ import Synchronization
 /// The scheduler's Prometheus metrics (`/metrics`), recorded through swift-metrics into its own registry.
 ///
 /// Names (docs/monitoring.md): `swlaunch_jobs_total{outcome}`, `swlaunch_fallbacks_total{reason}`,
-/// `swlaunch_grants_total`, `swlaunch_no_host_total`, `swlaunch_environment_fetches_total`, the histograms
+/// `swlaunch_grants_total`, `swlaunch_no_host_total`, `swlaunch_environment_fetches_total`,
+/// `swlaunch_slot_wait_seconds` (host requests that waited for a free slot), the histograms
 /// `swlaunch_job_queue_seconds`, `swlaunch_job_preprocess_seconds`, `swlaunch_job_transfer_seconds` and
 /// `swlaunch_job_compile_seconds` (remote jobs), `swlaunch_job_bytes_sent_total`, `swlaunch_job_bytes_received_total`,
 /// and per host `swlaunch_host_slots`, `swlaunch_host_running`, `swlaunch_host_load`, `swlaunch_host_speed`,
@@ -23,6 +24,7 @@ public final class SchedulerMetrics: Sendable {
     private let preprocess: CoreMetrics.Timer
     private let transfer: CoreMetrics.Timer
     private let compile: CoreMetrics.Timer
+    private let slotWait: CoreMetrics.Timer
     private let hostCount: CoreMetrics.Gauge
     private let perHost = Mutex<[String: HostGauges]>([:])
     /// Counters with a label value, made once each (`jobs_total` by outcome, `fallbacks_total` by reason).
@@ -59,6 +61,7 @@ public final class SchedulerMetrics: Sendable {
         preprocess = Timer(label: "swlaunch_job_preprocess_seconds", factory: factory)
         transfer = Timer(label: "swlaunch_job_transfer_seconds", factory: factory)
         compile = Timer(label: "swlaunch_job_compile_seconds", factory: factory)
+        slotWait = Timer(label: "swlaunch_slot_wait_seconds", factory: factory)
         hostCount = Gauge(label: "swlaunch_hosts", factory: factory)
         // Every outcome is present from the start (at 0), so that a rate over it is defined.
         for outcome in ["remote", "failed", "refused", "local", "lost"] {
@@ -73,6 +76,9 @@ public final class SchedulerMetrics: Sendable {
     }
 
     public func refusedForLackOfHosts() { noHost.increment() }
+
+    /// A host request answered after waiting `seconds` for a free slot.
+    public func waitedForSlot(seconds: Double) { slotWait.recordNanoseconds(Int64(max(0, seconds) * 1e9)) }
 
     /// A job (or remote attempt) finished.
     public func finished(_ job: JobEvent) {

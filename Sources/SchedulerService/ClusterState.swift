@@ -243,6 +243,7 @@ struct ClusterBook {
                 pending.removeFirst(served)
                 return answers
             }
+            metrics.waitedForSlot(seconds: t - waiting.since)
             answers.append(Answer(send: waiting.answer, message: message))
             served += 1
         }

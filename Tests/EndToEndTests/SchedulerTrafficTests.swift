@@ -71,7 +71,7 @@ import Glibc
     /// A request that finds every slot busy waits for one to free instead of queueing behind one helper's running
     /// jobs: it is granted the slot that frees first, and one that no slot frees for is queued after a while.
     @Test func aRequestWaitsForTheFirstSlotToFreeAndIsQueuedOnlyAfterAWhile() throws {
-        let cluster = try TestCluster(helpers: 1)
+        let cluster = try TestCluster(helpers: 1, http: true)
         // Two one-slot hosts of a platform of their own (the cluster's daemons take none of these jobs).
         var hosts: [RawPeer] = []
         for name in ["wait-a", "wait-b"] {
@@ -125,6 +125,11 @@ import Glibc
         #expect(client.isSilent(forMilliseconds: 500))
         let fourth = grant()
         #expect(fourth?.id == 1001 && fourth.map { [first.name, second.name].contains($0.name) } == true, "\(String(describing: fourth))")
+        // Both waits are in /metrics.
+        let metrics = output(["/usr/bin/python3", "-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                              "http://127.0.0.1:\(cluster.httpPort!)/metrics"])
+        let waits = metrics.stdout.split(separator: "\n").first { $0.hasPrefix("swlaunch_slot_wait_seconds_count ") }
+        #expect(waits == "swlaunch_slot_wait_seconds_count 2", "\(metrics.stdout)")
         _ = hosts
     }
 }

@@ -16,6 +16,7 @@ func sample(_ text: String, _ series: String) -> Double? {
         metrics.granted(needsEnvironment: true)
         metrics.granted(needsEnvironment: false)
         metrics.refusedForLackOfHosts()
+        metrics.waitedForSlot(seconds: 0.3)
         var remote = JobEvent(key: "c#1", client: "c", host: "h1", outcome: "remote", granted: 1, finished: 2)
         remote.compileUs = 1_500_000
         remote.bytesOut = 1000
@@ -28,6 +29,8 @@ func sample(_ text: String, _ series: String) -> Double? {
         #expect(sample(text, "swlaunch_fallbacks_total{reason=\"no-helper\"}") == 1)
         #expect(sample(text, "swlaunch_grants_total") == 2 && sample(text, "swlaunch_environment_fetches_total") == 1)
         #expect(sample(text, "swlaunch_no_host_total") == 1)
+        #expect(sample(text, "swlaunch_slot_wait_seconds_count") == 1 && sample(text, "swlaunch_slot_wait_seconds_bucket{le=\"0.25\"}") == 0
+                && sample(text, "swlaunch_slot_wait_seconds_bucket{le=\"0.5\"}") == 1)
         #expect(sample(text, "swlaunch_job_compile_seconds_count") == 1 && sample(text, "swlaunch_job_compile_seconds_sum") == 1.5)
         #expect(sample(text, "swlaunch_job_compile_seconds_bucket{le=\"1.0\"}") == 0 && sample(text, "swlaunch_job_compile_seconds_bucket{le=\"2.5\"}") == 1)
         #expect(sample(text, "swlaunch_host_slots{host=\"h1\"}") == 4 && sample(text, "swlaunch_host_running{host=\"h1\"}") == 3)
