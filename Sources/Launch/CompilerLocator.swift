@@ -11,7 +11,7 @@ public struct CompilerLocator {
 
     /// Resolves `name` (a bare name looked up on PATH, or a path) to an executable that is not the launcher.
     public func locate(_ name: String) -> String? {
-        if name.contains("/") {
+        if name.utf8.contains(UInt8(ascii: "/")) {
             guard Posix.isExecutableFile(name), !isLauncher(name) else { return nil }
             return absolute(name)
         }

@@ -24,7 +24,7 @@ public func launcherMain(_ argv: [String]) -> Int32 {
     }
     // A compiler path that is itself the launcher (a masquerade link that CMake found on PATH and then was given
     // the launcher too) is not wrapped twice: the real compiler of that name is looked up further down PATH.
-    let wrappedTwice = compilerName.contains("/") && locator.isLauncher(compilerName)
+    let wrappedTwice = compilerName.utf8.contains(UInt8(ascii: "/")) && locator.isLauncher(compilerName)
     guard let compiler = locator.locate(wrappedTwice ? baseName(of: compilerName) : compilerName) else {
         Launcher.fail("compiler '\(compilerName)' not found on PATH (the launcher itself is skipped)")
         return 127
