@@ -182,6 +182,23 @@ public func baseName(of path: String) -> String {
     return String(path[path.index(after: slash)...])
 }
 
+/// Whether the driver at `path` is clang's: its file name says so (`clang`, `clang++-16`, `x86_64-linux-gnu-clang`).
+public func isClangDriver(_ path: String) -> Bool { baseName(of: path).containsBytes("clang") }
+
+extension String {
+    /// Whether `part` occurs in it, compared by UTF-8 bytes: a plain scan, fit for the launcher's compile path, where
+    /// the standard library's `contains(_:)` sets up a substring searcher (a dictionary) on every call.
+    public func containsBytes(_ part: String) -> Bool {
+        let bytes = Array(utf8), pattern = Array(part.utf8)
+        guard !pattern.isEmpty else { return true }
+        guard bytes.count >= pattern.count else { return false }
+        for start in 0...(bytes.count - pattern.count) where bytes[start] == pattern[0] {
+            if bytes[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
+        }
+        return false
+    }
+}
+
 public func replacingExtension(of path: String, with newExtension: String) -> String {
     let base = baseName(of: path)
     guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return path + "." + newExtension }

@@ -261,7 +261,7 @@ final class HelperService: Sendable {
         }
         // gcc's drivers exit with 4 for an internal error, which is also how they end when a program they run
         // (cc1, as) is killed: a local compile gives the real answer.
-        if status == 4, !CompilerArgs.baseName(of: job.compiler).contains("clang") {
+        if status == 4, !CompilerArgs.isClangDriver(job.compiler) {
             return .jobFailed(JobFailure(.infrastructure, "signal", "\(name): the compiler reported an internal error (exit 4)"))
         }
         if status != 0, let free = shortOfSpace() {

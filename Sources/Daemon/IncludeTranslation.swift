@@ -20,8 +20,7 @@ final class IncludeTranslation: Sendable {
 
     /// Whether `standIn` replaces another gcc-family driver (their names differ).
     static func isNeeded(client: String, standIn: String) -> Bool {
-        let a = baseName(of: client), b = baseName(of: standIn)
-        return a != b && !a.contains("clang") && !b.contains("clang")
+        baseName(of: client) != baseName(of: standIn) && !isClangDriver(client) && !isClangDriver(standIn)
     }
 
     /// Arguments to append to the job's for the stand-in compiler, or none when the job opts out of the

@@ -303,7 +303,7 @@ final class LauncherService: Sendable {
     /// changed since (``WarmInputs``), with which (`daemon` or `warm`); throws ``ScanNeeded`` when the compiler
     /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`).
     func scanInputs(of job: JobRequest, folders: FolderHandles = FolderHandles()) throws -> (files: [String], method: String) {
-        guard !baseName(of: job.compiler).contains("clang") else { throw ScanNeeded(reason: "clang") }
+        guard !isClangDriver(job.compiler) else { throw ScanNeeded(reason: "clang") }
         let options: IncludeOptions
         switch IncludeOptions.parse(job.arguments, workingDirectory: job.workingDirectory) {
         case let .success(parsed): options = parsed

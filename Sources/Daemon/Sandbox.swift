@@ -222,7 +222,7 @@ public struct SandboxRunner: Sendable {
         // itself exits 1 for a SIGKILLed cc1, as for a compile error). clang compiles in-process: its own exit says it.
         var wrapping: [String] = [], wrapperArguments: [String] = []
         let reportPath = jobDirectory + "/report"
-        if let wrapper, !CompilerArgs.baseName(of: job.compiler).contains("clang") {
+        if let wrapper, !CompilerArgs.isClangDriver(job.compiler) {
             try SandboxTree.ensureDirectory(reportPath)
             try tree.makeDirectories(Self.reportDirectory)
             try tree.placeFile(Self.wrapperPath, from: "/dev/null", executable: true, copy: true)

@@ -174,7 +174,7 @@ public struct Launcher {
     }
 
     var isClang: Bool {
-        baseName(of: compilerPath).containsBytes("clang") || baseName(of: compilerName).containsBytes("clang")
+        isClangDriver(compilerPath) || isClangDriver(compilerName)
     }
 
     /// Runs the preprocessor once, cheaply, and lists every file it read (from line markers). Diagnostics are
@@ -217,19 +217,5 @@ public struct Launcher {
     /// Prints a one-line error for something the user must act on.
     public static func fail(_ message: String) {
         Posix.writeAll(2, Array(("swlaunch: error: " + message + "\n").utf8))
-    }
-}
-
-extension String {
-    /// Whether `part` occurs in it, compared by UTF-8 bytes: a plain scan, on the compile path, where the standard
-    /// library's `contains(_:)` sets up a substring searcher (a dictionary) on every call.
-    func containsBytes(_ part: String) -> Bool {
-        let bytes = Array(utf8), pattern = Array(part.utf8)
-        guard !pattern.isEmpty else { return true }
-        guard bytes.count >= pattern.count else { return false }
-        for start in 0...(bytes.count - pattern.count) where bytes[start] == pattern[0] {
-            if bytes[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
-        }
-        return false
     }
 }

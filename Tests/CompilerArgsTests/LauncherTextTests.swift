@@ -1,7 +1,7 @@
 import Testing
-@testable import Launch
+import CompilerArgs
 
-/// The launcher's byte-wise substring test, which stands in for `String.contains(_:)` on the compile path.
+/// The byte-wise substring test the launcher uses, which stands in for `String.contains(_:)` on the compile path.
 @Suite struct LauncherTextTests {
     @Test func containsBytesFindsWhatContainsFinds() {
         let cases: [(String, String)] = [
