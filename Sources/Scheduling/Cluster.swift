@@ -186,15 +186,16 @@ public struct Cluster: Sendable {
     /// Else, with `queueing` false, the answer is ``Placement/full`` and nothing is granted: a job committed to one
     /// helper's queue cannot move when another helper's slot frees first.
     public mutating func place(_ request: HostRequest, now: Double, queueing: Bool) -> Placement {
-        guard let found = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost,
-                                     holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }) else { return .none }
+        func holds(_ name: String, _ toolchain: String) -> Bool { hosts[name]?.info.toolchains.contains(toolchain) ?? false }
+        guard let found = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost, holds: holds) else {
+            return .none
+        }
         var pick = found.candidate
         if !found.isFree {
             // A free slot beats a queue unless it is expected to take several times as long: measured speeds are
             // rough (one host gets a build's longest compile), and a free slot left idle is lost for good. (A second
             // pass, only when the best host is busy.)
-            if let free = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost, freeOnly: true,
-                                     holds: { hosts[$0]?.info.toolchains.contains($1) ?? false }),
+            if let free = table.best(for: request, now: now, environmentTransferCost: environmentTransferCost, freeOnly: true, holds: holds),
                free.candidate.cost <= Self.freeSlotPreference * found.candidate.cost {
                 pick = free.candidate
             } else if !queueing {
@@ -228,6 +229,8 @@ struct PlacementTable: Sendable {
         var environments: UInt64
         /// The name's first 8 bytes, big-endian: orders most ties without comparing strings.
         var namePrefix: UInt64
+
+        var hasFreeSlot: Bool { running < slots }
     }
 
     static func prefix(of name: String) -> UInt64 {
@@ -345,7 +348,7 @@ struct PlacementTable: Sendable {
         rows.withUnsafeBufferPointer { rows in
             for i in 0..<rows.count {
                 let row = rows[i]
-                guard row.acceptsRemote, row.avoidUntil <= now, !freeOnly || row.running < row.slots else { continue }
+                guard row.acceptsRemote, row.avoidUntil <= now, !freeOnly || row.hasFreeSlot else { continue }
                 var pick = anyPlatform
                 for k in 0..<choicePlatforms.count where choicePlatforms[k] == row.platform {
                     pick = k
@@ -369,7 +372,7 @@ struct PlacementTable: Sendable {
         }
         return best.map { found in
             (Candidate(name: names[found.row], choice: request.choices[found.choice], cost: found.cost),
-             rows[found.row].running < rows[found.row].slots)
+             rows[found.row].hasFreeSlot)
         }
     }
 }
