@@ -93,8 +93,10 @@ final class HelperLink: Sendable {
 }
 
 /// Connections to helpers kept between jobs, by helper address: a job takes an idle one, or opens one, and gives
-/// it back once the helper has answered. Idle ones older than ``idleLifetime`` are closed when next looked at
-/// (the helper's idle timeout is 60 s), and at most ``maximumIdlePerHelper`` are kept per helper.
+/// it back once the helper has answered. Idle ones older than ``idleLifetime`` are closed when next looked at, and
+/// at most ``maximumIdlePerHelper`` are kept per helper. The lifetime stays 10 s inside the helper's idle timeout
+/// (60 s) and spans the pauses of an edit-compile loop: a build that starts after one would otherwise open its
+/// connections anew, a TLS handshake each at the client's share of a processor.
 final class HelperConnections: Sendable {
     let idleLifetime: Duration
     let maximumIdlePerHelper: Int
@@ -102,7 +104,7 @@ final class HelperConnections: Sendable {
     let opened: @Sendable () -> Void
     private let idle = Mutex<[String: [HelperLink]]>([:])
 
-    init(idleLifetime: Duration = .seconds(20), maximumIdlePerHelper: Int = 16, opened: @escaping @Sendable () -> Void = {}) {
+    init(idleLifetime: Duration = .seconds(50), maximumIdlePerHelper: Int = 16, opened: @escaping @Sendable () -> Void = {}) {
         self.idleLifetime = idleLifetime
         self.maximumIdlePerHelper = maximumIdlePerHelper
         self.opened = opened
