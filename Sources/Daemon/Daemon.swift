@@ -176,7 +176,8 @@ public final class Daemon: Sendable {
     func hostInfo(port: Int) -> HostInfo {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
-                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: helper.environments.ids(), note: note, id: hostID)
+                        platform: config.platform, acceptsRemote: acceptsRemote, toolchains: helper.environments.ids(), note: note, id: hostID,
+                        cores: UInt32(LocalCores.current()))
     }
 }
 

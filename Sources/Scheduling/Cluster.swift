@@ -155,12 +155,16 @@ public struct Cluster: Sendable {
     }
 
     /// Expected time until a new job would finish on a host, in units of one average job on a host of the average
-    /// speed: `(1 + rounds it waits for a slot + load / 10) × averageSpeed / speed` (an unmeasured host, speed 0, is
-    /// taken to run at `averageSpeed`). Placement reads it from a row's reciprocals, multiplying only.
-    static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, load: Double,
-                               averageSpeed: Double) -> Double {
+    /// speed: `(1 + rounds it waits for a slot + its share of busy processors + load / 10) × averageSpeed / speed`
+    /// (an unmeasured host, speed 0, is taken to run at `averageSpeed`). The share counts the jobs that will run
+    /// beside it past the host's processors (a one-processor helper with two slots runs a second job at half speed),
+    /// so of two hosts with a free slot the one whose processors are idle wins. Placement reads it from a row's
+    /// reciprocals, multiplying only.
+    static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, cores: Int32,
+                               inverseCores: Double, load: Double, averageSpeed: Double) -> Double {
         let waitingRounds = Double(max(0, running + 1 - slots)) * inverseSlots
-        return (1 + waitingRounds + load * 0.1) * averageSpeed * inverseSpeed
+        let sharing = Double(max(0, min(running + 1, slots) - cores)) * inverseCores
+        return (1 + waitingRounds + sharing + load * 0.1) * averageSpeed * inverseSpeed
     }
 
     /// Picks the host expected to finish the job first, and counts the job as running there; a host that
@@ -225,6 +229,9 @@ struct PlacementTable: Sendable {
         var inverseSpeed: Double
         /// 1 / slots, slots at least 1.
         var inverseSlots: Double
+        /// Its processors (its slots when it does not say), at least 1, and their reciprocal.
+        var cores: Int32
+        var inverseCores: Double
         /// Bit n: holds environment n (of the first 64 ids); environments past that are looked up by name.
         var environments: UInt64
         /// The name's first 8 bytes, big-endian: orders most ties without comparing strings.
@@ -273,10 +280,11 @@ struct PlacementTable: Sendable {
             if id < 64 { bits |= 1 << UInt64(id) }
         }
         let slots = max(1, Int32(clamping: state.info.maxJobs))
+        let cores = state.info.cores == 0 ? slots : max(1, Int32(clamping: state.info.cores))
         let row = Row(acceptsRemote: state.info.acceptsRemote, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
                       slots: slots, running: Int32(clamping: state.running), load: state.load,
                       speed: state.speed ?? 0, inverseSpeed: state.speed.map { $0 > 0 ? 1 / max($0, 1e-9) : 0 } ?? 0,
-                      inverseSlots: 1 / Double(slots),
+                      inverseSlots: 1 / Double(slots), cores: cores, inverseCores: 1 / Double(cores),
                       environments: bits, namePrefix: Self.prefix(of: state.info.name))
         let old: Double
         if let i = index[state.info.name] {
@@ -364,7 +372,8 @@ struct PlacementTable: Sendable {
                     held = environments[toolchain] != nil && holds(names[i], toolchain)
                 }
                 let cost = Cluster.expectedFinish(inverseSpeed: row.inverseSpeed > 0 ? row.inverseSpeed : inverseAverage,
-                                                  inverseSlots: row.inverseSlots, slots: row.slots, running: row.running, load: row.load,
+                                                  inverseSlots: row.inverseSlots, slots: row.slots, running: row.running,
+                                                  cores: row.cores, inverseCores: row.inverseCores, load: row.load,
                                                   averageSpeed: average) + (held ? 0 : environmentTransferCost)
                 if let current = best, current.cost < cost || (current.cost == cost && nameOrders(current.row, before: i, rows)) { continue }
                 best = (i, cost, pick)

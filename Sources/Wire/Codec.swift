@@ -55,6 +55,7 @@ extension Message {
         case let .register(h):
             w.write(h.name); w.write(h.address); w.write(h.port); w.write(h.maxJobs); w.write(h.platform)
             w.write(h.acceptsRemote); w.write(h.toolchains); w.write(h.note); w.write(h.id)
+            w.write(h.cores)
         case let .heartbeat(running, load, toolchains):
             w.write(running); w.write(load); w.write(toolchains)
         case let .hostRequest(r):
@@ -141,7 +142,7 @@ extension Message {
             return .register(HostInfo(
                 name: try r.readString(), address: try r.readString(), port: try r.readUInt32(),
                 maxJobs: try r.readUInt32(), platform: try r.readString(), acceptsRemote: try r.readBool(),
-                toolchains: try r.readStrings(), note: try r.readString(), id: try r.readString()))
+                toolchains: try r.readStrings(), note: try r.readString(), id: try r.readString(), cores: try r.readUInt32()))
         case .heartbeat: return .heartbeat(running: try r.readUInt32(), load: try r.readDouble(), toolchains: try r.readStrings())
         case .hostRequest:
             let id = try r.readUInt64(), platforms = try r.readStrings(), toolchains = try r.readStrings()

@@ -149,10 +149,14 @@ public struct HostInfo: Sendable, Equatable {
     /// The daemon's stable identity (random, kept in its state folder): a reconnect of the same daemon replaces
     /// its previous connection, another daemon with the same name is refused. Version 4.
     public var id: String
+    /// The processors its jobs run on (its affinity within its cgroup's quota), 0 when not known: with more slots
+    /// than processors, jobs share them. Version 7.
+    public var cores: UInt32
 
     public init(name: String, address: String, port: UInt32, maxJobs: UInt32, platform: String, acceptsRemote: Bool,
-                toolchains: [String], note: String = "", id: String = "") {
+                toolchains: [String], note: String = "", id: String = "", cores: UInt32 = 0) {
         self.id = id
+        self.cores = cores
         self.name = name
         self.address = address
         self.port = port

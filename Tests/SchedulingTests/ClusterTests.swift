@@ -120,6 +120,32 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(queued.info.name == "fast")
 }
 
+/// Of two one-processor helpers with two slots each, a job goes to the one with nothing running: beside a running
+/// job it would get half a processor. Where slots do not outnumber processors, a running job costs a new one nothing
+/// and ties go by name.
+@Test func aJobGoesWhereAProcessorIsIdleNotJustASlot() {
+    var cluster = Cluster()
+    for name in ["a", "b"] {
+        var info = host(name, jobs: 2)
+        info.cores = 1
+        cluster.join(info, now: 0)
+    }
+    let names = (0..<4).compactMap { _ in cluster.grant(request(), now: 0)?.host.info.name }
+    #expect(names == ["a", "b", "a", "b"])
+
+    var wide = Cluster()
+    for name in ["a", "b"] {
+        var info = host(name, jobs: 2)
+        info.cores = 2
+        wide.join(info, now: 0)
+    }
+    #expect((0..<2).compactMap { _ in wide.grant(request(), now: 0)?.host.info.name } == ["a", "a"])
+    // A host that does not say (cores 0, an older daemon's) counts a processor per slot.
+    var unsaid = Cluster()
+    for name in ["a", "b"] { unsaid.join(host(name, jobs: 2), now: 0) }
+    #expect((0..<2).compactMap { _ in unsaid.grant(request(), now: 0)?.host.info.name } == ["a", "a"])
+}
+
 @Test func avoidsFailingHostsForAWhile() {
     var cluster = Cluster()
     cluster.join(host("flaky"), now: 0)

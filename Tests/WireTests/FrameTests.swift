@@ -13,7 +13,7 @@ let samples: [Message] = [
                       outputs: [OutputFile(path: "a.o", contents: [UInt8](repeating: 7, count: 5000))], host: "h",
                       timings: JobTimings(queue: 1, preprocess: 2, transfer: 3, compile: 4))),
     .runLocally(reason: "no-helper"), .scanNeeded(reason: "computed #include at a.h:3"), .statsRequest(reset: true), .stats(json: "{}"),
-    .register(HostInfo(name: "h", address: "10.0.0.1", port: 8766, maxJobs: 8, platform: "x86_64-linux", acceptsRemote: true, toolchains: ["t"], note: "n", id: "0123abcd")),
+    .register(HostInfo(name: "h", address: "10.0.0.1", port: 8766, maxJobs: 8, platform: "x86_64-linux", acceptsRemote: true, toolchains: ["t"], note: "n", id: "0123abcd", cores: 4)),
     .heartbeat(running: 3, load: 1.5, toolchains: ["t"]),
     .hostRequest(HostRequest(id: 9, choices: [ToolchainChoice(platform: "x86_64-linux", toolchain: "t"), ToolchainChoice(platform: "aarch64-linux", toolchain: "u")], exclude: ["a"])),
     .hostGrant(HostGrant(id: 9, name: "h", address: "10.0.0.1", port: 8766, choice: ToolchainChoice(platform: "aarch64-linux", toolchain: "u"), speed: 1.25)),
