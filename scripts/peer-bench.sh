@@ -195,10 +195,15 @@ start_swl_client; start_ice_client; sleep 2
 uses icecream && build icecream "$work/client/build-prime" no
 uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
 for budget in $budgets; do
+  # The client daemons start again inside the cgroup at this budget; a build of the priming tree (not measured)
+  # gives them back what a machine in use has (connections, the system headers' lookups) before the cold trees.
   stop_swl_client; start_swl_client
   if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; fi
   start_ice_client
   sleep 2
+  src=$work/client/src
+  uses icecream && build icecream "$work/client/build-prime" no
+  uses swlaunch && build swlaunch-warm "$work/client/build-prime" no
   if [[ $local_builds == 1 ]]; then build local "$work/client/build-local"; fi
   for run in $(seq "$runs"); do
     # A cold tree: a fresh copy of the sources at a new path, which no tool has seen (new paths, new inodes;
