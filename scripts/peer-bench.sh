@@ -97,6 +97,14 @@ for h in h1 h2; do
   helper $h iceccd -s "$h1" -N "ice-$h" -b "$work/ice/env-$h" -l "$work/ice/iceccd-$h.log" -m 2 &
 done
 ice_client_pid=""
+stop_ice_client() {
+  # The daemon itself, not only the lab's wrapper: two daemons named ice-client take the scheduler connection
+  # from each other ("scheduler dead ?!" in its log), and icecream's compiles then fall back to local ones.
+  local p; for p in $(pgrep -f -- "iceccd -s .* -N ice-client"); do kill "$p" 2>/dev/null || true; done
+  if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; wait "$ice_client_pid" 2>/dev/null || true; fi
+  ice_client_pid=""
+  for _ in $(seq 50); do pgrep -f -- "iceccd -s .* -N ice-client" >/dev/null || break; sleep 0.1; done
+}
 start_ice_client() {
   on_client iceccd -s "$h1" -N ice-client --no-remote -m 1 -l "$work/ice/iceccd-client.log" &
   ice_client_pid=$!
@@ -198,12 +206,12 @@ for budget in $budgets; do
   # The client daemons start again inside the cgroup at this budget; a build of the priming tree (not measured)
   # gives them back what a machine in use has (connections, the system headers' lookups) before the cold trees.
   stop_swl_client; start_swl_client
-  if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; fi
-  start_ice_client
+  stop_ice_client; start_ice_client
   sleep 2
   src=$work/client/src
   uses icecream && build icecream "$work/client/build-prime" no
   uses swlaunch && build swlaunch-warm "$work/client/build-prime" no
+  "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
   if [[ $local_builds == 1 ]]; then build local "$work/client/build-local"; fi
   for run in $(seq "$runs"); do
     # A cold tree: a fresh copy of the sources at a new path, which no tool has seen (new paths, new inodes;
