@@ -87,7 +87,9 @@ final class LauncherService: Sendable {
                         try await outbound.write(.granted)
                     case let .submit(job):
                         if heldSlot { await localSlots.release(); heldSlot = false }
-                        let reply = try await withKeepAlives(outbound) { await self.inFlight.around { await self.distribute(job, for: caller) } }
+                        let (reply, pendingWrite) = try await withKeepAlives(outbound) {
+                            await self.inFlight.around { await self.distribute(job, for: caller) }
+                        }
                         switch reply {
                         case .runLocally, .scanNeeded:
                             // The launcher compiles, or scans with the compiler, here now: a local slot for it.
@@ -96,6 +98,10 @@ final class LauncherService: Sendable {
                         default: break
                         }
                         try await outbound.write(reply)
+                        if let pendingWrite {
+                            // Counted in flight, so a drain (SIGTERM) waits for the file.
+                            await inFlight.around { _ = try? await NIOThreadPool.singleton.runIfActive { pendingWrite.run() } }
+                        }
                     case let .statsRequest(reset):
                         if reset, caller.isRoot || caller.uid == getuid() { await stats.reset() }
                         try await outbound.write(.stats(json: await stats.json()))
@@ -142,8 +148,15 @@ final class LauncherService: Sendable {
     /// The answer to a tool's request that needs the scheduler, when none is connected.
     static let noScheduler = "no scheduler connected (start swlaunchd with --scheduler HOST:PORT)"
 
-    /// Prepares a job and has the distributor place it; the answer for the launcher.
-    func distribute(_ job: JobRequest, for caller: Caller) async -> Message {
+    /// Prepares a job and has the distributor place it; the answer for the launcher, and the file of a warm entry
+    /// its include scan made, to write once the answer is sent.
+    func distribute(_ job: JobRequest, for caller: Caller) async -> (reply: Message, pendingWrite: WarmInputs.PendingWrite?) {
+        var pendingWrite: WarmInputs.PendingWrite?
+        let reply = await answer(job, for: caller, pendingWrite: &pendingWrite)
+        return (reply, pendingWrite)
+    }
+
+    private func answer(_ job: JobRequest, for caller: Caller, pendingWrite: inout WarmInputs.PendingWrite?) async -> Message {
         let queued = Posix.nowMicros()
         let source = job.displayName
         func local(_ reason: String, detail: String = "") async -> Message {
@@ -156,7 +169,7 @@ final class LauncherService: Sendable {
         }
         guard let distributor else { return await local("no-scheduler") }
         if draining.isSet { return await local("shutting-down") }
-        let preparation: Result<PreparedJob, any Error>
+        let preparation: Result<(PreparedJob, WarmInputs.PendingWrite?), any Error>
         await preparing.acquire()
         do {
             preparation = .success(try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) })
@@ -166,7 +179,7 @@ final class LauncherService: Sendable {
         await preparing.release()
         var prepared: PreparedJob
         do {
-            prepared = try preparation.get()
+            (prepared, pendingWrite) = try preparation.get()
         } catch let error as UntrustedCompiler {
             logger.notice("compiler not distributed", metadata: ["reason": "\(error.reason)"])
             return await local("untrusted-compiler")
@@ -229,8 +242,9 @@ final class LauncherService: Sendable {
 
     /// Resolves the job's inputs and toolchains on this machine (blocking file I/O), with the caller's rights:
     /// the environments from the project's `[toolchains]` for the platforms it names, the native compiler (packed
-    /// on first use) for this machine's platform unless `[toolchains]` names one for it.
-    func prepare(_ job: JobRequest, for caller: Caller) throws -> PreparedJob {
+    /// on first use) for this machine's platform unless `[toolchains]` names one for it. With it, the file of the
+    /// warm entry its include scan made (kept in memory already), to write later.
+    func prepare(_ job: JobRequest, for caller: Caller) throws -> (PreparedJob, WarmInputs.PendingWrite?) {
         // Only compilers no user but root can change are run, probed or packed for anyone.
         if let reason = caller.programRefusal(job.compiler) { throw UntrustedCompiler(reason: reason) }
         // First the inputs: a job the include scan leaves to the compiler's comes back, prepared again.
@@ -238,7 +252,8 @@ final class LauncherService: Sendable {
         var inputs = job.inputs
         // The warm check's stats serve the resolution of the same files below.
         let folders = FolderHandles()
-        if !job.source.isEmpty { (inputs, inputScan) = try scanInputs(of: job, folders: folders) }
+        var pendingWrite: WarmInputs.PendingWrite?
+        if !job.source.isEmpty { (inputs, inputScan, pendingWrite) = try scanInputs(of: job, folders: folders) }
         var choices: [ToolchainChoice] = []
         var variants: [String: JobVariant] = [:]
         for entry in job.environments {
@@ -296,13 +311,15 @@ final class LauncherService: Sendable {
                                directories: tree.directories, outputs: outputs)
         var prepared = PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
         prepared.inputScan = inputScan
-        return prepared
+        return (prepared, pendingWrite)
     }
 
     /// The files the job may read, from the include scan (a superset) or from an earlier scan that nothing has
     /// changed since (``WarmInputs``), with which (`daemon` or `warm`); throws ``ScanNeeded`` when the compiler
-    /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`).
-    func scanInputs(of job: JobRequest, folders: FolderHandles = FolderHandles()) throws -> (files: [String], method: String) {
+    /// must scan (an option or a directive the scan does not follow, clang, no answer from `-E -v`); and the file
+    /// of the warm entry a scan made, to write later.
+    func scanInputs(of job: JobRequest, folders: FolderHandles = FolderHandles()) throws
+        -> (files: [String], method: String, pendingWrite: WarmInputs.PendingWrite?) {
         guard !isClangDriver(job.compiler) else { throw ScanNeeded(reason: "clang") }
         let options: IncludeOptions
         switch IncludeOptions.parse(job.arguments, workingDirectory: job.workingDirectory) {
@@ -325,13 +342,15 @@ final class LauncherService: Sendable {
         // A relative -include is looked for in the working folder first: the key names it absolutely.
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
-        if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:), folders: folders) { return (files, "warm") }
+        if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:), folders: folders) { return (files, "warm", nil) }
         let (outcome, probes, read) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory, folders: folders)
         switch outcome {
         case let .files(files):
-            warm.remember(key, files: files, probes: probes, read: read, sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)))
-            return (files, "daemon")
+            // The entry's file is written after the compile's reply: not on the way to the helper.
+            let write = warm.remember(key, files: files, probes: probes, read: read,
+                                      sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)), writeLater: true)
+            return (files, "daemon", write)
         case let .cannot(reason): throw ScanNeeded(reason: reason)
         }
     }

@@ -220,8 +220,11 @@ public final class WarmInputs: Sendable {
     /// was there), `read` (the scan's `stat` of the files it read, taken before reading them; the others are
     /// taken now). Identities are taken now, so a change made
     /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
-    /// after scanning, and a file changed in between is caught by the content hashing that ships it.
-    public func remember(_ key: Key, files: [String], probes: Probes, read: [String: stat] = [:], sourceDirectives: UInt64? = nil) {
+    /// after scanning, and a file changed in between is caught by the content hashing that ships it. The entry is
+    /// kept in memory at once; its file is written now, or with `writeLater` returned for the caller to write.
+    @discardableResult
+    public func remember(_ key: Key, files: [String], probes: Probes, read: [String: stat] = [:], sourceDirectives: UInt64? = nil,
+                         writeLater: Bool = false) -> PendingWrite? {
         let relocation = Relocation(key.workingDirectory)
         let checks = files.map { file in
             (relocation.stored(file), read[file].map { Identity($0, path: file, content: relocation.isInside(file)) }
@@ -233,16 +236,34 @@ public final class WarmInputs: Sendable {
         for (folder, names) in probes { stored[relocation.stored(folder)] = names.map { ($0.key, $0.value) } }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
-        if let directory {
-            _ = Posix.writeFileAtomically(directory + "/" + key.fileName, Self.encode(key, entry), mode: 0o600)
+        guard let directory else { return nil }
+        let pending = PendingWrite(inputs: self, directory: directory, key: key, entry: entry)
+        guard writeLater else {
+            pending.run()
+            return nil
+        }
+        return pending
+    }
+
+    /// The file of an entry already kept in memory (lookups see it at once), for the caller to write when it suits:
+    /// after the compile's reply, off the path to its helper.
+    public struct PendingWrite: Sendable {
+        fileprivate let inputs: WarmInputs
+        fileprivate let directory: String
+        fileprivate let key: Key
+        fileprivate let entry: Entry
+
+        /// Writes the entry's file (atomically), and trims the folder when due.
+        public func run() {
+            _ = Posix.writeFileAtomically(directory + "/" + key.fileName, WarmInputs.encode(key, entry), mode: 0o600)
             // A quarter of the bound written since the last trim: trim again (one listing per so many scans).
-            let due = written.withLock { count in
+            let due = inputs.written.withLock { count in
                 count += 1
-                guard count >= max(1, maximumFiles / 4) else { return false }
+                guard count >= max(1, inputs.maximumFiles / 4) else { return false }
                 count = 0
                 return true
             }
-            if due { trim(directory) }
+            if due { inputs.trim(directory) }
         }
     }
 
