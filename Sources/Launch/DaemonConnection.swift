@@ -11,12 +11,20 @@ import Wire
 /// A blocking connection to the local daemon over its Unix socket, with a timeout on every read.
 public final class DaemonConnection {
     public let fd: Int32
+    /// The hello, until it goes out in one write with the first request.
+    private var hello: [UInt8]?
+    /// Whether the daemon's answer to the hello is still to be read (it comes before the first reply).
+    private var handshakeUnread = true
+    /// Why the daemon refused the hello, once its answer was read and it was a refusal.
+    public private(set) var refusal: String?
 
     /// Where the local daemon listens: `SWLAUNCH_SOCKET`, else `/run/swlaunch/swlaunchd.sock` for root,
     /// else `$XDG_RUNTIME_DIR/swlaunch/swlaunchd.sock` (or `/tmp/swlaunch-UID/swlaunchd.sock`).
     public static func defaultSocketPath() -> String { DaemonSocket.defaultPath() }
 
-    /// Connects and performs the handshake. `inheritable` leaves the descriptor open across exec,
+    /// Connects. The hello goes out with the first request, in one write, without waiting for the daemon's answer
+    /// (a round trip less per compile); the first ``receive()`` reads that answer before the reply, throwing when
+    /// the daemon refused the hello. `inheritable` leaves the descriptor open across exec,
     /// so a compiler the launcher execs keeps the daemon's local slot until it exits.
     public init(path: String, role: PeerRole = .launcher, name: String = "swlaunch", timeoutSeconds: Int = 120, inheritable: Bool = false) throws(FrameError) {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | (inheritable ? 0 : Int32(SOCK_CLOEXEC.rawValue)), 0)
@@ -45,24 +53,44 @@ public final class DaemonConnection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         self.fd = fd
-        try send(.hello(Hello(role: role, name: name)))
-        switch try receive() {
-        case .helloAck: break
-        case let .error(text): throw .refused(text)
-        case let other: throw .unexpected(other.kind, expected: "helloAck")
-        }
+        hello = Frame.encode(.hello(Hello(role: role, name: name)))
     }
 
     deinit { close(fd) }
 
     public func send(_ message: Message) throws(FrameError) {
-        guard Posix.writeAll(fd, Frame.encode(message)) else {
-            throw errno == EAGAIN ? .timeout("writing to the daemon") : .closed
+        let bytes = (hello ?? []) + Frame.encode(message)
+        hello = nil
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { sendWithoutSignal(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                // A daemon that refused the hello may have closed already: its answer is still there to read.
+                if handshakeUnread, code == EPIPE || code == ECONNRESET { _ = try? receive() }
+                throw code == EAGAIN ? .timeout("writing to the daemon") : .closed
+            }
+            offset += n
         }
     }
 
-    /// Reads the next message that is not a keep-alive.
+    /// Reads the next message that is not a keep-alive (after the answer to the hello, the first time).
     public func receive() throws(FrameError) -> Message {
+        if handshakeUnread {
+            handshakeUnread = false
+            switch try nextMessage() {
+            case .helloAck: break
+            case let .error(text):
+                refusal = text
+                throw .refused(text)
+            case let other: throw .unexpected(other.kind, expected: "helloAck")
+            }
+        }
+        return try nextMessage()
+    }
+
+    private func nextMessage() throws(FrameError) -> Message {
         while true {
             let header = try readExactly(Frame.headerSize)
             let length = try Frame.length(header: header)
@@ -86,4 +114,14 @@ public final class DaemonConnection {
         }
         return buffer
     }
+}
+
+/// `send` that reports a closed peer as `EPIPE` instead of raising SIGPIPE, which would end the launcher (and fail
+/// the compile) where a fallback is due.
+private func sendWithoutSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Darwin)
+    return write(fd, pointer, count)
+    #else
+    return send(fd, pointer, count, Int32(MSG_NOSIGNAL))
+    #endif
 }

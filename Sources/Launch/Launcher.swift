@@ -132,7 +132,7 @@ public struct Launcher {
                 try connection.send(.submit(request(inputs: [], source: compile.source)))
                 reply = try connection.receive()
             } catch {
-                return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
+                return fallBack(reason: lostReason(connection, error), source: compile.source, connection: nil)
             }
             if case .scanNeeded? = reply { reply = nil }
         }
@@ -147,7 +147,7 @@ public struct Launcher {
                 try connection.send(.submit(request(inputs: inputs, source: "")))
                 reply = try connection.receive()
             } catch {
-                return fallBack(reason: "daemon-lost (\(error))", source: compile.source, connection: nil)
+                return fallBack(reason: lostReason(connection, error), source: compile.source, connection: nil)
             }
         }
         switch reply {
@@ -159,6 +159,12 @@ public struct Launcher {
         default:
             return fallBack(reason: "unexpected \(reply.map { "\($0.kind)" } ?? "nothing") from the daemon", source: compile.source, connection: connection)
         }
+    }
+
+    /// Why a request to the daemon got no reply: the daemon refused the launcher's hello (`no-daemon`, as when none
+    /// listens), or the connection failed after it.
+    func lostReason(_ connection: DaemonConnection, _ error: any Error) -> String {
+        connection.refusal.map { "no-daemon (refused: \($0))" } ?? "daemon-lost (\(error))"
     }
 
     /// An infrastructure failure: log it, then compile locally or fail, as configured.

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import SystemSupport
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,6 +66,51 @@ struct DoctorAndConfigTests {
                                      environment: ["SWLAUNCH_SOCKET": cluster.clientSocket])
         #expect(compile.status == 1)
         #expect(compile.stderr == "swlaunch: error: \(dir)/swlaunch.toml:5: toolchains.arm-linux-gnueabihf-g++: x86_64-linux: 'envs/arm.tar.zst' does not exist\n")
+    }
+
+    /// A launcher sends its compile right behind its hello, without waiting for the answer; a daemon that refuses
+    /// the hello is no daemon to it. Here a stand-in daemon reads both frames before it answers, then refuses.
+    @Test func theCompileFollowsTheHelloAndARefusedHelloIsNoDaemon() throws {
+        let dir = try scratch()
+        try "[jobs]\nfallback = \"fail\"\n".write(toFile: dir + "/swlaunch.toml", atomically: true, encoding: .utf8)
+        let socketPath = dir + "/refusing.sock", kinds = dir + "/kinds", refusal = dir + "/refusal"
+        guard Posix.writeFileAtomically(refusal, Frame.encode(.error("expected a hello of protocol version 99"))) == nil else {
+            throw TestClusterError("cannot write \(refusal)")
+        }
+        let script = """
+            import socket, struct, sys
+            l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(1); l.settimeout(60)
+            c, _ = l.accept(); c.settimeout(5)
+            data, kinds = b'', []
+            try:
+                while len(kinds) < 2:
+                    chunk = c.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                    kinds, i = [], 0
+                    while i + 4 <= len(data):
+                        n = struct.unpack('<I', data[i:i + 4])[0]
+                        if i + 4 + n > len(data): break
+                        kinds.append(data[i + 4]); i += 4 + n
+            except socket.timeout:
+                pass
+            open(sys.argv[2], 'w').write(','.join(map(str, kinds)))
+            c.sendall(open(sys.argv[3], 'rb').read()); c.close()
+            """
+        guard let pid = Spawn.start("/usr/bin/python3", ["python3", "-c", script, socketPath, kinds, refusal],
+                                    stdoutPath: dir + "/stand-in.out", stderrPath: dir + "/stand-in.err") else {
+            throw TestClusterError("cannot start python3")
+        }
+        for _ in 0..<100 where access(socketPath, F_OK) != 0 { usleep(50_000) }
+        let failed = try runCompile([try Self.cluster.get().binaries + "/swlaunch", "gcc", "-c", "a.c"], in: dir, outputs: ["a.o"],
+                                    environment: ["SWLAUNCH_SOCKET": socketPath])
+        _ = Spawn.wait(pid)
+        #expect(String(decoding: Posix.readFile(kinds) ?? [], as: UTF8.self)
+                == "\(MessageKind.hello.rawValue),\(MessageKind.submit.rawValue)")
+        #expect(failed.status == 1)
+        #expect(failed.stderr.hasPrefix(
+            "swlaunch: error: a.c could not be distributed: no-daemon (refused: expected a hello of protocol version 99)"), "\(failed.stderr)")
+        #expect(failed.files.isEmpty)
     }
 
     @Test func fallbackFailMakesInfrastructureFailuresVisible() throws {
