@@ -3,6 +3,7 @@ import ClusterKey
 import Config
 import Foundation
 import Logging
+import NIOCore
 import RemoteExecution
 import SystemSupport
 import Wire
@@ -100,6 +101,13 @@ public struct DaemonCommand: AsyncParsableCommand {
         }
         let logger = resolved.configuration.logger
         if let warning = resolved.warning { logger.warning("\(warning)") }
+        // Blocking work runs on NIO's shared thread pool, and each compile for a peer holds one of its threads until
+        // the compiler exits: a pool of NIO's default size (the machine's processors) below --max-jobs would queue
+        // compiles behind each other, and the storing of the next job's files behind them. Set before first use.
+        if Posix.environment("NIO_SINGLETON_BLOCKING_POOL_THREAD_COUNT") == nil {
+            NIOSingletons.blockingPoolThreadCountSuggestion = Self.blockingThreads(
+                maxJobs: resolved.configuration.maxJobs, localCores: LocalCores.current(), machineCores: System.coreCount)
+        }
         if resolved.configuration.schedulers.isEmpty, let netname = resolved.netname {
             logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
             let (host, port) = try await Discovery.find(netname: netname, udpPort: discoveryPort,
@@ -109,6 +117,12 @@ public struct DaemonCommand: AsyncParsableCommand {
         }
         let daemon = try Daemon(resolved.configuration)
         try await runUntilTerminated("swlaunchd", logger: logger, drain: { await daemon.drain() }) { try await daemon.run() }
+    }
+
+    /// Threads for blocking work: one per compile it may run for peers, one per job it may prepare at once, and two
+    /// for the rest (storing received files, sweeping finished jobs); at least NIO's default.
+    static func blockingThreads(maxJobs: Int, localCores: Int, machineCores: Int) -> Int {
+        max(machineCores, maxJobs + localCores + 2)
     }
 
     /// The command line as plain values.
