@@ -161,9 +161,10 @@ public struct Cluster: Sendable {
     /// so of two hosts with a free slot the one whose processors are idle wins. Placement reads it from a row's
     /// reciprocals, multiplying only.
     static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, cores: Int32,
-                               inverseCores: Double, load: Double, averageSpeed: Double) -> Double {
+                               load: Double, averageSpeed: Double) -> Double {
         let waitingRounds = Double(max(0, running + 1 - slots)) * inverseSlots
-        let sharing = Double(max(0, min(running + 1, slots) - cores)) * inverseCores
+        // Only a host with more slots than processors shares them (a division, in that case only).
+        let sharing = cores < slots ? Double(max(0, min(running + 1, slots) - cores)) / Double(cores) : 0
         return (1 + waitingRounds + sharing + load * 0.1) * averageSpeed * inverseSpeed
     }
 
@@ -218,6 +219,8 @@ public struct Cluster: Sendable {
 struct PlacementTable: Sendable {
     struct Row: Sendable {
         var acceptsRemote: Bool
+        /// Its processors (its slots when it does not say), 1 to 65535: beside the flag, where the row has room.
+        var cores: UInt16
         var platform: Int32
         var avoidUntil: Double
         var slots: Int32
@@ -229,9 +232,6 @@ struct PlacementTable: Sendable {
         var inverseSpeed: Double
         /// 1 / slots, slots at least 1.
         var inverseSlots: Double
-        /// Its processors (its slots when it does not say), at least 1, and their reciprocal.
-        var cores: Int32
-        var inverseCores: Double
         /// Bit n: holds environment n (of the first 64 ids); environments past that are looked up by name.
         var environments: UInt64
         /// The name's first 8 bytes, big-endian: orders most ties without comparing strings.
@@ -280,11 +280,11 @@ struct PlacementTable: Sendable {
             if id < 64 { bits |= 1 << UInt64(id) }
         }
         let slots = max(1, Int32(clamping: state.info.maxJobs))
-        let cores = state.info.cores == 0 ? slots : max(1, Int32(clamping: state.info.cores))
-        let row = Row(acceptsRemote: state.info.acceptsRemote, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
+        let cores = UInt16(clamping: state.info.cores == 0 ? Int(slots) : max(1, Int(state.info.cores)))
+        let row = Row(acceptsRemote: state.info.acceptsRemote, cores: cores, platform: Int32(Self.id(of: state.info.platform, in: &platforms)), avoidUntil: state.avoidUntil,
                       slots: slots, running: Int32(clamping: state.running), load: state.load,
                       speed: state.speed ?? 0, inverseSpeed: state.speed.map { $0 > 0 ? 1 / max($0, 1e-9) : 0 } ?? 0,
-                      inverseSlots: 1 / Double(slots), cores: cores, inverseCores: 1 / Double(cores),
+                      inverseSlots: 1 / Double(slots),
                       environments: bits, namePrefix: Self.prefix(of: state.info.name))
         let old: Double
         if let i = index[state.info.name] {
@@ -373,7 +373,7 @@ struct PlacementTable: Sendable {
                 }
                 let cost = Cluster.expectedFinish(inverseSpeed: row.inverseSpeed > 0 ? row.inverseSpeed : inverseAverage,
                                                   inverseSlots: row.inverseSlots, slots: row.slots, running: row.running,
-                                                  cores: row.cores, inverseCores: row.inverseCores, load: row.load,
+                                                  cores: Int32(row.cores), load: row.load,
                                                   averageSpeed: average) + (held ? 0 : environmentTransferCost)
                 if let current = best, current.cost < cost || (current.cost == cost && nameOrders(current.row, before: i, rows)) { continue }
                 best = (i, cost, pick)
