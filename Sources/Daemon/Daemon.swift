@@ -28,6 +28,9 @@ public final class Daemon: Sendable {
     let helperConnections: HelperConnections
     /// This daemon's stable id (``HostIdentity``).
     let hostID: String
+    /// The processors this daemon may use (``LocalCores``), read once at start: it prepares that many jobs at once
+    /// and tells the scheduler so.
+    let processors = LocalCores.current()
     /// The REAPI service jobs go to instead of the scheduler's helpers, when configured.
     let reapi: REAPIBackend?
     /// This daemon as a bot of a REAPI service, when configured.
@@ -82,7 +85,7 @@ public final class Daemon: Sendable {
         }
         launchers = try LauncherService(
             name: config.name, platform: config.platform, stateDirectory: config.stateDirectory, logger: config.logger,
-            localSlots: SlotPool(capacity: config.localSlots), stats: stats, resolver: resolver,
+            localSlots: SlotPool(capacity: config.localSlots), preparing: SlotPool(capacity: processors), stats: stats, resolver: resolver,
             toolchains: ToolchainRegistry(resolver: resolver, platform: config.platform, memoryPath: config.stateDirectory + "/toolchains"), scheduler: scheduler, distributor: distributor)
         box.service = launchers
     }
@@ -177,7 +180,7 @@ public final class Daemon: Sendable {
         let note = !config.acceptsRemote ? "started with --no-remote" : (sandboxProblem.map { "cannot sandbox: " + $0 } ?? "")
         return HostInfo(name: config.name, address: config.advertisedAddress, port: UInt32(port), maxJobs: UInt32(config.maxJobs),
                         platform: config.platform, acceptsRemote: acceptsRemote, toolchains: helper.environments.ids(), note: note, id: hostID,
-                        cores: UInt32(LocalCores.current()))
+                        cores: UInt32(processors))
     }
 }
 

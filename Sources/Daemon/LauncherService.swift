@@ -43,14 +43,15 @@ final class LauncherService: Sendable {
     /// Jobs prepared at once: one per processor this daemon may use. Preparing is CPU work, and on a client held
     /// to a fraction of a core, jobs prepared side by side are all ready late; one after another, the first goes out
     /// while the next is prepared.
-    let preparing = SlotPool(capacity: LocalCores.current())
+    let preparing: SlotPool
 
-    init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, stats: JobStats,
+    init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, preparing: SlotPool, stats: JobStats,
          resolver: FileResolver, toolchains: ToolchainRegistry, scheduler: SchedulerLink?, distributor: JobDistributor?) throws {
         self.name = name
         self.platform = platform
         self.logger = logger
         self.localSlots = localSlots
+        self.preparing = preparing
         self.stats = stats
         self.resolver = resolver
         self.toolchains = toolchains
