@@ -97,13 +97,15 @@ for h in h1 h2; do
   helper $h iceccd -s "$h1" -N "ice-$h" -b "$work/ice/env-$h" -l "$work/ice/iceccd-$h.log" -m 2 &
 done
 ice_client_pid=""
+# ice_client_daemon_pid: the client's iceccd itself (the lab's wrapper around it aside), as client_daemon_pid below.
+ice_client_daemon_pid() { pgrep -f -- "iceccd -s .* -N ice-client" || true; }
 stop_ice_client() {
   # The daemon itself, not only the lab's wrapper: two daemons named ice-client take the scheduler connection
   # from each other ("scheduler dead ?!" in its log), and icecream's compiles then fall back to local ones.
-  local p; for p in $(pgrep -f -- "iceccd -s .* -N ice-client"); do kill "$p" 2>/dev/null || true; done
+  local p; for p in $(ice_client_daemon_pid); do kill "$p" 2>/dev/null || true; done
   if [[ -n $ice_client_pid ]]; then kill "$ice_client_pid" 2>/dev/null || true; wait "$ice_client_pid" 2>/dev/null || true; fi
   ice_client_pid=""
-  for _ in $(seq 50); do pgrep -f -- "iceccd -s .* -N ice-client" >/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do [[ -n $(ice_client_daemon_pid) ]] || break; sleep 0.1; done
 }
 start_ice_client() {
   on_client iceccd -s "$h1" -N ice-client --no-remote -m 1 -l "$work/ice/iceccd-client.log" &

@@ -159,7 +159,7 @@ public struct Cluster: Sendable {
     /// (an unmeasured host, speed 0, is taken to run at `averageSpeed`). The share counts the jobs that will run
     /// beside it past the host's processors (a one-processor helper with two slots runs a second job at half speed),
     /// so of two hosts with a free slot the one whose processors are idle wins. Placement reads it from a row's
-    /// reciprocals, multiplying only.
+    /// reciprocals, multiplying, and divides only for a host with more slots than processors.
     static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, cores: Int32,
                                load: Double, averageSpeed: Double) -> Double {
         let waitingRounds = Double(max(0, running + 1 - slots)) * inverseSlots
