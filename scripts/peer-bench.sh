@@ -21,7 +21,7 @@
 #   scripts/peer-bench.sh [--runs N] [--budgets "0.25 0.125"] [--package NAME] [--edits N] [--work DIR] [--no-local]
 #                         [--tools "distcc icecream swlaunch"]
 # The edit-compile loop runs at the last budget, in the build folders its last builds left.
-# Needs root (network namespaces, cgroups); installs distcc, icecc, dpkg-dev.
+# Needs root (network namespaces, cgroups) and a deb-src line for Debian's archive; installs distcc, icecc, dpkg-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -45,13 +45,15 @@ scripts/deps.sh
 for p in distcc icecc dpkg-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
 done
-swift build -c release >/dev/null
-bin=$repo/.build/release
+# PEER_BIN=DIR: swlaunch's executables from DIR (an A/B against another build) instead of building them here.
+if [[ -n ${PEER_BIN:-} ]]; then bin=$PEER_BIN; else swift build -c release >/dev/null; bin=$repo/.build/release; fi
 
 rm -rf "$work"; mkdir -p "$work/client" "$work/ice" "$work/dl" "$work/logs"
 chmod 777 "$work/ice" "$work/logs"
 if [[ ! -d $work/client/src ]]; then
-  (cd "$work/dl" && apt-get source --download-only -qq "$package" >/dev/null 2>&1 && dpkg-source -x --no-check ./*.dsc src >/dev/null)
+  (cd "$work/dl" && apt-get source --download-only -qq "$package" >/dev/null 2>&1) \
+    || { echo "cannot download the source of $package (add a deb-src line for Debian's archive, apt-get update)" >&2; exit 2; }
+  (cd "$work/dl" && dpkg-source -x --no-check ./*.dsc src >/dev/null)
   mv "$work/dl/src" "$work/client/src"
 fi
 src=$work/client/src

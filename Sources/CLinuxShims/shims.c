@@ -80,3 +80,17 @@ int swl_usable_cpus(void) {
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
     return CPU_COUNT(&set);
 }
+
+#include <sys/resource.h>
+int swl_lower_thread_priority(int nice) {
+    pid_t thread = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int current = getpriority(PRIO_PROCESS, (id_t)thread);
+    if (current == -1 && errno != 0) return -1;
+    if (current >= nice) return 0;
+    return setpriority(PRIO_PROCESS, (id_t)thread, nice);
+}
+
+int swl_thread_priority(void) {
+    return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}

@@ -85,7 +85,7 @@ public final class Daemon: Sendable {
         }
         launchers = try LauncherService(
             name: config.name, platform: config.platform, stateDirectory: config.stateDirectory, logger: config.logger,
-            localSlots: SlotPool(capacity: config.localSlots), preparing: SlotPool(capacity: processors), stats: stats, resolver: resolver,
+            localSlots: SlotPool(capacity: config.localSlots), preparing: PreparationPool(threads: processors), stats: stats, resolver: resolver,
             toolchains: ToolchainRegistry(resolver: resolver, platform: config.platform, memoryPath: config.stateDirectory + "/toolchains"), scheduler: scheduler, distributor: distributor)
         box.service = launchers
     }

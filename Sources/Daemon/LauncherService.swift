@@ -40,12 +40,13 @@ final class LauncherService: Sendable {
     let draining = ManagedFlag()
     /// Jobs being distributed now.
     let inFlight = InFlight()
-    /// Jobs prepared at once: one per processor this daemon may use. Preparing is CPU work, and on a client held
-    /// to a fraction of a core, jobs prepared side by side are all ready late; one after another, the first goes out
-    /// while the next is prepared.
-    let preparing: SlotPool
+    /// Where jobs are prepared and warm entries written: one thread per processor this daemon may use, nicer than
+    /// the rest. Preparing is CPU work, and on a client held to a fraction of a core, jobs prepared side by side are
+    /// all ready late; one after another, the first goes out while the next is prepared, and sending it (or handing
+    /// back a result) does not wait behind the next one's scan.
+    let preparing: PreparationPool
 
-    init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, preparing: SlotPool, stats: JobStats,
+    init(name: String, platform: String, stateDirectory: String, logger: Logger, localSlots: SlotPool, preparing: PreparationPool, stats: JobStats,
          resolver: FileResolver, toolchains: ToolchainRegistry, scheduler: SchedulerLink?, distributor: JobDistributor?) throws {
         self.name = name
         self.platform = platform
@@ -101,7 +102,7 @@ final class LauncherService: Sendable {
                         try await outbound.write(reply)
                         if let pendingWrite {
                             // Counted in flight, so a drain (SIGTERM) waits for the file.
-                            await inFlight.around { _ = try? await NIOThreadPool.singleton.runIfActive { pendingWrite.run() } }
+                            await inFlight.around { _ = try? await self.preparing.run { pendingWrite.run() } }
                         }
                     case let .statsRequest(reset):
                         if reset, caller.isRoot || caller.uid == getuid() { await stats.reset() }
@@ -171,13 +172,11 @@ final class LauncherService: Sendable {
         guard let distributor else { return await local("no-scheduler") }
         if draining.isSet { return await local("shutting-down") }
         let preparation: Result<(PreparedJob, WarmInputs.PendingWrite?), any Error>
-        await preparing.acquire()
         do {
-            preparation = .success(try await NIOThreadPool.singleton.runIfActive { try self.prepare(job, for: caller) })
+            preparation = .success(try await preparing.run { try self.prepare(job, for: caller) })
         } catch {
             preparation = .failure(error)
         }
-        await preparing.release()
         var prepared: PreparedJob
         do {
             (prepared, pendingWrite) = try preparation.get()

@@ -41,4 +41,12 @@ extension Posix {
         let count = Int(swl_usable_cpus())
         return count > 0 ? count : nil
     }
+
+    /// Makes the calling thread nicer (`nice` 0 to 19; higher yields more), for background work in a process whose
+    /// other threads must not wait behind it. It stays so: an unprivileged thread cannot take it back.
+    @discardableResult
+    public static func lowerThreadPriority(to nice: Int32) -> Bool { swl_lower_thread_priority(nice) == 0 }
+
+    /// The calling thread's nice value.
+    public static func threadPriority() -> Int32 { swl_thread_priority() }
 }

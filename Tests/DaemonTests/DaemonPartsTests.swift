@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import SystemSupport
 import Testing
 import Toolchain
 import Wire
@@ -45,6 +47,40 @@ func peerPathsMustBeNormalizedAndAbsolute(_ path: String) {
     #expect(store.contains(FileResolver.digest(good)))
     #expect(throws: ResolveError.self) { try store.store(Blob(hash: FileResolver.digest(good), contents: Array("int y;".utf8))) }
     #expect(throws: ResolveError.self) { try store.store(Blob(hash: "../../etc/passwd", contents: good)) }
+}
+
+/// Jobs are prepared on the pool's own threads, nicer than the daemon's others, and at most one per thread at a
+/// time (six 20 ms preparations on two threads: two at once, never more). Fails on the shared blocking pool (more
+/// threads, nice 0) and without the priority.
+@Test func preparationRunsNicerAndOnePerThread() async throws {
+    let pool = PreparationPool(threads: 2)
+    let caller = Posix.threadPriority()
+    let running = Concurrency()
+    let priorities = try await withThrowingTaskGroup(of: Int32.self) { group in
+        for _ in 0..<6 {
+            group.addTask {
+                try await pool.run {
+                    running.enter()
+                    usleep(20_000)
+                    running.leave()
+                    return Posix.threadPriority()
+                }
+            }
+        }
+        return try await group.reduce(into: [Int32]()) { $0.append($1) }
+    }
+    #expect(priorities.count == 6)
+    #expect(priorities.allSatisfy { $0 >= PreparationPool.niceness }, "\(priorities)")
+    #expect(running.most == 2)
+    #expect(Posix.threadPriority() == caller)
+}
+
+/// How many callers are between `enter` and `leave` now, and the most there were at once.
+private final class Concurrency: Sendable {
+    private let counts = Mutex<(now: Int, most: Int)>((0, 0))
+    func enter() { counts.withLock { $0.now += 1; $0.most = max($0.most, $0.now) } }
+    func leave() { counts.withLock { $0.now -= 1 } }
+    var most: Int { counts.withLock { $0.most } }
 }
 
 /// Waiters get slots in the order they asked: five waiters queue one by one behind a full pool, then each

@@ -27,4 +27,9 @@ int swl_read_signalfd(int fd);
 int swl_terminal_size(int fd, int *columns, int *rows);
 /// CPUs this thread may run on (its affinity mask), 0 when unknown.
 int swl_usable_cpus(void);
+/// Raises the calling thread's nice value to `nice` (Linux keeps one per thread); lowering it back needs privileges,
+/// so a thread that is already nicer is left as it is. 0, or -1 and errno.
+int swl_lower_thread_priority(int nice);
+/// The calling thread's nice value.
+int swl_thread_priority(void);
 #endif
