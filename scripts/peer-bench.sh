@@ -207,14 +207,17 @@ start_swl_client; start_ice_client; sleep 2
 uses icecream && build icecream "$work/client/build-prime" no
 uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
 for budget in $budgets; do
-  # The client daemons start again inside the cgroup at this budget; a build of the priming tree (not measured)
-  # gives them back what a machine in use has (connections, the system headers' lookups) before the cold trees.
+  # The client daemons start again inside the cgroup at this budget; a build of a tree of its own (not measured)
+  # gives them back what a machine in use has before the cold trees: connections to the helpers, and the system
+  # headers' directives and folder listings, which swlaunchd keeps in memory only (a warm tree, which needs no scan,
+  # would leave those empty, and the first cold jobs would parse every system header again).
   stop_swl_client; start_swl_client
   stop_ice_client; start_ice_client
   sleep 2
-  src=$work/client/src
+  src=$work/client/src-prime-$budget
+  rm -rf "$src"; cp -a "$work/client/src" "$src"
   uses icecream && build icecream "$work/client/build-prime" no
-  uses swlaunch && build swlaunch-warm "$work/client/build-prime" no
+  uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
   "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
   if [[ $local_builds == 1 ]]; then build local "$work/client/build-local"; fi
   for run in $(seq "$runs"); do
