@@ -119,8 +119,9 @@ public struct DaemonCommand: AsyncParsableCommand {
         try await runUntilTerminated("swlaunchd", logger: logger, drain: { await daemon.drain() }) { try await daemon.run() }
     }
 
-    /// Threads for blocking work: one per compile it may run for peers, one per job it may prepare at once, and two
-    /// for the rest (storing received files, sweeping finished jobs); at least NIO's default.
+    /// Threads for blocking work: one per compile it may run for peers, one per processor for the launcher side's
+    /// reads (the contents a helper asks for; jobs are prepared on ``PreparationPool``'s own threads), and two for the
+    /// rest (storing received files, sweeping finished jobs); at least NIO's default.
     static func blockingThreads(maxJobs: Int, localCores: Int, machineCores: Int) -> Int {
         max(machineCores, maxJobs + localCores + 2)
     }

@@ -61,17 +61,12 @@ public final class DaemonConnection {
     public func send(_ message: Message) throws(FrameError) {
         let bytes = (hello ?? []) + Frame.encode(message)
         hello = nil
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { sendWithoutSignal(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                // A daemon that refused the hello may have closed already: its answer is still there to read.
-                if handshakeUnread, code == EPIPE || code == ECONNRESET { _ = try? receive() }
-                throw code == EAGAIN ? .timeout("writing to the daemon") : .closed
-            }
-            offset += n
+        // A send, not a write: a daemon gone is a fallback, not a SIGPIPE that ends the launcher and fails the compile.
+        guard Posix.sendAll(fd, bytes) else {
+            let code = errno
+            // A daemon that refused the hello may have closed already: its answer is still there to read.
+            if handshakeUnread, code == EPIPE || code == ECONNRESET { _ = try? receive() }
+            throw code == EAGAIN ? .timeout("writing to the daemon") : .closed
         }
     }
 
@@ -114,14 +109,4 @@ public final class DaemonConnection {
         }
         return buffer
     }
-}
-
-/// `send` that reports a closed peer as `EPIPE` instead of raising SIGPIPE, which would end the launcher (and fail
-/// the compile) where a fallback is due.
-private func sendWithoutSignal(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Darwin)
-    return write(fd, pointer, count)
-    #else
-    return send(fd, pointer, count, Int32(MSG_NOSIGNAL))
-    #endif
 }

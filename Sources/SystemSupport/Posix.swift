@@ -114,9 +114,24 @@ public enum Posix {
     /// Writes all bytes to `fd`, retrying short writes.
     @discardableResult
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        transferAll(bytes) { write(fd, $0, $1) }
+    }
+
+    /// Sends all bytes on the socket `fd`, retrying short sends; a closed peer fails with `EPIPE` in `errno`
+    /// instead of raising SIGPIPE, which would end the process. false with `errno` set on failure.
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        #if canImport(Darwin)
+        transferAll(bytes) { write(fd, $0, $1) }
+        #else
+        transferAll(bytes) { send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }
+        #endif
+    }
+
+    /// Calls `transfer` (a `write` or a `send`) until all of `bytes` went, again after `EINTR`.
+    private static func transferAll(_ bytes: [UInt8], _ transfer: (UnsafeRawPointer, Int) -> Int) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            let n = bytes.withUnsafeBytes { transfer($0.baseAddress! + offset, bytes.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 return false
