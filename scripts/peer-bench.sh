@@ -200,6 +200,9 @@ build() {
   echo "$line   (client daemon: $(calc "$(daemon_cpu) - $d0") CPU-s)"
 }
 
+# fresh_tree DIR: a copy of the sources at DIR, new paths and new inodes (a tree no daemon has seen).
+fresh_tree() { rm -rf "$1"; cp -a "$work/client/src" "$1"; }
+
 : > "$work/results"
 # Priming, not measured: each tool's first build ships its compiler environment to the helpers (icecream and
 # swlaunch), which a cluster in use has done long before.
@@ -215,7 +218,7 @@ for budget in $budgets; do
   stop_ice_client; start_ice_client
   sleep 2
   src=$work/client/src-prime-$budget
-  rm -rf "$src"; cp -a "$work/client/src" "$src"
+  fresh_tree "$src"
   uses icecream && build icecream "$work/client/build-prime" no
   uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
   "$lab" run client -- "$bin/swlaunch" stats --reset >/dev/null
@@ -224,7 +227,7 @@ for budget in $budgets; do
     # A cold tree: a fresh copy of the sources at a new path, which no tool has seen (new paths, new inodes;
     # the daemons keep what a machine in use has, its compilers' environments and the system headers).
     src=$work/client/src-$budget-$run
-    rm -rf "$src"; cp -a "$work/client/src" "$src"
+    fresh_tree "$src"
     uses distcc && build distcc "$work/client/build-distcc"
     uses icecream && build icecream "$work/client/build-icecream"
     uses swlaunch || continue
