@@ -16,30 +16,52 @@ enum PathKind: Sendable { case absent, file, other }
 /// two seconds is not trusted at all: file times have a coarse clock, so a second change within the same tick
 /// could keep its times.
 final class FolderCache: Sendable {
-    struct Identity: Equatable, Sendable { var inode: UInt64, modified: Int64, changed: Int64 }
+    struct Identity: Hashable, Sendable { var inode: UInt64, modified: Int64, changed: Int64 }
     struct Folder: Sendable { var identity: Identity, kinds: [String: PathKind] }
 
     private let folders = Mutex<[String: Folder]>([:])
     let maximumFolders = 50_000
 
-    /// One scan's view: each folder stat'ed once, each path's answer kept (the scan's probes), by folder.
+    /// One scan's view: each folder stat'ed once, each path's answer kept (the scan's probes), by folder and name
+    /// numbered in `memory` (the scan's numbering, from start to end).
     struct Lookup {
-        enum Status { case missing, untrusted, trusted(Identity) }
-        struct Folder {
+        enum Status: Hashable, Sendable { case missing, untrusted, trusted(Identity) }
+        /// One answer: the probe's key (folder and name numbers), the folder's status in this scan, what was there.
+        struct Answer {
+            let key: UInt64
+            let folder: Int32
             let status: Status
-            /// Every name asked about in the folder, and what was there.
-            var seen: [String: PathKind] = [:]
+            let kind: PathKind
         }
         let cache: FolderCache
+        let memory: SearchMemory
         let now = Posix.wallSeconds()
-        var folders: [String: Folder] = [:]
+        /// Each folder's status in this scan (stat'ed once), by its number.
+        var statuses: [Int32: Status] = [:]
+        /// Every path asked about (``SearchMemory/key(_:_:)``) and what was there, and the order they were asked in.
+        var seen: [UInt64: PathKind] = [:]
+        var order: [UInt64] = []
         /// The `stat` of each file the scan read, taken before reading it.
         var read: [String: stat] = [:]
 
-        init(cache: FolderCache) { self.cache = cache }
+        init(cache: FolderCache, memory: SearchMemory) {
+            self.cache = cache
+            self.memory = memory
+        }
 
         /// Every path asked about, by folder and name, and whether something was there.
-        var probes: Probes { folders.mapValues { $0.seen.mapValues { $0 != .absent } } }
+        var probes: Probes {
+            let strings = memory.strings()
+            // Grouped by folder number first: each name is appended, not hashed.
+            var byFolder: [Int32: [(name: String, existed: Bool)]] = [:]
+            for key in order {
+                byFolder[Int32(truncatingIfNeeded: key >> 32), default: []].append((strings[Int(key & 0xffff_ffff)], seen[key] != .absent))
+            }
+            var probes: Probes = [:]
+            probes.reserveCapacity(byFolder.count)
+            for (folder, names) in byFolder { probes[strings[Int(folder)]] = names }
+            return probes
+        }
 
         mutating func kind(of path: String) -> PathKind {
             kind(of: lastComponent(of: path), in: parentFolder(of: path))
@@ -47,22 +69,36 @@ final class FolderCache: Sendable {
 
         /// The kind of `name` (one component) in `folder`, as ``kind(of:)`` of the path they make.
         mutating func kind(of name: String, in folder: String) -> PathKind {
-            let index: Dictionary<String, Folder>.Index
-            if let known = folders.index(forKey: folder) {
-                index = known
-                if let kind = folders.values[index].seen[name] { return kind }
-            } else {
-                folders[folder] = Folder(status: Self.status(of: folder, now: now))
-                index = folders.index(forKey: folder)!
-            }
+            answer(name, in: folder).kind
+        }
+
+        /// ``kind(of:in:)``, with the folder's status and the probe's key.
+        mutating func answer(_ name: String, in folder: String) -> Answer {
+            let (folderNumber, nameNumber) = memory.numbers(folder, name)
+            let key = SearchMemory.key(folderNumber, nameNumber)
+            let status = status(of: folderNumber, path: folder)
+            if let kind = seen[key] { return Answer(key: key, folder: folderNumber, status: status, kind: kind) }
             let kind: PathKind
-            switch folders.values[index].status {
+            switch status {
             case .missing: kind = .absent
             case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
-            folders.values[index].seen[name] = kind
-            return kind
+            record(key, kind)
+            return Answer(key: key, folder: folderNumber, status: status, kind: kind)
+        }
+
+        /// Keeps a probe's answer as the scan's (the first answer stands).
+        mutating func record(_ key: UInt64, _ kind: PathKind) {
+            if seen.updateValue(kind, forKey: key) == nil { order.append(key) }
+        }
+
+        /// The folder's status in this scan: stat'ed the first time it is asked.
+        mutating func status(of folder: Int32, path: String) -> Status {
+            if let known = statuses[folder] { return known }
+            let status = Self.status(of: path, now: now)
+            statuses[folder] = status
+            return status
         }
 
         static func status(of folder: String, now: Double) -> Status {

@@ -33,8 +33,22 @@ public final class IncludeScanner: Sendable {
     private let cache = Mutex<[Identity: Directives]>([:])
     /// Folders' entries, learnt once per folder identity.
     private let folderCache = FolderCache()
+    /// Searches' answers, kept for the next scans (replaced whole when full).
+    private let searchMemory: Mutex<SearchMemory>
 
-    public init() {}
+    /// The memory a scan starting now works with.
+    private func currentSearchMemory() -> SearchMemory {
+        searchMemory.withLock { memory in
+            if memory.isFull { memory = SearchMemory(maximumStrings: memory.maximumStrings, maximumSearches: memory.maximumSearches) }
+            return memory
+        }
+    }
+
+    /// A scanner whose searches' answers are kept up to `maximumSearches` (and paths and names numbered up to
+    /// `maximumStrings`) before a new memory starts.
+    public init(maximumSearches: Int = 50_000, maximumStrings: Int = 500_000) {
+        searchMemory = Mutex(SearchMemory(maximumStrings: maximumStrings, maximumSearches: maximumSearches))
+    }
 
     /// Where gcc looks for headers, in order.
     public struct SearchPath: Sendable, Equatable {
@@ -71,7 +85,7 @@ public final class IncludeScanner: Sendable {
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                                     workingDirectory: String, folders: FolderHandles = FolderHandles())
         -> (outcome: Outcome, probes: Probes, read: [String: stat]) {
-        var lookup = FolderCache.Lookup(cache: folderCache)
+        var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory())
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
         return (outcome, lookup.probes, lookup.read)
@@ -87,30 +101,85 @@ public final class IncludeScanner: Sendable {
                       workingDirectory: String, lookup: inout FolderCache.Lookup, folders handles: FolderHandles) -> Outcome {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         func isFile(_ path: String) -> Bool { lookup.kind(of: path) == .file }
-        // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler decides.
-        func hasPrecompiledHeader(_ path: String) -> Bool { lookup.kind(of: path + ".gch") != .absent }
-        func all(_ name: String, in folders: [String]) -> [String] {
+        let memory = lookup.memory
+        /// Every folder's match of `name` (the headers, in the folders' order), and when `precompiled`, the first of
+        /// them with a `.gch` beside it: the answer a scan before this one kept, while its folders are as they were.
+        func all(_ name: String, in folders: [String], list: Int32, precompiled: Bool = false) -> (found: [String], precompiled: Int?) {
+            let search = SearchMemory.Search(list: list, name: name, precompiled: precompiled)
+            if let known = memory.answer(search), holds(known) {
+                for probes in known.probes {
+                    for probe in probes { lookup.record(probe.key, probe.kind) }
+                }
+                return (known.found, known.precompiled)
+            }
             // Each candidate asked by folder and last component, without making and splitting its path.
             let slash = lastSlash(in: name)
             let base = slash.map { String(name[name.utf8.index(after: $0)...]) } ?? name
             let within = slash.map { String(name[..<$0]) }
             var found: [String] = []
+            var firstPrecompiled: Int?
+            var numbers: [Int32] = [], statuses: [FolderCache.Lookup.Status] = [], paths: [String] = []
+            var probes: [[(key: UInt64, name: String, kind: PathKind)]] = []
+            func ask(_ name: String, in folder: String) -> PathKind {
+                let answer = lookup.answer(name, in: folder)
+                if let index = numbers.lastIndex(of: answer.folder) {
+                    probes[index].append((answer.key, name, answer.kind))
+                } else {
+                    numbers.append(answer.folder); statuses.append(answer.status); paths.append(folder)
+                    probes.append([(answer.key, name, answer.kind)])
+                }
+                return answer.kind
+            }
             for folder in folders {
                 let candidateFolder = within.map { childPath($0, of: folder) } ?? folder
-                if lookup.kind(of: base, in: candidateFolder) == .file { found.append(childPath(base, of: candidateFolder)) }
+                guard ask(base, in: candidateFolder) == .file else { continue }
+                found.append(childPath(base, of: candidateFolder))
+                // gcc uses `x.h.gch` (a file or a folder of them) in place of `x.h` when it is valid: the compiler
+                // decides. The search stops being asked at the first one (the scan stops there).
+                if precompiled, firstPrecompiled == nil, ask(base + ".gch", in: candidateFolder) != .absent {
+                    firstPrecompiled = found.count - 1
+                }
             }
-            return found
+            let looked = memory.folders(.init(numbers: numbers, statuses: statuses), paths: paths)
+            memory.keep(SearchMemory.Answer(found: found, precompiled: firstPrecompiled, folders: looked, probes: probes), for: search)
+            return (found, firstPrecompiled)
         }
+        /// Whether each shared set of folders is as it was (every one trusted with the same identity), checked once.
+        var unchanged: [ObjectIdentifier: Bool] = [:]
+        /// Whether every path an earlier answer looked at holds what it held: a folder trusted with the same identity
+        /// as then holds the same entries; in any other, each path is asked again.
+        func holds(_ answer: SearchMemory.Answer) -> Bool {
+            let folders = answer.folders
+            let id = ObjectIdentifier(folders)
+            if unchanged[id] == nil {
+                unchanged[id] = folders.key.numbers.indices.allSatisfy { isUnchanged($0, of: folders) }
+            }
+            if unchanged[id] == true { return true }
+            for index in folders.key.numbers.indices where !isUnchanged(index, of: folders) {
+                for probe in answer.probes[index] where lookup.answer(probe.name, in: folders.paths[index]).kind != probe.kind {
+                    return false
+                }
+            }
+            return true
+        }
+        /// Whether a folder is as it was: still missing, or trusted with the same identity (an untrusted one never is).
+        func isUnchanged(_ index: Int, of folders: SearchMemory.Folders) -> Bool {
+            let status = lookup.status(of: folders.key.numbers[index], path: folders.paths[index])
+            if case .untrusted = status { return false }
+            return status == folders.key.statuses[index]
+        }
+        let angledList = memory.number(searchPath.angled.joined(separator: "\u{0}"))
+        let quotedList = memory.number((searchPath.quote + searchPath.angled).joined(separator: "\u{0}"))
         // What each name's search found: a header that many files include is looked for once per scan.
-        var searched: [Search: [String]] = [:]
-        func search(_ name: String, quoted: Bool) -> [String] {
+        var searched: [Search: (found: [String], precompiled: Int?)] = [:]
+        func search(_ name: String, quoted: Bool) -> (found: [String], precompiled: Int?) {
             let key = Search(name: name, quoted: quoted)
             if let known = searched[key] { return known }
-            let found = all(name, in: quoted ? searchPath.quote + searchPath.angled : searchPath.angled)
-            searched[key] = found
-            return found
+            let answer = quoted ? all(name, in: searchPath.quote + searchPath.angled, list: quotedList, precompiled: true)
+                : all(name, in: searchPath.angled, list: angledList, precompiled: true)
+            searched[key] = answer
+            return answer
         }
-        var askedPrecompiled = Set<String>()
         var files: [String] = []
         var seen = Set<String>()
         var queue: [String] = []
@@ -122,12 +191,13 @@ public final class IncludeScanner: Sendable {
         visit(absolute(source))
         for file in preincludes {
             // gcc looks for -include files in the working directory first, then as for #include "...".
-            for found in [absolute(file)].filter(isFile) + (file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled)) {
+            let searched = file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled, list: quotedList).found
+            for found in [absolute(file)].filter(isFile) + searched {
                 visit(found)
             }
         }
         for name in implicit {
-            for found in all(name, in: searchPath.angled) { visit(found) }
+            for found in all(name, in: searchPath.angled, list: angledList).found { visit(found) }
         }
         while let path = queue.popLast() {
             let directives: [Directive]
@@ -145,15 +215,14 @@ public final class IncludeScanner: Sendable {
                 // Every folder's match, not only the first: a superset whatever order and duplicate rules gcc
                 // applies to the folders. For `_next`, every match too: which folder the including file came from
                 // is not tracked; a quoted name is looked for in the including file's folder first.
-                let found = directive.quoted && !directive.next
-                    ? all(directive.name, in: [folder]) + search(directive.name, quoted: true)
-                    : search(directive.name, quoted: directive.quoted)
-                for path in found {
-                    // Each header's `.gch` asked once: the answer stands for the scan.
-                    if askedPrecompiled.insert(path).inserted, hasPrecompiledHeader(path) {
-                        return .cannot("precompiled header beside \(path)")
+                let answers = directive.quoted && !directive.next
+                    ? [all(directive.name, in: [folder], list: memory.number(folder), precompiled: true), search(directive.name, quoted: true)]
+                    : [search(directive.name, quoted: directive.quoted)]
+                for answer in answers {
+                    for (index, path) in answer.found.enumerated() {
+                        if index == answer.precompiled { return .cannot("precompiled header beside \(path)") }
+                        visit(path)
                     }
-                    visit(path)
                 }
             }
         }

@@ -1,5 +1,5 @@
-/// Paths a scan looked at: folder, then name in it, and whether something was there.
-public typealias Probes = [String: [String: Bool]]
+/// Paths a scan looked at: folder, then each name in it (once), and whether something was there.
+public typealias Probes = [String: [(name: String, existed: Bool)]]
 
 /// The folder of a path as the scan writes paths: `/` for a file at the root, `.` for a bare name.
 func parentFolder(of path: String) -> String {

@@ -231,9 +231,9 @@ public final class WarmInputs: Sendable {
                 ?? Identity(path: file, content: relocation.isInside(file)))
         }
             + probes.keys.sorted().map { (relocation.stored($0), Identity(path: $0)) }
-        var stored: [String: [(name: String, existed: Bool)]] = [:]
+        var stored: Probes = [:]
         stored.reserveCapacity(probes.count)
-        for (folder, names) in probes { stored[relocation.stored(folder)] = names.map { ($0.key, $0.value) } }
+        for (folder, names) in probes { stored[relocation.stored(folder), default: []] += names }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
         guard let directory else { return nil }

@@ -136,6 +136,41 @@ import Testing
         _ = try expectSuperset(["-O2", "-std=gnu++17"], source: "all.cpp", in: root)
     }
 
+    /// A scan takes the searches of the scans before it (``SearchMemory``) while their folders are unchanged: it finds
+    /// the same files and records the same probes as a scanner that never scanned, and a header created since in a
+    /// folder searched earlier is found.
+    @Test func aLaterScanTakesEarlierSearchesOnlyWhileTheirFoldersAreUnchanged() throws {
+        let sources = "#include <vector>\n#include <string>\n#include <a.h>\n#include \"local.h\"\n"
+        let root = try Self.tree(["one.cpp": sources, "two.cpp": sources, "local.h": "#include <sub/b.h>\n",
+                                  "second/a.h": "int a;\n", "second/sub/b.h": "int b;\n", "first/.keep": ""])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = IncludeScanner.SearchPath(quote: [], angled: [root + "/first", root + "/second"] + Self.systemFolders())
+        func scan(_ source: String, with scanner: IncludeScanner) -> (files: [String], probes: [String]) {
+            let (outcome, probes, _) = scanner.scanRecordingProbes(source: source, preincludes: [], implicit: ["stdc-predef.h"],
+                                                                   searchPath: path, workingDirectory: root)
+            guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return ([], []) }
+            return (files, probes.flatMap { folder, names in names.map { "\(folder)/\($0.name) \($0.existed)" } }.sorted())
+        }
+        // Folders changed in the last two seconds are not trusted (nor their answers kept): wait until they are.
+        sleep(3)
+        let shared = IncludeScanner()
+        let first = scan("one.cpp", with: shared)
+        #expect(first.files.contains(root + "/second/a.h") && first.files.contains(root + "/second/sub/b.h"))
+        let again = scan("two.cpp", with: shared), fresh = scan("two.cpp", with: IncludeScanner())
+        #expect(again.files == fresh.files)
+        #expect(again.probes == fresh.probes, "a search taken from memory records the paths it looked at")
+        #expect(fresh.probes.count > 1000)
+        try "int shadow;\n".write(toFile: root + "/first/a.h", atomically: false, encoding: .utf8)
+        #expect(scan("two.cpp", with: shared).files.contains(root + "/first/a.h"), "a new header in a folder just changed")
+        sleep(3)
+        let later = scan("one.cpp", with: shared)
+        #expect(later.files.contains(root + "/first/a.h"), "a new header in a folder changed since (trusted again)")
+        #expect(later == scan("one.cpp", with: IncludeScanner()))
+        // A memory that fills during a scan is replaced for the next one; the scan under way keeps its own.
+        let small = IncludeScanner(maximumSearches: 20, maximumStrings: 200)
+        #expect(scan("one.cpp", with: small) == later && scan("two.cpp", with: small) == scan("two.cpp", with: IncludeScanner()))
+    }
+
     /// A source without a single #include still reads gcc's implicit stdc-predef.h.
     @Test func theImplicitPreinclude() throws {
         let root = try Self.tree(["bare.c": "int f(void) { return 1; }\n"])
