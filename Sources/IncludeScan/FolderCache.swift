@@ -26,8 +26,8 @@ final class FolderCache: Sendable {
     /// numbered in `memory` (the scan's numbering, from start to end).
     struct Lookup {
         enum Status: Hashable, Sendable { case missing, untrusted, trusted(Identity) }
-        /// One answer: the probe's key (folder and name numbers), the folder's status in this scan, what was there.
-        struct Answer {
+        /// One path asked about: its key (folder and name numbers), its folder's status in this scan, what was there.
+        struct Probe {
             let key: UInt64
             let folder: Int32
             let status: Status
@@ -69,15 +69,15 @@ final class FolderCache: Sendable {
 
         /// The kind of `name` (one component) in `folder`, as ``kind(of:)`` of the path they make.
         mutating func kind(of name: String, in folder: String) -> PathKind {
-            answer(name, in: folder).kind
+            probe(name, in: folder).kind
         }
 
         /// ``kind(of:in:)``, with the folder's status and the probe's key.
-        mutating func answer(_ name: String, in folder: String) -> Answer {
+        mutating func probe(_ name: String, in folder: String) -> Probe {
             let (folderNumber, nameNumber) = memory.numbers(folder, name)
             let key = SearchMemory.key(folderNumber, nameNumber)
             let status = status(of: folderNumber, path: folder)
-            if let kind = seen[key] { return Answer(key: key, folder: folderNumber, status: status, kind: kind) }
+            if let kind = seen[key] { return Probe(key: key, folder: folderNumber, status: status, kind: kind) }
             let kind: PathKind
             switch status {
             case .missing: kind = .absent
@@ -85,7 +85,7 @@ final class FolderCache: Sendable {
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
             record(key, kind)
-            return Answer(key: key, folder: folderNumber, status: status, kind: kind)
+            return Probe(key: key, folder: folderNumber, status: status, kind: kind)
         }
 
         /// Keeps a probe's answer as the scan's (the first answer stands).

@@ -35,6 +35,8 @@ public final class IncludeScanner: Sendable {
     private let folderCache = FolderCache()
     /// Searches' answers, kept for the next scans (replaced whole when full).
     private let searchMemory: Mutex<SearchMemory>
+    /// Paths of earlier answers asked again one by one (their folder changed or was too fresh to trust).
+    let pathsCheckedAgain = Atomic<Int>(0)
 
     /// The memory a scan starting now works with.
     private func currentSearchMemory() -> SearchMemory {
@@ -106,7 +108,7 @@ public final class IncludeScanner: Sendable {
         /// them with a `.gch` beside it: the answer a scan before this one kept, while its folders are as they were.
         func all(_ name: String, in folders: [String], list: Int32, precompiled: Bool = false) -> (found: [String], precompiled: Int?) {
             let search = SearchMemory.Search(list: list, name: name, precompiled: precompiled)
-            if let known = memory.answer(search), holds(known) {
+            if let known = memory.answer(search), holds(known, for: search) {
                 for probes in known.probes {
                     for probe in probes { lookup.record(probe.key, probe.kind) }
                 }
@@ -121,14 +123,14 @@ public final class IncludeScanner: Sendable {
             var numbers: [Int32] = [], statuses: [FolderCache.Lookup.Status] = [], paths: [String] = []
             var probes: [[(key: UInt64, name: String, kind: PathKind)]] = []
             func ask(_ name: String, in folder: String) -> PathKind {
-                let answer = lookup.answer(name, in: folder)
-                if let index = numbers.lastIndex(of: answer.folder) {
-                    probes[index].append((answer.key, name, answer.kind))
+                let probe = lookup.probe(name, in: folder)
+                if let index = numbers.lastIndex(of: probe.folder) {
+                    probes[index].append((probe.key, name, probe.kind))
                 } else {
-                    numbers.append(answer.folder); statuses.append(answer.status); paths.append(folder)
-                    probes.append([(answer.key, name, answer.kind)])
+                    numbers.append(probe.folder); statuses.append(probe.status); paths.append(folder)
+                    probes.append([(probe.key, name, probe.kind)])
                 }
-                return answer.kind
+                return probe.kind
             }
             for folder in folders {
                 let candidateFolder = within.map { childPath($0, of: folder) } ?? folder
@@ -147,18 +149,28 @@ public final class IncludeScanner: Sendable {
         /// Whether each shared set of folders is as it was (every one trusted with the same identity), checked once.
         var unchanged: [ObjectIdentifier: Bool] = [:]
         /// Whether every path an earlier answer looked at holds what it held: a folder trusted with the same identity
-        /// as then holds the same entries; in any other, each path is asked again.
-        func holds(_ answer: SearchMemory.Answer) -> Bool {
+        /// as then holds the same entries; in any other, each path is asked again. An answer that holds after such
+        /// checks is kept again under the folders' statuses of this scan, when none is untrusted, so that the next
+        /// scans take it at once (an answer first made while the build folder was too fresh to trust, for one).
+        func holds(_ answer: SearchMemory.Answer, for search: SearchMemory.Search) -> Bool {
             let folders = answer.folders
             let id = ObjectIdentifier(folders)
             if unchanged[id] == nil {
                 unchanged[id] = folders.key.numbers.indices.allSatisfy { isUnchanged($0, of: folders) }
             }
             if unchanged[id] == true { return true }
+            var statuses = folders.key.statuses
             for index in folders.key.numbers.indices where !isUnchanged(index, of: folders) {
-                for probe in answer.probes[index] where lookup.answer(probe.name, in: folders.paths[index]).kind != probe.kind {
+                pathsCheckedAgain.add(answer.probes[index].count, ordering: .relaxed)
+                for probe in answer.probes[index] where lookup.probe(probe.name, in: folders.paths[index]).kind != probe.kind {
                     return false
                 }
+                statuses[index] = lookup.status(of: folders.key.numbers[index], path: folders.paths[index])
+            }
+            if !statuses.contains(.untrusted) {
+                let now = memory.folders(.init(numbers: folders.key.numbers, statuses: statuses), paths: folders.paths)
+                memory.keep(SearchMemory.Answer(found: answer.found, precompiled: answer.precompiled, folders: now, probes: answer.probes),
+                            for: search)
             }
             return true
         }

@@ -9,7 +9,8 @@ import Synchronization
 /// recently to be trusted (``FolderCache``; a build folder while the build writes in it).
 ///
 /// Paths and names are numbered here (the numbers key the scan's probes); at ``maximumStrings`` numbers or
-/// ``maximumSearches`` answers the scanner starts a new memory, and scans under way keep the one they started with.
+/// ``maximumSearches`` answers (or shared folder sets) the scanner starts a new memory, and scans under way keep the one
+/// they started with.
 final class SearchMemory: Sendable {
     /// A search: `name` looked for in the folders of a list (numbered as its paths joined by NUL), and whether the
     /// `.gch` beside each header found was asked too.
@@ -89,9 +90,11 @@ final class SearchMemory: Sendable {
         numbering.withLock { $0.strings }
     }
 
-    /// Whether a new memory should take over.
+    /// Whether a new memory should take over: too many numbers, answers, or shared folder sets (a set is made for each
+    /// new combination of folders' statuses, answers replaced leave theirs behind).
     var isFull: Bool {
         numbering.withLock { $0.strings.count } >= maximumStrings || answers.withLock { $0.count } >= maximumSearches
+            || sharedFolders.withLock { $0.count } >= maximumSearches
     }
 
     /// The shared ``Folders`` for these folders and statuses.

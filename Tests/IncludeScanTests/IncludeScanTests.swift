@@ -171,6 +171,33 @@ import Testing
         #expect(scan("one.cpp", with: small) == later && scan("two.cpp", with: small) == scan("two.cpp", with: IncludeScanner()))
     }
 
+    /// An answer made while a folder it looked in was too fresh to trust (a build folder in a build's first seconds)
+    /// is checked path by path while it stays so, and once the folder is trusted, checked once more and kept under
+    /// its identity: later scans take it at once.
+    @Test func anAnswerFromAFolderTooFreshToTrustIsTakenAtOnceWhenItIsTrusted() throws {
+        let root = try Self.tree(["main.c": "#include <a.h>\n#include <b.h>\n", "second/a.h": "int a;\n", "second/b.h": "int b;\n",
+                                  "first/.keep": ""])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let scanner = IncludeScanner()
+        let path = IncludeScanner.SearchPath(quote: [], angled: [root + "/first", root + "/second"])
+        func scan() -> [String] {
+            guard case let .files(files) = scanner.scan(source: "main.c", preincludes: [], searchPath: path, workingDirectory: root) else { return [] }
+            return files
+        }
+        let expected = [root + "/main.c", root + "/second/b.h", root + "/second/a.h"]
+        #expect(Set(scan()) == Set(expected))
+        #expect(scanner.pathsCheckedAgain.load(ordering: .relaxed) == 0)
+        #expect(Set(scan()) == Set(expected))
+        let whileFresh = scanner.pathsCheckedAgain.load(ordering: .relaxed)
+        #expect(whileFresh > 0, "the folders were just made: each path asked again")
+        sleep(3)
+        #expect(Set(scan()) == Set(expected))
+        let onceTrusted = scanner.pathsCheckedAgain.load(ordering: .relaxed)
+        #expect(onceTrusted > whileFresh, "trusted now, under another status than then: asked again once")
+        #expect(Set(scan()) == Set(expected))
+        #expect(scanner.pathsCheckedAgain.load(ordering: .relaxed) == onceTrusted, "kept under the trusted identity: taken at once")
+    }
+
     /// A source without a single #include still reads gcc's implicit stdc-predef.h.
     @Test func theImplicitPreinclude() throws {
         let root = try Self.tree(["bare.c": "int f(void) { return 1; }\n"])
