@@ -146,7 +146,8 @@ public final class IncludeScanner: Sendable {
             memory.keep(SearchMemory.Answer(found: found, precompiled: firstPrecompiled, folders: looked, probes: probes), for: search)
             return (found, firstPrecompiled)
         }
-        /// Whether each shared set of folders is as it was (every one trusted with the same identity), checked once.
+        /// Whether each shared set of folders is as it was (every one still missing, or trusted with the same
+        /// identity), checked once per scan.
         var unchanged: [ObjectIdentifier: Bool] = [:]
         /// Whether every path an earlier answer looked at holds what it held: a folder trusted with the same identity
         /// as then holds the same entries; in any other, each path is asked again. An answer that holds after such
@@ -155,39 +156,43 @@ public final class IncludeScanner: Sendable {
         func holds(_ answer: SearchMemory.Answer, for search: SearchMemory.Search) -> Bool {
             let folders = answer.folders
             let id = ObjectIdentifier(folders)
+            func status(_ index: Int) -> FolderCache.Lookup.Status {
+                lookup.status(of: folders.key.numbers[index], path: folders.paths[index])
+            }
+            /// Still missing, or trusted with the same identity (an untrusted folder never is as it was).
+            func isUnchanged(_ status: FolderCache.Lookup.Status, _ index: Int) -> Bool {
+                status != .untrusted && status == folders.key.statuses[index]
+            }
             if unchanged[id] == nil {
-                unchanged[id] = folders.key.numbers.indices.allSatisfy { isUnchanged($0, of: folders) }
+                unchanged[id] = folders.key.numbers.indices.allSatisfy { isUnchanged(status($0), $0) }
             }
             if unchanged[id] == true { return true }
             var statuses = folders.key.statuses
-            for index in folders.key.numbers.indices where !isUnchanged(index, of: folders) {
+            for index in folders.key.numbers.indices {
+                let now = status(index)
+                if isUnchanged(now, index) { continue }
                 pathsCheckedAgain.add(answer.probes[index].count, ordering: .relaxed)
                 for probe in answer.probes[index] where lookup.probe(probe.name, in: folders.paths[index]).kind != probe.kind {
                     return false
                 }
-                statuses[index] = lookup.status(of: folders.key.numbers[index], path: folders.paths[index])
+                statuses[index] = now
             }
             if !statuses.contains(.untrusted) {
-                let now = memory.folders(.init(numbers: folders.key.numbers, statuses: statuses), paths: folders.paths)
-                memory.keep(SearchMemory.Answer(found: answer.found, precompiled: answer.precompiled, folders: now, probes: answer.probes),
+                let current = memory.folders(.init(numbers: folders.key.numbers, statuses: statuses), paths: folders.paths)
+                memory.keep(SearchMemory.Answer(found: answer.found, precompiled: answer.precompiled, folders: current, probes: answer.probes),
                             for: search)
             }
             return true
         }
-        /// Whether a folder is as it was: still missing, or trusted with the same identity (an untrusted one never is).
-        func isUnchanged(_ index: Int, of folders: SearchMemory.Folders) -> Bool {
-            let status = lookup.status(of: folders.key.numbers[index], path: folders.paths[index])
-            if case .untrusted = status { return false }
-            return status == folders.key.statuses[index]
-        }
         let angledList = memory.number(searchPath.angled.joined(separator: "\u{0}"))
-        let quotedList = memory.number((searchPath.quote + searchPath.angled).joined(separator: "\u{0}"))
+        let quotedFolders = searchPath.quote + searchPath.angled
+        let quotedList = memory.number(quotedFolders.joined(separator: "\u{0}"))
         // What each name's search found: a header that many files include is looked for once per scan.
         var searched: [Search: (found: [String], precompiled: Int?)] = [:]
         func search(_ name: String, quoted: Bool) -> (found: [String], precompiled: Int?) {
             let key = Search(name: name, quoted: quoted)
             if let known = searched[key] { return known }
-            let answer = quoted ? all(name, in: searchPath.quote + searchPath.angled, list: quotedList, precompiled: true)
+            let answer = quoted ? all(name, in: quotedFolders, list: quotedList, precompiled: true)
                 : all(name, in: searchPath.angled, list: angledList, precompiled: true)
             searched[key] = answer
             return answer
@@ -203,8 +208,8 @@ public final class IncludeScanner: Sendable {
         visit(absolute(source))
         for file in preincludes {
             // gcc looks for -include files in the working directory first, then as for #include "...".
-            let searched = file.hasPrefix("/") ? [] : all(file, in: searchPath.quote + searchPath.angled, list: quotedList).found
-            for found in [absolute(file)].filter(isFile) + searched {
+            let inFolders = file.hasPrefix("/") ? [] : all(file, in: quotedFolders, list: quotedList).found
+            for found in [absolute(file)].filter(isFile) + inFolders {
                 visit(found)
             }
         }

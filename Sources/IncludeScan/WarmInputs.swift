@@ -233,7 +233,7 @@ public final class WarmInputs: Sendable {
             + probes.keys.sorted().map { (relocation.stored($0), Identity(path: $0)) }
         var stored: Probes = [:]
         stored.reserveCapacity(probes.count)
-        for (folder, names) in probes { stored[relocation.stored(folder), default: []] += names }
+        for (folder, names) in probes { stored[relocation.stored(folder)] = names }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
         guard let directory else { return nil }
