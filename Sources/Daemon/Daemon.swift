@@ -30,7 +30,7 @@ public final class Daemon: Sendable {
     let hostID: String
     /// The processors this daemon may use (``LocalCores``), read once at start: it prepares that many jobs at once
     /// and tells the scheduler so.
-    let processors = LocalCores.current()
+    let processors: Int
     /// The REAPI service jobs go to instead of the scheduler's helpers, when configured.
     let reapi: REAPIBackend?
     /// This daemon as a bot of a REAPI service, when configured.
@@ -42,6 +42,8 @@ public final class Daemon: Sendable {
         try SandboxTree.ensureDirectory(config.stateDirectory)
         hostID = try HostIdentity.load(stateDirectory: config.stateDirectory)
         remoteSlots = SlotPool(capacity: config.maxJobs)
+        let processors = LocalCores.current()
+        self.processors = processors
         // Hashes of the compilers and system headers survive a restart: the first build after it does not read them again.
         let resolver = FileResolver(journal: HashJournal(path: config.stateDirectory + "/file-hashes"))
         let sandbox = SandboxRunner(hostName: config.name, limits: config.sandboxLimits)
@@ -51,7 +53,7 @@ public final class Daemon: Sendable {
             name: config.name, stateDirectory: config.stateDirectory, logger: config.logger,
             environments: try EnvironmentCache(directory: config.stateDirectory + "/environments", limitBytes: config.environmentCacheBytes),
             blobs: try BlobStore(directory: config.stateDirectory + "/blobs", limitBytes: config.blobCacheBytes),
-            slots: remoteSlots, stats: stats, sandbox: sandbox)
+            slots: remoteSlots, processors: processors, stats: stats, sandbox: sandbox)
         helper.recover()
         let scheduler = config.schedulers.isEmpty ? nil
             : SchedulerLink(addresses: config.schedulers, security: config.security, logger: config.logger)

@@ -21,6 +21,10 @@ final class HelperService: Sendable {
     /// How long a job waits for another job's fetch of the environment it needs.
     let environmentWait: Duration = .seconds(60)
     let slots: SlotPool
+    /// One compile per processor at a time: a job given a slot beyond that has its sandbox set up and waits for a
+    /// processor, first come first served, instead of sharing one with a compile already running (each finishes
+    /// sooner, and a build's last jobs do not all end late together).
+    let processors: SlotPool
     let stats: JobStats
     let sandbox: SandboxRunner
     let jobCounter = ManagedAtomicCounter()
@@ -34,13 +38,14 @@ final class HelperService: Sendable {
     let minimumFreeBytes: Int64
 
     init(name: String, stateDirectory: String, logger: Logger, environments: EnvironmentCache, blobs: BlobStore, slots: SlotPool,
-         stats: JobStats, sandbox: SandboxRunner, minimumFreeBytes: Int64 = 64 << 20) {
+         processors: Int, stats: JobStats, sandbox: SandboxRunner, minimumFreeBytes: Int64 = 64 << 20) {
         self.name = name
         self.stateDirectory = stateDirectory
         self.logger = logger
         self.environments = environments
         self.blobs = blobs
         self.slots = slots
+        self.processors = SlotPool(capacity: processors)
         self.stats = stats
         self.sandbox = sandbox
         self.minimumFreeBytes = minimumFreeBytes
@@ -165,11 +170,11 @@ final class HelperService: Sendable {
         let waitStart = Posix.nowMicros()
         await slots.acquire()
         let waited = Posix.nowMicros() - waitStart
-        let outcome = await NIOThreadPool.singleton.runIfActiveOrFailure { self.compile(job, toolchainTree: toolchainTree, abandoned: abandoned) }
+        let outcome = await compile(job, toolchainTree: toolchainTree, abandoned: abandoned)
         await slots.release()
         switch outcome {
         case var .result(result):
-            result.timings.queue = waited
+            result.timings.queue += waited
             await stats.countServed()
             // One line per compile that ran to its end here: chaos runs count compiles that ran twice from it.
             logger.info("job compiled", metadata: [
@@ -228,22 +233,41 @@ final class HelperService: Sendable {
         return nil
     }
 
-    /// Runs the job in the sandbox and decides what its end means.
-    func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) -> Message {
+    /// Runs the job in the sandbox and decides what its end means. The sandbox is set up at once; its compile
+    /// starts when one of ``processors`` is free, and the wait is the result's queue time.
+    func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) async -> Message {
         let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { trash.discard(directory) }
-        let run: SandboxRunner.Run
+        let run: SandboxRunner.Run, waited: UInt64
         do {
-            run = try sandbox.run(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: directory, abandoned: { abandoned.isSet })
+            let prepared = try await NIOThreadPool.singleton.runIfActive {
+                try self.sandbox.prepare(job, toolchainTree: toolchainTree, blobs: self.blobs, jobDirectory: directory)
+            }
+            let waitStart = Posix.nowMicros()
+            await processors.acquire()
+            waited = Posix.nowMicros() - waitStart
+            do {
+                if abandoned.isSet { throw SandboxRunner.Refusal(reason: "\(name): job stopped: the client went away") }
+                run = try await NIOThreadPool.singleton.runIfActive { try self.sandbox.start(prepared, abandoned: { abandoned.isSet }) }
+            } catch {
+                await processors.release()
+                throw error
+            }
+            await processors.release()
         } catch let refusal as TreeRefusal {
             return .jobFailed(JobFailure(.job, "sandbox", "\(name): \(refusal)"))
         } catch let limit as SandboxRunner.Refusal {
             return .jobFailed(JobFailure(.infrastructure, "limit", limit.reason))
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            return .jobFailed(JobFailure(.infrastructure, "shutdown", "the helper is shutting down"))
         } catch {
             let code = shortOfSpace() != nil ? "no-space" : "sandbox"
             return .jobFailed(JobFailure(.infrastructure, code, "\(name): \(error)"))
         }
-        return classify(run, job: job)
+        let verdict = classify(run, job: job)
+        guard case var .result(result) = verdict else { return verdict }
+        result.timings.queue += waited
+        return .result(result)
     }
 
     /// The compiler's verdict, or the infrastructure failure the facts show.
@@ -271,16 +295,5 @@ final class HelperService: Sendable {
             return .jobFailed(JobFailure(.infrastructure, "missing-output", "\(name): the compile succeeded without writing \(object)"))
         }
         return .result(run.result)
-    }
-}
-
-extension NIOThreadPool {
-    /// Runs `body` on the pool, or answers with an infrastructure failure when the pool is shutting down.
-    func runIfActiveOrFailure(_ body: @escaping @Sendable () -> Message) async -> Message {
-        do {
-            return try await runIfActive(body)
-        } catch {
-            return .jobFailed(JobFailure(.infrastructure, "shutdown", "the helper is shutting down"))
-        }
     }
 }

@@ -191,9 +191,25 @@ public struct SandboxRunner: Sendable {
         public var signalled: [String]
     }
 
-    /// `abandoned` is polled while the compile runs (every 200 ms): once it says so, the sandbox is stopped.
+    /// A job's sandbox set up and ready to start: its tree placed and the command that starts the compile.
+    public struct Prepared: Sendable {
+        let tree: ConfinedTree
+        let outputDirectories: [String]
+        let outputs: [String]
+        let arguments: [String]
+        let jobDirectory: String
+    }
+
+    /// Sets up the job's sandbox and starts it; `abandoned` is polled while the compile runs (every 200 ms):
+    /// once it says so, the sandbox is stopped.
     public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String,
                     abandoned: @escaping () -> Bool = { false }) throws -> Run {
+        try start(try prepare(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: jobDirectory), abandoned: abandoned)
+    }
+
+    /// Places the job's tree under `jobDirectory` (toolchain, inputs, output folders) and makes the command that
+    /// runs its compile; nothing runs yet.
+    public func prepare(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String) throws -> Prepared {
         let tree = try ConfinedTree(root: jobDirectory + "/root")
         let outputDirectories = Array(Set(try job.outputs.map { SandboxTree.parent(try Self.checkedPath($0)) })).sorted()
         func isWritable(_ path: String) -> Bool {
@@ -232,12 +248,21 @@ public struct SandboxRunner: Sendable {
         var environment = ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "TMPDIR", Self.scratchDirectory]
         for (name, value) in HelperPolicy.environment(job.environment) { environment += ["--setenv", name, value] }
 
-        let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr", statusPath = jobDirectory + "/status"
         let limitOptions = ["--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--nproc=\(limits.processes)",
                             "--core=0", "--cpu=\(limits.seconds * 2)"]
         let arguments = ["/usr/bin/prlimit"] + limitOptions + ["--", bwrap, "--ro-bind", tree.root, "/", "--dev", "/dev", "--proc", "/proc",
                          "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + wrapping + Self.isolation
             + environment + ["--json-status-fd", "3", "--chdir", job.workingDirectory, "--", job.compiler] + wrapperArguments + job.arguments
+        return Prepared(tree: tree, outputDirectories: outputDirectories, outputs: job.outputs, arguments: arguments, jobDirectory: jobDirectory)
+    }
+
+    /// Runs a prepared sandbox's compile to its end (or stops it: the time limit, the disk limit, `abandoned`) and
+    /// reads back its outputs.
+    public func start(_ prepared: Prepared, abandoned: @escaping () -> Bool = { false }) throws -> Run {
+        let tree = prepared.tree, outputDirectories = prepared.outputDirectories, arguments = prepared.arguments
+        let jobDirectory = prepared.jobDirectory
+        let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr", statusPath = jobDirectory + "/status"
+        let reportPath = jobDirectory + "/report"
         let start = Posix.nowMicros()
         guard let pid = Spawn.start(arguments[0], arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
                                     environment: Self.spawnEnvironment, descriptor3Path: statusPath) else {
@@ -263,7 +288,7 @@ public struct SandboxRunner: Sendable {
         case let .finished(code): status = code
         }
         var outputs: [OutputFile] = []
-        for output in job.outputs {
+        for output in prepared.outputs {
             if let bytes = try tree.readRegularFile(output, limit: Int(limits.fileBytes)) { outputs.append(OutputFile(path: output, contents: bytes)) }
         }
         let reported = String(decoding: Posix.readFile(statusPath) ?? [], as: UTF8.self)

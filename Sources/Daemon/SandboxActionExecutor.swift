@@ -51,7 +51,7 @@ struct SandboxActionExecutor: ActionExecutor {
         helper.inFlight.enter()
         defer { helper.inFlight.leave() }
         await helper.slots.acquire()
-        let outcome = await NIOThreadPool.singleton.runIfActiveOrFailure { helper.compile(job, toolchainTree: emptyEnvironment) }
+        let outcome = await helper.compile(job, toolchainTree: emptyEnvironment)
         await helper.slots.release()
         switch outcome {
         case let .result(result):
