@@ -156,9 +156,10 @@ public struct Cluster: Sendable {
 
     /// Expected time until a new job would finish on a host, in units of one average job on a host of the average
     /// speed: `(1 + rounds it waits for a slot + its share of busy processors + load / 10) × averageSpeed / speed`
-    /// (an unmeasured host, speed 0, is taken to run at `averageSpeed`). The share counts the jobs that will run
-    /// beside it past the host's processors (a one-processor helper with two slots runs a second job at half speed),
-    /// so of two hosts with a free slot the one whose processors are idle wins. Placement reads it from a row's
+    /// (an unmeasured host, speed 0, is taken to run at `averageSpeed`). The share counts the jobs past the host's
+    /// processors, which wait for one (a helper compiles one job per processor at a time: a one-processor helper with
+    /// two slots starts a second job when the first ends), so of two hosts with a free slot the one whose processors
+    /// are idle wins. Placement reads it from a row's
     /// reciprocals, multiplying, and divides only for a host with more slots than processors.
     static func expectedFinish(inverseSpeed: Double, inverseSlots: Double, slots: Int32, running: Int32, cores: Int32,
                                load: Double, averageSpeed: Double) -> Double {
