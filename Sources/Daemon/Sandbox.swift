@@ -198,13 +198,8 @@ public struct SandboxRunner: Sendable {
         let outputs: [String]
         let arguments: [String]
         let jobDirectory: String
-    }
-
-    /// Sets up the job's sandbox and starts it; `abandoned` is polled while the compile runs (every 200 ms):
-    /// once it says so, the sandbox is stopped.
-    public func run(_ job: RemoteJob, toolchainTree: String, blobs: BlobStore, jobDirectory: String,
-                    abandoned: @escaping () -> Bool = { false }) throws -> Run {
-        try start(try prepare(job, toolchainTree: toolchainTree, blobs: blobs, jobDirectory: jobDirectory), abandoned: abandoned)
+        /// Where the wrapper reports programs ended by a signal.
+        let reportPath: String
     }
 
     /// Places the job's tree under `jobDirectory` (toolchain, inputs, output folders) and makes the command that
@@ -253,7 +248,8 @@ public struct SandboxRunner: Sendable {
         let arguments = ["/usr/bin/prlimit"] + limitOptions + ["--", bwrap, "--ro-bind", tree.root, "/", "--dev", "/dev", "--proc", "/proc",
                          "--size", String(limits.scratchBytes), "--tmpfs", Self.scratchDirectory] + writable + localeBinds + wrapping + Self.isolation
             + environment + ["--json-status-fd", "3", "--chdir", job.workingDirectory, "--", job.compiler] + wrapperArguments + job.arguments
-        return Prepared(tree: tree, outputDirectories: outputDirectories, outputs: job.outputs, arguments: arguments, jobDirectory: jobDirectory)
+        return Prepared(tree: tree, outputDirectories: outputDirectories, outputs: job.outputs, arguments: arguments, jobDirectory: jobDirectory,
+                        reportPath: reportPath)
     }
 
     /// Runs a prepared sandbox's compile to its end (or stops it: the time limit, the disk limit, `abandoned`) and
@@ -262,7 +258,6 @@ public struct SandboxRunner: Sendable {
         let tree = prepared.tree, outputDirectories = prepared.outputDirectories, arguments = prepared.arguments
         let jobDirectory = prepared.jobDirectory
         let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr", statusPath = jobDirectory + "/status"
-        let reportPath = jobDirectory + "/report"
         let start = Posix.nowMicros()
         guard let pid = Spawn.start(arguments[0], arguments, stdoutPath: stdoutPath, stderrPath: stderrPath,
                                     environment: Self.spawnEnvironment, descriptor3Path: statusPath) else {
@@ -295,6 +290,6 @@ public struct SandboxRunner: Sendable {
         return Run(result: JobResult(exitStatus: status, stdout: Posix.readFile(stdoutPath) ?? [], stderr: Posix.readFile(stderrPath) ?? [],
                                      outputs: outputs, host: hostName, timings: JobTimings(compile: elapsed)),
                    compilerRan: reported.contains("\"exit-code\""),
-                   signalled: String(decoding: Posix.readFile(reportPath + "/signals") ?? [], as: UTF8.self).split(separator: "\n").map(String.init))
+                   signalled: String(decoding: Posix.readFile(prepared.reportPath + "/signals") ?? [], as: UTF8.self).split(separator: "\n").map(String.init))
     }
 }
