@@ -18,14 +18,18 @@
 # the tables have medians. Every tool gets the same -j (the helpers' 4 slots plus the client's one); icecream
 # gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
+# --client-room: this machine has no processor for the client besides the helpers' two, so the client's CPU is time
+# the helpers lose, which the limit does not count; with this option each helper is capped at 1 - budget/2 of its
+# processor, the room left for the client, and the limit divides the helpers' CPU by what they may use.
+#
 #   scripts/peer-bench.sh [--runs N] [--budgets "0.25 0.125"] [--package NAME] [--edits N] [--work DIR] [--no-local]
-#                         [--tools "distcc icecream swlaunch"]
+#                         [--tools "distcc icecream swlaunch"] [--client-room]
 # The edit-compile loop runs at the last budget, in the build folders its last builds left.
 # Needs root (network namespaces, cgroups) and a deb-src line for Debian's archive; installs distcc, icecc, dpkg-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-runs=3 budgets="0.25 0.125" package=libebml edits=3 work=/tmp/swlaunch-peer local_builds=1 tools="distcc icecream swlaunch"
+runs=3 budgets="0.25 0.125" package=libebml edits=3 work=/tmp/swlaunch-peer local_builds=1 tools="distcc icecream swlaunch" client_room=0 share=1
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -35,6 +39,7 @@ while (($#)); do
     --work) work=$2; shift 2 ;;
     --no-local) local_builds=0; shift ;;
     --tools) tools=$2; shift 2 ;;
+    --client-room) client_room=1; shift ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
@@ -194,7 +199,7 @@ build() {
   # ninja's own start: a no-op run of the finished build, timed the same way.
   timed "$work/timed" env "${env[@]}" ninja -C "$folder" -j"$j" >/dev/null 2>&1
   read -r start _ < "$work/timed"
-  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / 2 + $(link_time "$folder") + $start"); fi
+  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / (2 * $share) + $(link_time "$folder") + $start"); fi
   local line="$tool $budget $wall $cpu $(( bytes / compiles )) $limit $compiles"
   if [[ $record == yes ]]; then echo "$line" >> "$work/results"; else echo -n "(priming) "; fi
   echo "$line   (client daemon: $(calc "$(daemon_cpu) - $d0") CPU-s)"
@@ -210,6 +215,11 @@ start_swl_client; start_ice_client; sleep 2
 uses icecream && build icecream "$work/client/build-prime" no
 uses swlaunch && build swlaunch-cold "$work/client/build-prime" no
 for budget in $budgets; do
+  # Each helper's share of its processor: all of it, or with --client-room what the client's budget leaves.
+  if [[ $client_room == 1 ]]; then
+    share=$(calc "1 - $budget / 2" 4)
+    for h in h1 h2; do "$lab" run $h --cpu "$share" -- true; done
+  fi
   # The client daemons start again inside the cgroup at this budget; a build of a tree of its own (not measured)
   # gives them back what a machine in use has before the cold trees: connections to the helpers, and the system
   # headers' directives and folder listings, which swlaunchd keeps in memory only (a warm tree, which needs no scan,
@@ -272,7 +282,8 @@ PY
 )
 
 echo
-echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps + ninja's start; wall/limit: the median of the runs' own)"
+room=""; [[ $client_room == 1 ]] && room=", each helper capped at 1 - budget/2 of its processor (--client-room), the helpers' CPU over what they may use"
+echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps + ninja's start$room; wall/limit: the median of the runs' own)"
 python3 - "$work/results" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
