@@ -167,9 +167,7 @@ final class HelperService: Sendable {
                 return .jobFailed(JobFailure(.infrastructure, "missing-input", "\(name): the client did not send \(lacking)"))
             }
         }
-        let waitStart = Posix.nowMicros()
-        await slots.acquire()
-        let waited = Posix.nowMicros() - waitStart
+        let waited = await slots.acquireTimed()
         let outcome = await compile(job, toolchainTree: toolchainTree, abandoned: abandoned)
         await slots.release()
         switch outcome {
@@ -243,17 +241,15 @@ final class HelperService: Sendable {
             let prepared = try await NIOThreadPool.singleton.runIfActive {
                 try self.sandbox.prepare(job, toolchainTree: toolchainTree, blobs: self.blobs, jobDirectory: directory)
             }
-            let waitStart = Posix.nowMicros()
-            await processors.acquire()
-            waited = Posix.nowMicros() - waitStart
+            waited = await processors.acquireTimed()
+            let started: Result<SandboxRunner.Run, any Error>
             do {
-                if abandoned.isSet { throw SandboxRunner.Refusal(reason: "\(name): job stopped: the client went away") }
-                run = try await NIOThreadPool.singleton.runIfActive { try self.sandbox.start(prepared, abandoned: { abandoned.isSet }) }
+                started = .success(try await NIOThreadPool.singleton.runIfActive { try self.sandbox.start(prepared, abandoned: { abandoned.isSet }) })
             } catch {
-                await processors.release()
-                throw error
+                started = .failure(error)
             }
             await processors.release()
+            run = try started.get()
         } catch let refusal as TreeRefusal {
             return .jobFailed(JobFailure(.job, "sandbox", "\(name): \(refusal)"))
         } catch let limit as SandboxRunner.Refusal {

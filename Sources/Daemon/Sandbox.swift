@@ -252,9 +252,12 @@ public struct SandboxRunner: Sendable {
                         reportPath: reportPath)
     }
 
-    /// Runs a prepared sandbox's compile to its end (or stops it: the time limit, the disk limit, `abandoned`) and
-    /// reads back its outputs.
+    /// Runs a prepared sandbox's compile to its end (or stops it: the time limit, the disk limit, `abandoned`, which
+    /// is asked before the compile starts too: a job can wait for a processor after its tree is placed) and reads back
+    /// its outputs.
     public func start(_ prepared: Prepared, abandoned: @escaping () -> Bool = { false }) throws -> Run {
+        let clientGone = "the client went away"
+        if abandoned() { throw Refusal(reason: "\(hostName): job stopped: \(clientGone)") }
         let tree = prepared.tree, outputDirectories = prepared.outputDirectories, arguments = prepared.arguments
         let jobDirectory = prepared.jobDirectory
         let stdoutPath = jobDirectory + "/stdout", stderrPath = jobDirectory + "/stderr", statusPath = jobDirectory + "/status"
@@ -267,7 +270,7 @@ public struct SandboxRunner: Sendable {
         var ticks = 0
         let ending = Spawn.supervise(pid) {
             if Posix.nowMicros() > deadline { return "the compile ran longer than \(limits.seconds) s" }
-            if abandoned() { return "the client went away" }
+            if abandoned() { return clientGone }
             ticks += 1
             // Disk use of the writable directories, checked every second.
             if ticks % 5 == 0 {

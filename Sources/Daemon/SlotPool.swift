@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// A counting semaphore for job slots, fair to waiters (first come, first served).
 public actor SlotPool {
     public let capacity: Int
@@ -12,6 +14,13 @@ public actor SlotPool {
             return
         }
         await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// ``acquire()``, answering how long it waited for the slot, in microseconds.
+    public func acquireTimed() async -> UInt64 {
+        let start = Posix.nowMicros()
+        await acquire()
+        return Posix.nowMicros() - start
     }
 
     public func release() {
