@@ -289,7 +289,7 @@ public final class WarmInputs: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
         func put(_ text: String) { out.append(contentsOf: text.utf8) }
-        func put(_ number: some BinaryInteger, radix: Int = 10) { put(String(number, radix: radix)) }
+        func put(_ number: some BinaryInteger, radix: Int = 10) { appendDigits(of: number, radix: radix, to: &out) }
         let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " ")
         put(key.text); put("\n--\n")
         for file in entry.files { put("file "); put(file); out.append(newline) }
@@ -311,6 +311,25 @@ public final class WarmInputs: Sendable {
         if let directives = entry.sourceDirectives { put("directives "); put(directives, radix: 16); out.append(newline) }
         put("end\n")
         return out
+    }
+
+    /// Appends `number` as `String(number, radix:)` spells it (lower-case hex), without making the string: an
+    /// entry has a few numbers per input file, and a cold job's entry is written while the build goes on.
+    static func appendDigits(of number: some BinaryInteger, radix: Int, to out: inout [UInt8]) {
+        precondition(radix >= 2 && radix <= 16)
+        if number < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = UInt64(number.magnitude)
+        let base = UInt64(radix)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { digits in
+            var count = 0
+            repeat {
+                let digit = UInt8(magnitude % base)
+                digits[63 - count] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                count += 1
+                magnitude /= base
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeMutableBufferPointer(rebasing: digits[(64 - count)...]))
+        }
     }
 
     /// The entry of a file written by ``encode(_:_:)`` for `key`; nil for another key's or a damaged file.

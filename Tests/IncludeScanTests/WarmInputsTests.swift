@@ -172,6 +172,20 @@ import Testing
         #expect(warm.files(for: key("build-b")) == nil)
     }
 
+    @Test func numbersAreWrittenAsStringSpellsThem() {
+        let values: [Int64] = [0, 1, -1, 9, 10, 15, 16, 255, 1_700_000_000_123_456_789, -5, .max, .min]
+        for radix in [10, 16] {
+            for value in values {
+                var out: [UInt8] = [UInt8(ascii: "x")]
+                WarmInputs.appendDigits(of: value, radix: radix, to: &out)
+                #expect(String(decoding: out, as: UTF8.self) == "x" + String(value, radix: radix), "\(value) radix \(radix)")
+            }
+            var out: [UInt8] = []
+            WarmInputs.appendDigits(of: UInt64.max, radix: radix, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(UInt64.max, radix: radix))
+        }
+    }
+
     @Test func anEntryReadsBackAsWritten() throws {
         let key = WarmInputs.Key(source: "/w/src/a.c", preincludes: [], implicit: [], searchPath: .init(quote: [], angled: ["/usr/include"]),
                                  workingDirectory: "/w/build")
