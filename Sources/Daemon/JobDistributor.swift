@@ -156,17 +156,26 @@ public struct JobDistributor: Sendable {
         self.deadlines = deadlines
     }
 
-    public func distribute(_ prepared: PreparedJob) async -> Distribution {
+    /// Places `prepared`: on `granted` first when given (a host asked for while the job was prepared, for one of its
+    /// toolchains), else on the hosts the scheduler grants, one attempt after another.
+    public func distribute(_ prepared: PreparedJob, granted: HostGrant? = nil) async -> Distribution {
         let clock = ContinuousClock()
         let began = clock.now
         var tried: [String] = []
         var attempts: [AttemptRecord] = []
         var lastReason = "no-helper"
+        var granted = granted
         func report(_ grant: HostGrant, _ outcome: JobOutcome, reason: String = "", sent: UInt64 = 0) async {
             await hosts.report(JobReport(id: grant.id, outcome: outcome, host: grant.name, source: prepared.source, reason: reason, bytesOut: sent))
         }
         for _ in 0..<max(1, maximumAttempts) {
-            let answer = await hosts.requestHost(choices: prepared.choices, exclude: tried)
+            let answer: HostAnswer
+            if let grant = granted {
+                answer = .granted(grant)
+                granted = nil
+            } else {
+                answer = await hosts.requestHost(choices: prepared.choices, exclude: tried)
+            }
             guard case let .granted(grant) = answer else {
                 if tried.isEmpty { lastReason = answer == .unreachable ? "scheduler-unreachable" : "no-helper" }
                 break

@@ -171,11 +171,30 @@ final class LauncherService: Sendable {
         }
         guard let distributor else { return await local("no-scheduler") }
         if draining.isSet { return await local("shutting-down") }
-        let preparation: Result<(PreparedJob, WarmInputs.PendingWrite?), any Error>
-        do {
-            preparation = .success(try await preparing.run { try self.prepare(job, for: caller) })
-        } catch {
-            preparation = .failure(error)
+        // The host is asked for while the job is prepared, when its toolchain is known without preparing it: on a
+        // client short of processor time, the scheduler's answer is then not one more wait after the preparation.
+        let (preparation, early) = await withTaskGroup(of: HostAnswer.self) { group in
+            if let choices = earlyChoices(job, for: caller) {
+                group.addTask { await distributor.hosts.requestHost(choices: choices, exclude: []) }
+            }
+            let preparation: Result<(PreparedJob, WarmInputs.PendingWrite?), any Error>
+            do {
+                preparation = .success(try await preparing.run { try self.prepare(job, for: caller) })
+            } catch {
+                preparation = .failure(error)
+                // A job that is not distributed does not wait for its host.
+                group.cancelAll()
+            }
+            return (preparation, await group.next())
+        }
+        var earlyGrant: HostGrant?
+        if case let .granted(grant)? = early {
+            // A grant the job cannot use (it was not prepared, or chose other toolchains) frees its slot at once.
+            if case let .success((prepared, _)) = preparation, prepared.variants[grant.choice.toolchain] != nil {
+                earlyGrant = grant
+            } else {
+                await distributor.hosts.report(JobReport(id: grant.id, outcome: .unused, host: grant.name, source: source, reason: "not-prepared"))
+            }
         }
         var prepared: PreparedJob
         do {
@@ -202,7 +221,7 @@ final class LauncherService: Sendable {
         prepared.source = source
         prepared.clientQueueMicros = Posix.nowMicros() - queued
         prepared.preprocessMicros = job.preprocessMicros
-        let distribution = await distributor.distribute(prepared)
+        let distribution = await distributor.distribute(prepared, granted: earlyGrant)
         let attempts: [AttemptRecord]
         switch distribution {
         case let .remote(_, _, _, records), let .local(_, records): attempts = records
@@ -238,6 +257,16 @@ final class LauncherService: Sendable {
                                  timings: result.timings)
             return .result(result)
         }
+    }
+
+    /// The toolchain choices of a job known before it is prepared: its compiler's native toolchain, packed already,
+    /// when the project names no environments (which `prepare` reads, with the caller's rights) and the compiler is
+    /// one the daemon runs for this caller and scans for (else nil: the host is asked for after the preparation).
+    func earlyChoices(_ job: JobRequest, for caller: Caller) -> [ToolchainChoice]? {
+        guard job.environments.isEmpty, caller.programRefusal(job.compiler) == nil,
+              job.source.isEmpty || !isClangDriver(job.compiler),
+              let toolchain = toolchains.nativeIfKnown(compiler: job.compiler), Posix.fileExists(archivePath(of: toolchain.id)) else { return nil }
+        return [ToolchainChoice(platform: platform, toolchain: toolchain.id)]
     }
 
     /// Resolves the job's inputs and toolchains on this machine (blocking file I/O), with the caller's rights:

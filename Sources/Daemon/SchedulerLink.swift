@@ -20,9 +20,14 @@ public actor SchedulerLink {
     private var outbound: NIOAsyncChannelOutboundWriter<Message>?
     private var pending: [UInt64: CheckedContinuation<Message?, Never>] = [:]
     private var nextID: UInt64 = 1
+    /// Host requests given up (cancelled, or past their time) before the scheduler answered: a grant that comes for
+    /// one after all is handed back as unused, so that its slot does not stay taken.
+    private var withdrawn: Set<UInt64> = []
     /// Requests the scheduler answers in order without an id (status, history): their pending ids, oldest first.
     private var untagged: [MessageKind: [UInt64]] = [:]
-    private var nextUntaggedID: UInt64 = 1 << 63
+    private var nextUntaggedID = firstUntaggedID
+    /// Untagged requests' ids count from here, host requests' below.
+    static let firstUntaggedID: UInt64 = 1 << 63
     /// The scheduler in use, while connected.
     public private(set) var current: HostPort?
     let probeInterval: Duration
@@ -148,13 +153,22 @@ public actor SchedulerLink {
         for (_, continuation) in pending { continuation.resume(returning: nil) }
         pending = [:]
         untagged = [:]
+        withdrawn = []
     }
 
     private func dispatch(_ message: Message) {
         let id: UInt64
         switch message {
-        case let .hostGrant(grant): id = grant.id
-        case let .noHost(requestID, _): id = requestID
+        case let .hostGrant(grant):
+            if withdrawn.remove(grant.id) != nil {
+                let unused = JobReport(id: grant.id, outcome: .unused, host: grant.name, reason: "withdrawn")
+                Task { await self.report(unused) }
+                return
+            }
+            id = grant.id
+        case let .noHost(requestID, _):
+            if withdrawn.remove(requestID) != nil { return }
+            id = requestID
         case .status, .history:
             guard var queue = untagged[message.kind], !queue.isEmpty else { return }
             id = queue.removeFirst()
@@ -183,13 +197,23 @@ public actor SchedulerLink {
             await self?.expire(id)
         }
         defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            pending[id] = continuation
-            Task { do { try await outbound.write(message) } catch { self.expire(id) } }
+        // A cancelled request ends at once (nil); its answer, when it comes, is not waited for.
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                pending[id] = continuation
+                Task { do { try await outbound.write(message) } catch { self.expire(id) } }
+            }
+        } onCancel: {
+            Task { await self.expire(id) }
         }
     }
 
-    private func expire(_ id: UInt64) { pending.removeValue(forKey: id)?.resume(returning: nil) }
+    /// Ends a request that is still waiting with nil; a host request's answer, should it come later, is withdrawn.
+    private func expire(_ id: UInt64) {
+        guard let continuation = pending.removeValue(forKey: id) else { return }
+        if id < Self.firstUntaggedID { withdrawn.insert(id) }
+        continuation.resume(returning: nil)
+    }
 
     /// Asks for the best host for a job; nil when no scheduler answers in time.
     public func requestHostMessage(choices: [ToolchainChoice], exclude: [String]) async -> Message? {

@@ -18,11 +18,13 @@ public struct MonitorScreen: Sendable {
         self.origin = origin
     }
 
-    /// The strip's symbols: a job that compiled remotely, failed (infrastructure) or was lost, or was refused.
+    /// The strip's symbols: a job that compiled remotely, failed (infrastructure) or was lost, was refused, or a
+    /// grant its client did not use.
     public static func symbol(_ outcome: String) -> Character {
         switch outcome {
         case "remote": "#"
         case "refused": "x"
+        case "unused": "-"
         case "running": ">"
         default: "!"
         }

@@ -134,9 +134,10 @@ public struct Cluster: Sendable {
         guard var state = hosts[report.host] else { return }
         state.granted = max(0, state.granted - 1)
         // The last heartbeat's count included this job, most likely: it no longer holds a slot until the next one
-        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval).
-        state.reported = max(0, state.reported - 1)
-        if report.jobFault {
+        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval). An unused grant never
+        // reached the host, whose heartbeats never counted it.
+        if report.outcome != .unused { state.reported = max(0, state.reported - 1) }
+        if report.jobFault || report.outcome == .unused {
             // The job could not run remotely for reasons of its own: nothing learnt about the host.
         } else if report.succeeded {
             state.consecutiveFailures = 0

@@ -249,6 +249,9 @@ public enum JobOutcome: UInt8, Sendable, CaseIterable {
     case refused = 3
     /// The job compiled on its client (``JobReport/reason`` says why); no host, no grant.
     case local = 4
+    /// A grant its client did not use (version 8): asked for while the job was prepared, which then failed or
+    /// chose otherwise, or withdrawn. The slot is free again; nothing is learnt of the host.
+    case unused = 5
 
     /// The name in events, history and metrics.
     public var name: String {
@@ -257,6 +260,7 @@ public enum JobOutcome: UInt8, Sendable, CaseIterable {
         case .failed: "failed"
         case .refused: "refused"
         case .local: "local"
+        case .unused: "unused"
         }
     }
 }

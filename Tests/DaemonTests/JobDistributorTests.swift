@@ -76,6 +76,18 @@ let infrastructure = AttemptOutcome.failed(JobFailure(.infrastructure, "signal",
         #expect(await helpers.attempts.count == 1)
     }
 
+    @Test func aHostGrantedWhileTheJobWasPreparedIsTriedFirst() async {
+        let scheduler = FakeScheduler([grant("h2")]), helpers = FakeHelpers(["h1": infrastructure, "h2": verdict(0, host: "h2")])
+        let distributor = JobDistributor(hosts: scheduler, helpers: helpers)
+        guard case let .granted(early) = grant("h1") else { return }
+        let distribution = await distributor.distribute(prepared, granted: early)
+        guard case let .remote(_, host, _, attempts) = distribution else { Issue.record("\(distribution)"); return }
+        #expect(host == "h2" && attempts.map(\.host) == ["h1", "h2"])
+        // The scheduler was asked once, for the second attempt, without the first host.
+        #expect(await scheduler.excludes == [["h1"]])
+        #expect(await scheduler.reports.map { "\($0.outcome) \($0.host)" } == ["failed h1", "remote h2"])
+    }
+
     @Test func aCompileErrorIsTheCompilersVerdictAndIsNeverRetried() async {
         let (distribution, scheduler, helpers) = await run([grant("h1"), grant("h2")], ["h1": verdict(1, host: "h1"), "h2": verdict(0, host: "h2")])
         guard case let .remote(result, host, _, _) = distribution else { Issue.record("\(distribution)"); return }

@@ -1,5 +1,6 @@
 import Foundation
 import Launch
+import Records
 import Testing
 import Wire
 #if canImport(Glibc)
@@ -146,6 +147,15 @@ struct DistributedCompileTests {
         try "#define HEADER \"config.h\"\n#include HEADER\nint twice(int x) { return 2 * x; }\n"
             .write(toFile: project + "/src/computed.c", atomically: true, encoding: .utf8)
         let environment = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        // A distributed compile first, so that gcc's toolchain is packed: the computed #include's job then asks for
+        // its host while it is prepared, and hands the grant back unused when its scan gives up.
+        let primed = try runCompile([cluster.binaries + "/swlaunch", "gcc", "-Iinclude", "-c", "src/hello.c", "-o", "build/primed.o"], in: project,
+                                    outputs: ["build/primed.o"], environment: environment)
+        #expect(primed.status == 0, "\(primed.stderr)")
+        func unused() throws -> Int {
+            try RecordJSON.decode(HistoryRecord.self, from: Array(try cluster.ask(.historyRequest(seconds: 3600)).utf8)).outcomes["unused"] ?? 0
+        }
+        let unusedBefore = try unused()
         for (argv, extra) in [(["gcc", "-Iinclude", "-g", "-MD", "-c", "src/computed.c", "-o", "build/computed.o"], [String: String]()),
                               (["gcc", "-Iinclude", "-O2", "-c", "src/hello.c", "-o", "build/hello.o"], ["SWLAUNCH_SCAN": "compiler"])] {
             let outputs = argv.contains("-MD") ? ["build/computed.o", "build/computed.d"] : ["build/hello.o"]
@@ -163,6 +173,16 @@ struct DistributedCompileTests {
                 #expect(count(after, "compiler_scan_reasons", "computed #include") == count(before, "compiler_scan_reasons", "computed #include") + 1, "\(after)")
             }
         }
+        // The scheduler writes its history every second.
+        var handedBack = try unused()
+        for _ in 0..<50 where handedBack == unusedBefore {
+            usleep(100_000)
+            handedBack = try unused()
+        }
+        #expect(handedBack == unusedBefore + 1, "the computed #include's early grant was not handed back")
+        // No slot stays taken by it: every helper is idle again.
+        let status = try RecordJSON.decode(StatusRecord.self, from: Array(try cluster.ask(.statusRequest).utf8))
+        #expect(status.hosts.allSatisfy { $0.running == 0 }, "\(status.hosts.map { "\($0.name) \($0.running)" })")
     }
 
     /// A header the daemon's scan misses (here a backslash-newline inside the word include, which the scan does

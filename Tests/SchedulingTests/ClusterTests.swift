@@ -105,6 +105,24 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     #expect(host.info.name == "a")
 }
 
+/// A grant its client did not use (asked for while the job was prepared, which then failed) frees the slot at once,
+/// and neither blames the host nor changes its speed.
+@Test func anUnusedGrantFreesItsSlotAndTeachesNothing() {
+    var cluster = Cluster()
+    cluster.join(host("a", jobs: 1), now: 0)
+    cluster.record(JobReport(host: "a", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 0)
+    let speed = cluster.hosts["a"]?.speed
+    guard case .granted? = Optional(cluster.place(request(), now: 0, queueing: false)) else { Issue.record("not granted"); return }
+    #expect(cluster.place(request(), now: 0, queueing: false) == .full)
+    cluster.record(JobReport(id: 1, outcome: .unused, host: "a", reason: "not-prepared"), now: 0.5)
+    #expect(cluster.hosts["a"]?.running == 0 && cluster.hosts["a"]?.speed == speed)
+    guard case let .granted(again, _) = cluster.place(request(), now: 0.5, queueing: false) else {
+        Issue.record("the unused grant's host was avoided or still looked busy")
+        return
+    }
+    #expect(again.info.name == "a")
+}
+
 /// A free slot on a host measured somewhat slower beats a queue on the fastest; one several times slower does not.
 @Test func aFreeSlotWinsUnlessItIsSeveralTimesSlower() {
     var cluster = Cluster()
