@@ -92,7 +92,7 @@ public struct HistoryRecord: Codable, Sendable, Equatable {
     public var since: Double
     public var seconds: Double
     public var jobs: Int
-    /// Jobs by outcome: `remote`, `failed`, `refused`, `local`.
+    /// Jobs by outcome: `remote`, `failed`, `refused`, `local`, `lost`, `unused` (grants their clients did not use).
     public var outcomes: [String: Int]
     /// Local jobs by reason.
     public var fallbackReasons: [String: Int]

@@ -1,5 +1,6 @@
 internal import CLinuxShims
 import Foundation
+import Synchronization
 import SystemSupport
 import Wire
 
@@ -21,6 +22,9 @@ public struct TreeRefusal: Error, CustomStringConvertible {
 public final class ConfinedTree: @unchecked Sendable {
     public let root: String
     private let rootFD: Int32
+    /// Directories this tree made or found as directories (through no link) on the way to one: a file placed in
+    /// one of them goes straight to its folder. The tree never removes a directory, so each stays one.
+    private let madeDirectories = Mutex<Set<String>>([])
     static let resolve = SWL_RESOLVE_BENEATH | SWL_RESOLVE_NO_SYMLINKS | SWL_RESOLVE_NO_MAGICLINKS | SWL_RESOLVE_NO_XDEV
 
     /// Opens (creating it when missing) the root directory, which must not itself be reached through a symlink's last component.
@@ -78,10 +82,12 @@ public final class ConfinedTree: @unchecked Sendable {
     /// Creates `path` and its missing parents as directories (mode 0755); an existing directory is kept,
     /// anything else on the way (a symlink, a file) is an error.
     public func makeDirectories(_ path: String) throws {
-        guard path != "/" else { return }
+        guard path != "/", !madeDirectories.withLock({ $0.contains(path) }) else { return }
         let components = try Self.components(path)
         var parentFD = try openDirectory(".", forPath: path)
         defer { close(parentFD) }
+        var made: [String] = []
+        var prefix = ""
         for component in components {
             if mkdirat(parentFD, component, 0o755) != 0, errno != EEXIST {
                 throw ResolveError(path: path, reason: "cannot create directory \(component): \(Posix.errorText(errno))")
@@ -92,7 +98,10 @@ public final class ConfinedTree: @unchecked Sendable {
             }
             close(parentFD)
             parentFD = next
+            prefix += "/" + component
+            made.append(prefix)
         }
+        madeDirectories.withLock { $0.formUnion(made) }
     }
 
     static func components(_ path: String) throws -> [String] {

@@ -41,6 +41,18 @@ import Glibc
         #expect(throws: TreeRefusal.self) { try tree.placeFile("/alias/x", from: base + "/blob", executable: false, copy: true) }
     }
 
+    /// The tree remembers the directories it made (a file's folder is not made again for every file): a link
+    /// asked for at one's name later leaves it a directory, and files still land in the tree.
+    @Test func aLinkCannotTakeTheNameOfADirectoryTheTreeMade() throws {
+        try tree.placeFile("/w/d/first", from: base + "/blob", executable: false, copy: false)
+        try tree.placeSymlink("/w/d", target: "../../outside")
+        try tree.placeFile("/w/d/second", from: base + "/blob", executable: false, copy: true)
+        var info = stat()
+        #expect(lstat(tree.root + "/w/d", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.root + "/w/d").sorted() == ["first", "second"])
+        #expect(try outsideEntries() == ["secret"])
+    }
+
     @Test func outputsAreReadWithoutFollowingLinks() throws {
         try tree.makeDirectories("/out")
         try tree.placeSymlink("/out/a.o", target: "../../../outside/secret")
