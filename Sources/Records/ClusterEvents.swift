@@ -10,7 +10,7 @@ public struct JobEvent: Codable, Sendable, Equatable {
     /// The helper; empty for a job compiled on its client.
     public var host: String
     public var source: String
-    /// `running` until finished; then `remote`, `failed` (infrastructure, tried elsewhere), `refused` or `local`.
+    /// `running` until finished; then one of ``finishedOutcomes``.
     public var outcome: String
     /// The fallback reason of a local job, the failure code of a failed or refused attempt.
     public var reason: String
@@ -44,6 +44,10 @@ public struct JobEvent: Codable, Sendable, Equatable {
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 
     public var isRunning: Bool { outcome == "running" }
+
+    /// How a job can end: `remote`, `failed` (infrastructure, tried elsewhere), `refused`, `local`, `lost` (its
+    /// client left with it in flight) or `unused` (a grant its client did not use), in the order tables list them.
+    public static let finishedOutcomes = ["remote", "failed", "refused", "local", "lost", "unused"]
 }
 
 /// One message of the scheduler's event stream (docs/protocol.md, "Monitors").
@@ -92,7 +96,7 @@ public struct HistoryRecord: Codable, Sendable, Equatable {
     public var since: Double
     public var seconds: Double
     public var jobs: Int
-    /// Jobs by outcome: `remote`, `failed`, `refused`, `local`, `lost`, `unused` (grants their clients did not use).
+    /// Jobs by outcome (``JobEvent/finishedOutcomes``).
     public var outcomes: [String: Int]
     /// Local jobs by reason.
     public var fallbackReasons: [String: Int]

@@ -64,7 +64,7 @@ public final class SchedulerMetrics: Sendable {
         slotWait = Timer(label: "swlaunch_slot_wait_seconds", factory: factory)
         hostCount = Gauge(label: "swlaunch_hosts", factory: factory)
         // Every outcome is present from the start (at 0), so that a rate over it is defined.
-        for outcome in ["remote", "failed", "refused", "local", "lost", "unused"] {
+        for outcome in JobEvent.finishedOutcomes {
             counter("swlaunch_jobs_total", "outcome", outcome).increment(by: 0)
         }
     }

@@ -22,7 +22,7 @@ enum StatsTable {
         let history = try RecordJSON.decode(HistoryRecord.self, from: Array(text.utf8))
         func seconds(_ us: UInt64) -> String { String(format: "%.1f s", Double(us) / 1e6) }
         var lines = ["cluster jobs in the last \(String(format: "%.0f", history.seconds)) s (scheduler history): \(history.jobs)"]
-        for outcome in ["remote", "failed", "refused", "local", "lost", "unused"] {
+        for outcome in JobEvent.finishedOutcomes {
             if let n = history.outcomes[outcome] { lines.append("  \(outcome.padding(toLength: 8, withPad: " ", startingAt: 0)) \(n)") }
         }
         if !history.hosts.isEmpty {
