@@ -127,7 +127,8 @@ public final class Daemon: Sendable {
                 group.addTask {
                     await scheduler.run(name: self.config.name, info: { self.hostInfo(port: port) },
                                         running: { await self.remoteSlots.inUse },
-                                        toolchains: { self.helper.environments.ids() })
+                                        toolchains: { self.helper.environments.ids() },
+                                        giveBack: { _, toolchains in _ = await self.helper.giveBackWaitingJob(toolchains: toolchains) })
                 }
             }
             if let reapi {

@@ -231,8 +231,15 @@ final class HelperService: Sendable {
         return nil
     }
 
+    /// The scheduler's `giveBack`: the newest job waiting for a processor whose environment is one of `toolchains`
+    /// ends its wait with `jobFailed` (`moved`), and its client asks for a host again; whether one was waiting.
+    func giveBackWaitingJob(toolchains: [String]) async -> Bool {
+        await processors.giveBack(newestTaggedWithAnyOf: Set(toolchains))
+    }
+
     /// Runs the job in the sandbox and decides what its end means. The sandbox is set up at once; its compile
-    /// starts when one of ``processors`` is free, and the wait is the result's queue time.
+    /// starts when one of ``processors`` is free, and the wait is the result's queue time, unless the scheduler asks
+    /// for the job back meanwhile (``giveBackWaitingJob(toolchains:)``).
     func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) async -> Message {
         let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { trash.discard(directory) }
@@ -241,7 +248,11 @@ final class HelperService: Sendable {
             let prepared = try await NIOThreadPool.singleton.runIfActive {
                 try self.sandbox.prepare(job, toolchainTree: toolchainTree, blobs: self.blobs, jobDirectory: directory)
             }
-            waited = await processors.acquireTimed()
+            guard let processorWait = await processors.acquireTimed(unlessGivenBack: job.toolchain) else {
+                logger.debug("gave a waiting job back for a host with an idle processor", metadata: ["compiler": "\(job.compiler)"])
+                return .jobFailed(JobFailure(.infrastructure, JobFailure.movedCode, "\(name): gave the job back before it started, for a host with an idle processor"))
+            }
+            waited = processorWait
             let started: Result<SandboxRunner.Run, any Error>
             do {
                 started = .success(try await NIOThreadPool.singleton.runIfActive { try self.sandbox.start(prepared, abandoned: { abandoned.isSet }) })

@@ -142,7 +142,8 @@ public enum Distribution: Sendable, Equatable {
 /// An attempt that gives the compiler's verdict ends the job, whatever the verdict (a compile error is never
 /// compiled twice). An infrastructure failure is reported to the scheduler (the host backs off), the host is
 /// excluded and the next host tried, up to ``maximumAttempts``; then the job compiles locally. A failure of the
-/// job's own compiles locally at once, and no host is blamed.
+/// job's own compiles locally at once, and no host is blamed. A job its helper gave back before starting it (the
+/// scheduler moves it to an idle host) goes to the next host without spending an attempt.
 public struct JobDistributor: Sendable {
     public let hosts: any HostSource
     public let helpers: any HelperTransport
@@ -168,7 +169,10 @@ public struct JobDistributor: Sendable {
         func report(_ grant: HostGrant, _ outcome: JobOutcome, reason: String = "", sent: UInt64 = 0) async {
             await hosts.report(JobReport(id: grant.id, outcome: outcome, host: grant.name, source: prepared.source, reason: reason, bytesOut: sent))
         }
-        for _ in 0..<max(1, maximumAttempts) {
+        // A job given back (``JobFailure/movedCode``) tries again without spending an attempt, at most once per host
+        // it was given back by (each is excluded after).
+        var moves = 0
+        while attempts.count - moves < max(1, maximumAttempts) {
             let answer: HostAnswer
             if let grant = granted {
                 answer = .granted(grant)
@@ -210,6 +214,12 @@ public struct JobDistributor: Sendable {
                 return .remote(result, host: grant.name, variant: variant, attempts: attempts)
             case let .failed(failure):
                 attempts.append(AttemptRecord(host: grant.name, failure: failure, deadline: deadline))
+                if failure.code == JobFailure.movedCode {
+                    // Given back before it started, for a host with an idle processor: no blame, and no attempt spent.
+                    await report(grant, .moved, reason: failure.code, sent: meter.bytesSent)
+                    moves += 1
+                    continue
+                }
                 if failure.failureClass == .job {
                     await report(grant, .refused, reason: failure.code, sent: meter.bytesSent)
                     return .local(reason: "job-refused", attempts: attempts)

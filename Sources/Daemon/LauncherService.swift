@@ -228,6 +228,10 @@ final class LauncherService: Sendable {
         }
         for attempt in attempts {
             guard let failure = attempt.failure else { continue }
+            if failure.code == JobFailure.movedCode {
+                await stats.countMoved()
+                continue
+            }
             await stats.countHelperFailure(code: failure.code)
             logger.warning("remote attempt failed", metadata: ["helper": "\(attempt.host)", "class": "\(failure.failureClass)", "failure": "\(failure)"])
         }

@@ -127,7 +127,8 @@ struct NetworkHelperTransport: HelperTransport {
         switch outcome {
         case .verdict:
             connections.giveBack(link, to: helper)
-        case let .failed(failure) where failure.failureClass == .job:
+        case let .failed(failure) where failure.failureClass == .job || failure.code == JobFailure.movedCode:
+            // The helper answered as the protocol says: the connection is as good as before.
             connections.giveBack(link, to: helper)
         default:
             link.close()

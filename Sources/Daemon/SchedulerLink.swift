@@ -42,9 +42,16 @@ public actor SchedulerLink {
 
     public var isConnected: Bool { outbound != nil }
 
-    /// Keeps the connection up until cancelled. `info` and `running` are read on every (re)connect and heartbeat.
+    /// What the daemon does with the scheduler's `giveBack` (its host and toolchains): give a job waiting for a
+    /// processor back; nothing without.
+    private var giveBack: (@Sendable (String, [String]) async -> Void)?
+
+    /// Keeps the connection up until cancelled. `info` and `running` are read on every (re)connect and heartbeat;
+    /// `giveBack` answers the scheduler's requests to give a waiting job back.
     public func run(name: String, info: @escaping @Sendable () async -> HostInfo, running: @escaping @Sendable () async -> Int,
-                    toolchains: @escaping @Sendable () async -> [String]) async {
+                    toolchains: @escaping @Sendable () async -> [String],
+                    giveBack: (@Sendable (String, [String]) async -> Void)? = nil) async {
+        self.giveBack = giveBack
         var delay: Duration = .milliseconds(200)
         while !Task.isCancelled {
             for (rank, address) in addresses.enumerated() where !Task.isCancelled {
@@ -175,6 +182,9 @@ public actor SchedulerLink {
             untagged[message.kind] = queue
         case let .error(text):
             logger.error("the scheduler refused this daemon", metadata: ["reason": "\(text)"])
+            return
+        case let .giveBack(host, toolchains):
+            if let giveBack { Task { await giveBack(host, toolchains) } }
             return
         default: return
         }

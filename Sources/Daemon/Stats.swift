@@ -25,6 +25,7 @@ public actor JobStats {
     /// The daemon's scan left a job to the compiler's, for `reason` (its first words, without paths).
     public func countCompilerScan(reason: String) { record.compilerScanReasons[reason, default: 0] += 1 }
     /// A remote attempt that did not give the compiler's verdict, by its failure code (`deadline`, `signal`, ...).
+    public func countMoved() { record.moved += 1 }
     public func countHelperFailure(code: String) { record.helperFailures += 1; record.helperFailureReasons[code, default: 0] += 1 }
 
     public func reset() { record = StatsRecord() }

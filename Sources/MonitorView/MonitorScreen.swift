@@ -18,13 +18,14 @@ public struct MonitorScreen: Sendable {
         self.origin = origin
     }
 
-    /// The strip's symbols: a job that compiled remotely, failed (infrastructure) or was lost, was refused, or a
-    /// grant its client did not use.
+    /// The strip's symbols: a job that compiled remotely, failed (infrastructure) or was lost, was refused, a grant
+    /// its client did not use, or a job its helper gave back for an idle one.
     public static func symbol(_ outcome: String) -> Character {
         switch outcome {
         case "remote": "#"
         case "refused": "x"
         case "unused": "-"
+        case "moved": "~"
         case "running": ">"
         default: "!"
         }

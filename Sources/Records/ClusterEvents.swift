@@ -46,8 +46,9 @@ public struct JobEvent: Codable, Sendable, Equatable {
     public var isRunning: Bool { outcome == "running" }
 
     /// How a job can end: `remote`, `failed` (infrastructure, tried elsewhere), `refused`, `local`, `lost` (its
-    /// client left with it in flight) or `unused` (a grant its client did not use), in the order tables list them.
-    public static let finishedOutcomes = ["remote", "failed", "refused", "local", "lost", "unused"]
+    /// client left with it in flight), `unused` (a grant its client did not use) or `moved` (its helper gave it back
+    /// for an idle one), in the order tables list them.
+    public static let finishedOutcomes = ["remote", "failed", "refused", "local", "lost", "unused", "moved"]
 }
 
 /// One message of the scheduler's event stream (docs/protocol.md, "Monitors").

@@ -40,6 +40,9 @@ public struct StatsRecord: Codable, Sendable, Equatable {
     /// Connections this machine opened to helpers for its jobs (a connection is kept for the next job to the same
     /// helper, so a build opens about one per helper slot).
     public var helperConnections = 0
+    /// Remote attempts a helper gave back before starting them, for a helper with an idle processor (the job went
+    /// there); not failures.
+    public var moved = 0
 
     public init() {}
 
@@ -48,7 +51,7 @@ public struct StatsRecord: Codable, Sendable, Equatable {
         case helperFailures = "helper_failures", localReasons = "local_reasons", fallbackReasons = "fallback_reasons"
         case remoteHosts = "remote_hosts", helperFailureReasons = "helper_failure_reasons", remoteTimingsUs = "remote_timings_us"
         case inputScans = "input_scans", compilerScanReasons = "compiler_scan_reasons", cacheHits = "cache_hits"
-        case helperConnections = "helper_connections"
+        case helperConnections = "helper_connections", moved
     }
     /// The JSON field names, in documentation order.
     public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }

@@ -73,7 +73,7 @@ enum DashboardAssets {
         .job { position: absolute; height: 8px; border-radius: 2px; background: #2f6fd1; opacity: .85; }
         .job.running { background: #e39a1c; }
         .job.failed, .job.refused, .job.lost { background: #c8372d; }
-        .job.unused { background: #b8bec8; }
+        .job.unused, .job.moved { background: #b8bec8; }
         .bar { display: flex; height: 1.2em; margin: .3em 0; }
         .bar span { display: block; height: 100%; }
         .legend span { display: inline-block; margin-right: .8em; }

@@ -6,7 +6,8 @@ import Synchronization
 /// The scheduler's Prometheus metrics (`/metrics`), recorded through swift-metrics into its own registry.
 ///
 /// Names (docs/monitoring.md): `swlaunch_jobs_total{outcome}`, `swlaunch_fallbacks_total{reason}`,
-/// `swlaunch_grants_total`, `swlaunch_no_host_total`, `swlaunch_environment_fetches_total`,
+/// `swlaunch_grants_total`, `swlaunch_no_host_total`, `swlaunch_environment_fetches_total`, `swlaunch_give_backs_total`
+/// (helpers asked to give a waiting job back for an idle one),
 /// `swlaunch_slot_wait_seconds` (host requests that waited for a free slot), the histograms
 /// `swlaunch_job_queue_seconds`, `swlaunch_job_preprocess_seconds`, `swlaunch_job_transfer_seconds` and
 /// `swlaunch_job_compile_seconds` (remote jobs), `swlaunch_job_bytes_sent_total`, `swlaunch_job_bytes_received_total`,
@@ -18,6 +19,7 @@ public final class SchedulerMetrics: Sendable {
     private let grants: CoreMetrics.Counter
     private let noHost: CoreMetrics.Counter
     private let environmentFetches: CoreMetrics.Counter
+    private let giveBacks: CoreMetrics.Counter
     private let bytesSent: CoreMetrics.Counter
     private let bytesReceived: CoreMetrics.Counter
     private let queue: CoreMetrics.Timer
@@ -55,6 +57,7 @@ public final class SchedulerMetrics: Sendable {
         grants = Counter(label: "swlaunch_grants_total", factory: factory)
         noHost = Counter(label: "swlaunch_no_host_total", factory: factory)
         environmentFetches = Counter(label: "swlaunch_environment_fetches_total", factory: factory)
+        giveBacks = Counter(label: "swlaunch_give_backs_total", factory: factory)
         bytesSent = Counter(label: "swlaunch_job_bytes_sent_total", factory: factory)
         bytesReceived = Counter(label: "swlaunch_job_bytes_received_total", factory: factory)
         queue = Timer(label: "swlaunch_job_queue_seconds", factory: factory)
@@ -76,6 +79,9 @@ public final class SchedulerMetrics: Sendable {
     }
 
     public func refusedForLackOfHosts() { noHost.increment() }
+
+    /// A helper asked to give a job waiting for its processor back, for a host with one idle.
+    public func askedToGiveBack() { giveBacks.increment() }
 
     /// A host request answered after waiting `seconds` for a free slot.
     public func waitedForSlot(seconds: Double) { slotWait.recordNanoseconds(Int64(max(0, seconds) * 1e9)) }

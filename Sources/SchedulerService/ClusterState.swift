@@ -29,8 +29,12 @@ final class ClusterState: Sendable {
     }
 
     // Every change that can free a slot answers the host requests waiting for one, off the lock.
-    func join(_ info: HostInfo, connection: UInt64) -> ClusterBook.JoinOutcome {
-        let (outcome, answers) = book.withLock { ($0.join(info, connection: connection), $0.servePending()) }
+    // A host with a processor free and nothing waiting for it takes a job waiting on another (``ClusterBook/giveBack(toward:)``).
+    func join(_ info: HostInfo, connection: UInt64, send: (@Sendable (Message) -> Void)? = nil) -> ClusterBook.JoinOutcome {
+        let (outcome, answers) = book.withLock {
+            let outcome = $0.join(info, connection: connection, send: send)
+            return (outcome, $0.servePending() + $0.giveBack(toward: info.name))
+        }
         deliver(answers)
         return outcome
     }
@@ -38,7 +42,10 @@ final class ClusterState: Sendable {
         deliver(book.withLock { $0.leave(name, connection: connection); return $0.servePending() })
     }
     func heartbeat(_ name: String, running: Int, load: Double, toolchains: [String]) {
-        deliver(book.withLock { $0.heartbeat(name, running: running, load: load, toolchains: toolchains); return $0.servePending() })
+        deliver(book.withLock {
+            $0.heartbeat(name, running: running, load: load, toolchains: toolchains)
+            return $0.servePending() + $0.giveBack(toward: name)
+        })
     }
     func expire() -> [String] { book.withLock { $0.expire() } }
     /// The answer to a host request: a grant, `noHost`, or nil when it waits for a slot and `answerLater` will give
@@ -52,7 +59,7 @@ final class ClusterState: Sendable {
         book.withLock { $0.started(id: id, host: host, source: source, client: client) }
     }
     func record(_ report: JobReport, client: String) {
-        deliver(book.withLock { $0.record(report, client: client); return $0.servePending() })
+        deliver(book.withLock { $0.record(report, client: client); return $0.servePending() + $0.giveBack(toward: report.host) })
     }
 
     private func deliver(_ answers: [ClusterBook.Answer]) {
@@ -114,6 +121,11 @@ struct ClusterBook {
 
     /// The connection that registered each host name.
     private var owners: [String: UInt64] = [:]
+    /// How to send each registered host a message it did not ask for (a `giveBack`), when its connection says.
+    private var senders: [String: @Sendable (Message) -> Void] = [:]
+    /// When each host was last asked to give a job back: once per ``giveBackInterval`` at most.
+    private var askedToGiveBack: [String: Double] = [:]
+    static let giveBackInterval = 0.5
     /// Speeds measured in earlier runs (from the history), applied to a host that joins unmeasured.
     private var knownSpeeds: [String: JobHistory.HostSpeed] = [:]
 
@@ -121,13 +133,14 @@ struct ClusterBook {
 
     /// Adds a host for `connection`. A name held by another live connection is refused unless the registration
     /// carries the same host id (the same daemon reconnecting before its old connection was seen to close).
-    mutating func join(_ info: HostInfo, connection: UInt64) -> JoinOutcome {
+    mutating func join(_ info: HostInfo, connection: UInt64, send: (@Sendable (Message) -> Void)? = nil) -> JoinOutcome {
         var outcome = JoinOutcome.joined
         if let owner = owners[info.name], owner != connection, let live = cluster.hosts[info.name] {
             guard !info.id.isEmpty, live.info.id == info.id else { return .refusedDuplicateName }
             outcome = .replacedItsOldConnection
         }
         owners[info.name] = connection
+        senders[info.name] = send
         cluster.join(info, now: now)
         if cluster.hosts[info.name]?.speed == nil, let known = knownSpeeds[info.name] {
             cluster.restore(info.name, speed: known.speed, jobsDone: known.jobsDone)
@@ -142,6 +155,8 @@ struct ClusterBook {
         let gone = hostRecords(named: name)
         remember(name)
         owners[name] = nil
+        senders[name] = nil
+        askedToGiveBack[name] = nil
         cluster.leave(name)
         pending.removeAll { $0.client == name }
         publish(ClusterEvent(kind: .hostLeft, time: Posix.wallSeconds(), hosts: gone))
@@ -162,7 +177,11 @@ struct ClusterBook {
 
     mutating func expire() -> [String] {
         let gone = cluster.expire(now: now)
-        for name in gone { owners[name] = nil }
+        for name in gone {
+            owners[name] = nil
+            senders[name] = nil
+            askedToGiveBack[name] = nil
+        }
         return gone
     }
 
@@ -249,6 +268,21 @@ struct ClusterBook {
         }
         pending.removeAll()
         return answers
+    }
+
+    /// When `idle` has a processor free and no request waits for it: asks the host with the most jobs waiting for a
+    /// processor (``Cluster/hostToGiveBack(for:now:skip:)``) to give its newest back, so that its client asks again and
+    /// `idle` runs it now. Near a build's end one helper otherwise idles while a job waits behind another's compile.
+    mutating func giveBack(toward idle: String) -> [Answer] {
+        guard pending.isEmpty, !senders.isEmpty else { return [] }
+        let t = now
+        let asked = askedToGiveBack, senders = senders
+        guard let source = cluster.hostToGiveBack(for: idle, now: t, skip: { name in
+            senders[name] == nil || t - (asked[name] ?? -.infinity) < Self.giveBackInterval
+        }), let send = senders[source], let toolchains = cluster.hosts[idle]?.info.toolchains else { return [] }
+        askedToGiveBack[source] = t
+        metrics.askedToGiveBack()
+        return [Answer(send: send, message: .giveBack(host: idle, toolchains: toolchains))]
     }
 
     /// Counts a granted job as running and publishes it; the grant to send.

@@ -55,8 +55,9 @@ final class SchedulerFastPath: ChannelInboundHandler, RemovableChannelHandler {
     let registered = RegisteredName()
     private let state: ClusterState
     private var unflushed = false
-    /// Sends the answer to a host request that waited for a slot, from whichever thread freed it.
-    private var answerLater: (@Sendable (Message) -> Void)?
+    /// Sends the answer to a host request that waited for a slot, or a message the peer did not ask for (a
+    /// `giveBack`), from whichever thread has it.
+    private(set) var answerLater: (@Sendable (Message) -> Void)?
 
     init(state: ClusterState) { self.state = state }
 

@@ -129,8 +129,9 @@ public struct SchedulerServer: Sendable {
         func client() -> String { hostName ?? peer?.description ?? "?" }
         do {
             let channel = connection.channel
-            let registered = try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.handler(type: SchedulerFastPath.self).registered
+            let (registered, send) = try await channel.eventLoop.submit {
+                let fastPath = try channel.pipeline.syncOperations.handler(type: SchedulerFastPath.self)
+                return (fastPath.registered, fastPath.answerLater)
             }.get()
             try await connection.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
@@ -148,7 +149,7 @@ public struct SchedulerServer: Sendable {
                             try await outbound.write(.error("refused: this connection registered \(hostName!) already"))
                             return
                         }
-                        switch state.join(info, connection: id) {
+                        switch state.join(info, connection: id, send: send) {
                         case .refusedDuplicateName:
                             logger.warning("duplicate host name refused", metadata: ["host": "\(info.name)", "id": "\(info.id)",
                                                                                      "peer": "\(peer?.description ?? "?")"])

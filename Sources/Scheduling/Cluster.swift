@@ -134,12 +134,17 @@ public struct Cluster: Sendable {
         guard var state = hosts[report.host] else { return }
         state.granted = max(0, state.granted - 1)
         // The last heartbeat's count included this job, most likely: it no longer holds a slot until the next one
-        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval). An unused grant never
-        // reached the host, whose heartbeats never counted it.
-        if report.outcome != .unused { state.reported = max(0, state.reported - 1) }
-        if report.jobFault || report.outcome == .unused {
-            // The job could not run remotely for reasons of its own: nothing learnt about the host.
-        } else if report.succeeded {
+        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval).
+        func leftTheHost() { state.reported = max(0, state.reported - 1) }
+        switch report.outcome {
+        case .unused, .local:
+            // Never reached the host, whose heartbeats never counted it; nothing learnt. (A local job names no host.)
+            break
+        case .refused, .moved:
+            // The job could not run there for reasons of its own, or went to an idle host: nothing learnt.
+            leftTheHost()
+        case .remote:
+            leftTheHost()
             state.consecutiveFailures = 0
             state.jobsDone += 1
             if report.compileMicros > 0, report.inputBytes > 0 {
@@ -147,12 +152,25 @@ public struct Cluster: Sendable {
                 state.measuredMicros = state.measuredMicros * Self.speedDecay + Double(report.compileMicros)
                 state.speed = state.measuredBytes / state.measuredMicros
             }
-        } else {
+        case .failed:
+            leftTheHost()
             state.consecutiveFailures += 1
             let backoff = min(maximumAvoidance, avoidance * Double(1 << min(state.consecutiveFailures - 1, 10)))
             state.avoidUntil = now + backoff
         }
         store(state)
+    }
+
+    /// The host that should give one of its jobs waiting for a processor back, now that `idle` has a processor free:
+    /// the one with the most such jobs that shares an environment with `idle`, other than those `skip` names; nil when
+    /// `idle` takes no job now (it refuses remote jobs, backs off, or its processors are busy) or no host has a job
+    /// waiting. The helper gives back its newest waiting job whose environment `idle` holds, and its client asks for a
+    /// host again: the job starts at once instead of after the compile ahead of it.
+    public func hostToGiveBack(for idle: String, now: Double, skip: (String) -> Bool) -> String? {
+        guard table.hostsWithWaitingJobs > 0, let row = table.row(named: idle) else { return nil }
+        let idleRow = table.rows[row]
+        guard idleRow.acceptsRemote, idleRow.avoidUntil <= now, idleRow.waiting < 0 else { return nil }
+        return table.mostWaiting(sharingWith: row, skip: skip)
     }
 
     /// Expected time until a new job would finish on a host, in units of one average job on a host of the average
@@ -240,6 +258,8 @@ struct PlacementTable: Sendable {
         var namePrefix: UInt64
 
         var hasFreeSlot: Bool { running < slots }
+        /// Jobs there past its processors, which wait for one (a helper compiles one per processor).
+        var waiting: Int32 { running - min(Int32(cores), slots) }
     }
 
     static func prefix(of name: String) -> UInt64 {
@@ -266,6 +286,8 @@ struct PlacementTable: Sendable {
     private(set) var averageSpeed: Double = 1
     /// How many hosts are measured.
     private(set) var measured = 0
+    /// How many hosts have jobs waiting for a processor (``Row/waiting`` above 0).
+    private(set) var hostsWithWaitingJobs = 0
     private var speedSum = 0.0, changesSinceSum = 0
 
     /// The small id of `name` in `ids`, given on first sight.
@@ -291,6 +313,7 @@ struct PlacementTable: Sendable {
         let old: Double
         if let i = index[state.info.name] {
             old = rows[i].speed
+            if rows[i].waiting > 0 { hostsWithWaitingJobs -= 1 }
             rows[i] = row
         } else {
             old = 0
@@ -298,6 +321,7 @@ struct PlacementTable: Sendable {
             rows.append(row)
             names.append(state.info.name)
         }
+        if row.waiting > 0 { hostsWithWaitingJobs += 1 }
         if old != row.speed {
             // The sum follows each change (a job's report changes its host's speed); summed afresh now and then,
             // so rounding cannot build up.
@@ -314,6 +338,7 @@ struct PlacementTable: Sendable {
 
     mutating func remove(_ name: String) {
         guard let i = index.removeValue(forKey: name) else { return }
+        if rows[i].waiting > 0 { hostsWithWaitingJobs -= 1 }
         let last = rows.count - 1
         if i != last {
             rows[i] = rows[last]
@@ -333,6 +358,21 @@ struct PlacementTable: Sendable {
         changesSinceSum = 0
         averageSpeed = count == 0 ? 1 : sum / Double(count)
     }
+
+    /// The host with the most jobs waiting for a processor that holds an environment of `idle`'s (by the first 64
+    /// environments' bits; past those, any), other than `idle` and those `skip` names.
+    func mostWaiting(sharingWith idle: Int, skip: (String) -> Bool) -> String? {
+        guard hostsWithWaitingJobs > 0 else { return nil }
+        let held = rows[idle].environments
+        var best: (row: Int, waiting: Int32)?
+        for i in rows.indices where i != idle && rows[i].waiting > (best?.waiting ?? 0) {
+            guard held == 0 || rows[i].environments == 0 || rows[i].environments & held != 0, !skip(names[i]) else { continue }
+            best = (i, rows[i].waiting)
+        }
+        return best.map { names[$0.row] }
+    }
+
+    func row(named name: String) -> Int? { index[name] }
 
     /// A host for a request: its name, the choice it runs, and its expected finish.
     struct Candidate {

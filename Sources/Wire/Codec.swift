@@ -72,6 +72,8 @@ extension Message {
             w.write(r.bytesOut); w.write(r.bytesIn)
         case let .jobStarted(id, host, source):
             w.write(id); w.write(host); w.write(source)
+        case let .giveBack(host, toolchains):
+            w.write(host); w.write(toolchains)
         case let .historyRequest(seconds):
             w.write(seconds)
         case let .compile(j):
@@ -163,6 +165,7 @@ extension Message {
                                                           transfer: try r.readUInt64(), compile: try r.readUInt64()),
                                       bytesOut: try r.readUInt64(), bytesIn: try r.readUInt64()))
         case .jobStarted: return .jobStarted(id: try r.readUInt64(), host: try r.readString(), source: try r.readString())
+        case .giveBack: return .giveBack(host: try r.readString(), toolchains: try r.readStrings())
         case .subscribe: return .subscribe
         case .event: return .event(json: try r.readString())
         case .historyRequest: return .historyRequest(seconds: try r.readUInt64())

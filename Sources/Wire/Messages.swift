@@ -8,6 +8,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case register = 20, heartbeat = 21, hostRequest = 22, hostGrant = 23, noHost = 24, jobDone = 25
     case statusRequest = 26, status = 27
     case jobStarted = 28
+    /// scheduler -> daemon (version 9)
+    case giveBack = 29
     // monitors (scheduler, or the local daemon relaying it) and the scheduler's job history
     case subscribe = 40, event = 41, historyRequest = 42, history = 43
     // daemon <-> helper daemon
@@ -237,6 +239,10 @@ public struct JobFailure: Sendable, Equatable, Error, CustomStringConvertible {
         self.reason = reason
     }
     public var description: String { "\(code): \(reason)" }
+
+    /// The code of a job its helper gave back before starting it (the scheduler's `giveBack`, version 9): an
+    /// infrastructure failure that blames no host; its client reports ``JobOutcome/moved`` and asks for a host again.
+    public static let movedCode = "moved"
 }
 
 /// How a job, or one attempt of it, ended (``JobReport/outcome``).
@@ -252,6 +258,9 @@ public enum JobOutcome: UInt8, Sendable, CaseIterable {
     /// A grant its client did not use (version 8): asked for while the job was prepared, which then failed or
     /// chose otherwise, or withdrawn. The slot is free again; nothing is learnt of the host.
     case unused = 5
+    /// The helper gave the job back before compiling it, for a host with an idle processor (version 9; the
+    /// scheduler's ``Message/giveBack``): the slot is free, nothing is learnt, and the job is tried elsewhere.
+    case moved = 6
 
     /// The name in events, history and metrics.
     public var name: String {
@@ -261,6 +270,7 @@ public enum JobOutcome: UInt8, Sendable, CaseIterable {
         case .refused: "refused"
         case .local: "local"
         case .unused: "unused"
+        case .moved: "moved"
         }
     }
 }
@@ -404,6 +414,10 @@ public enum Message: Sendable, Equatable {
     case jobDone(JobReport)
     /// A client began an attempt on the host it was granted (request id): it connected and sent the job.
     case jobStarted(id: UInt64, host: String, source: String)
+    /// The scheduler asks a helper with jobs waiting for its processors to give the newest one back whose environment
+    /// is among `toolchains`: `host` holds those, has an idle processor and nothing else waits for it (version 9).
+    /// The job's client gets `jobFailed` with code `moved` and asks for a host again.
+    case giveBack(host: String, toolchains: [String])
     case statusRequest
     case status(json: String)
     /// A monitor asks for the cluster's event stream (to the scheduler, or to the local daemon, which relays it).
@@ -444,6 +458,7 @@ public enum Message: Sendable, Equatable {
         case .noHost: .noHost
         case .jobDone: .jobDone
         case .jobStarted: .jobStarted
+        case .giveBack: .giveBack
         case .subscribe: .subscribe
         case .event: .event
         case .historyRequest: .historyRequest

@@ -9,6 +9,7 @@ enum StatsTable {
         var lines = ["remote   \(stats.remote)", "local    \(stats.local)", "fallback \(stats.fallback)", "served   \(stats.served)"]
         if stats.cacheHits > 0 { lines.append("cache hits \(stats.cacheHits) (of the remote jobs)") }
         if stats.helperFailures > 0 { lines.append("helper failures \(stats.helperFailures)") }
+        if stats.moved > 0 { lines.append("moved \(stats.moved) (given back by a busy helper, compiled on an idle one)") }
         if stats.helperConnections > 0 { lines.append("helper connections \(stats.helperConnections) (kept between jobs)") }
         for (title, counts) in [("remote hosts", stats.remoteHosts), ("local reasons", stats.localReasons),
                                 ("fallback reasons", stats.fallbackReasons), ("helper failure reasons", stats.helperFailureReasons)] where !counts.isEmpty {

@@ -243,3 +243,32 @@ actor OrderRecorder {
     for n in 3...5 { trash.discard(try makeJob(n)) }
     #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/jobs/.trash").isEmpty)
 }
+
+/// A waiter that names a tag can be given back: the newest whose tag is asked for leaves the line (its acquire answers
+/// false) and the others keep their places; an untagged waiter, or one whose tag is not asked for, never leaves.
+@Test func slotPoolGivesBackTheNewestWaiterOfTheToolchainsAsked() async {
+    let pool = SlotPool(capacity: 1)
+    await pool.acquire()
+    let order = OrderRecorder()
+    let tags: [String?] = [nil, "t", "u", "t", nil]
+    var waiters: [Task<Void, Never>] = []
+    for (i, tag) in tags.enumerated() {
+        waiters.append(Task {
+            await order.append(await pool.acquire(unlessGivenBack: tag) ? i : -1 - i)
+        })
+        while await pool.waiting < i + 1 { await Task.yield() }
+    }
+    #expect(await pool.giveBack(newestTaggedWithAnyOf: ["t"]))
+    while await order.values.isEmpty { await Task.yield() }
+    #expect(await order.values == [-4], "the newest waiter for t (the fourth) was given back")
+    #expect(await pool.giveBack(newestTaggedWithAnyOf: ["v"]) == false)
+    let (waiting, inUse) = (await pool.waiting, await pool.inUse)
+    #expect(waiting == 4 && inUse == 1)
+    for i in 0..<4 {
+        await pool.release()
+        while await order.values.count < i + 2 { await Task.yield() }
+    }
+    for waiter in waiters { await waiter.value }
+    #expect(await order.values == [-4, 0, 1, 2, 4])
+    #expect(await pool.giveBack(newestTaggedWithAnyOf: ["t", "u"]) == false, "no one waits")
+}

@@ -117,6 +117,22 @@ let infrastructure = AttemptOutcome.failed(JobFailure(.infrastructure, "signal",
         #expect(await scheduler.reports.allSatisfy { !$0.succeeded && !$0.jobFault })
     }
 
+    /// A job its helper gave back (the scheduler moves it to an idle helper) goes to the next host, reported `moved`
+    /// (no blame), and spends no attempt: with one attempt allowed it still runs on the host after.
+    @Test func aJobGivenBackGoesToTheNextHostWithoutSpendingAnAttempt() async {
+        let moved = AttemptOutcome.failed(JobFailure(.infrastructure, JobFailure.movedCode, "h1: gave the job back"))
+        let (distribution, scheduler, _) = await run([grant("h1"), grant("h2")], ["h1": moved, "h2": verdict(0, host: "h2")], attempts: 1)
+        guard case let .remote(_, host, _, attempts) = distribution else { Issue.record("\(distribution)"); return }
+        #expect(host == "h2" && attempts.map(\.host) == ["h1", "h2"] && attempts[0].failure?.code == "moved")
+        #expect(await scheduler.excludes == [[], ["h1"]])
+        #expect(await scheduler.reports.map { "\($0.host) \($0.outcome)" } == ["h1 moved", "h2 remote"])
+        // Moved from every host it is granted: the scheduler runs out of hosts (each is excluded after), and the job
+        // compiles locally.
+        let (everywhere, _, _) = await run([grant("h1"), grant("h2")], ["h1": moved, "h2": moved], attempts: 1)
+        guard case let .local(reason, tried) = everywhere else { Issue.record("\(everywhere)"); return }
+        #expect(reason == "no-helper" && tried.map(\.host) == ["h1", "h2"])
+    }
+
     @Test func aJobsOwnFailureCompilesLocallyAtOnceAndBlamesNoHost() async {
         let refused = AttemptOutcome.failed(JobFailure(.job, "policy", "-fplugin=/w/evil.so: outside the environment"))
         let (distribution, scheduler, helpers) = await run([grant("h1"), grant("h2")], ["h1": refused, "h2": verdict(0, host: "h2")])

@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import SystemSupport
 import Testing
 #if canImport(Glibc)
@@ -13,32 +14,14 @@ import Glibc
                               "sandboxed compiles; slots past the processors of a small machine"))
 struct HelperConcurrencyTests {
     @Test func aHelperTakesAJobPerSlotAndCompilesOnePerProcessor() throws {
-        let processors = LocalCores.current()
-        let slots = 2 * processors
-        let cluster = try TestCluster(helpers: 1, helperArguments: ["--max-jobs", "\(slots)"])
-        let project = cluster.directory + "/project"
-        try makeProject(in: project)
-        try slowSource.write(toFile: project + "/src/slow.cpp", atomically: true, encoding: .utf8)
-        var env = ProcessInfo.processInfo.environment
-        env["SWLAUNCH_SOCKET"] = cluster.clientSocket
-        var launchers: [pid_t] = []
-        for index in 0..<slots {
-            let argv = [cluster.binaries + "/swlaunch", "g++", "-O1", "-c", "src/slow.cpp", "-o", "build/slow\(index).o"]
-            guard let pid = Spawn.start(argv[0], argv, stdoutPath: project + "/slow\(index).out", stderrPath: project + "/slow\(index).err",
-                                        environment: env.map { "\($0.key)=\($0.value)" }, workingDirectory: project) else {
-                throw TestClusterError("cannot start a launcher")
-            }
-            launchers.append(pid)
-        }
+        let (cluster, project, processors, slots) = try slowProject(helpers: 1)
+        let launchers = try startSlowCompiles(slots, cluster: cluster, project: project)
         // The most compilers seen running under the helper at once, until every launcher has ended.
         var most = 0, statuses: [pid_t: Int32] = [:]
         let helper = try #require(cluster.pids["helper1"])
         for _ in 0..<2400 where statuses.count < launchers.count {
             most = max(most, descendants(of: helper, named: "cc1plus").count)
-            for pid in launchers where statuses[pid] == nil {
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { statuses[pid] = (status >> 8) & 0xff }
-            }
+            reap(launchers, into: &statuses)
             usleep(50_000)
         }
         #expect(statuses.count == slots && statuses.values.allSatisfy { $0 == 0 }, "launcher exit statuses \(statuses)")
@@ -55,5 +38,92 @@ struct HelperConcurrencyTests {
         let shortest = try #require(compiles.min())
         #expect(queues.count == slots && queues.suffix(slots - processors).allSatisfy { $0 >= shortest / 2 },
                 "queue times \(queues) µs, compiles \(compiles) µs")
+    }
+
+    /// A job waiting for a busy helper's processor moves to a helper whose processors are idle: helper1 takes twice
+    /// its processors' worth of slow compiles (half of them wait), then helper2, which holds the compiler's
+    /// environment, joins; the scheduler asks helper1 to give a waiting job back, and its client compiles it on
+    /// helper2. Every object is still a plain compile's.
+    @Test func aJobWaitingForAProcessorMovesToAHelperThatIsIdle() throws {
+        let (cluster, project, processors, slots) = try slowProject(helpers: 2)
+        try "int quick() { return 1; }\n".write(toFile: project + "/src/quick.cpp", atomically: true, encoding: .utf8)
+        let socket = ["SWLAUNCH_SOCKET": cluster.clientSocket]
+        // helper2 gets g++'s environment from a quick compile while helper1 is away, then leaves in turn.
+        cluster.stop("helper1")
+        try cluster.waitForHosts(2)
+        let quick = try runCompile([cluster.binaries + "/swlaunch", "g++", "-c", "src/quick.cpp", "-o", "build/quick.o"], in: project,
+                                   outputs: ["build/quick.o"], environment: socket)
+        #expect(quick.status == 0, "\(quick.stderr)")
+        #expect((try cluster.stats()["remote_hosts"] as? [String: Int]) == ["helper2": 1])
+        cluster.stop("helper2")
+        try cluster.restartHelper("helper1")
+        try cluster.waitForHosts(2)
+
+        let launchers = try startSlowCompiles(slots, cluster: cluster, project: project)
+        // helper1 compiles on each of its processors and holds every job: the rest wait for a processor.
+        func helper1Running() -> Int? {
+            guard let json = try? cluster.ask(.statusRequest),
+                  let hosts = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["hosts"] as? [[String: Any]] else { return nil }
+            return hosts.first { $0["name"] as? String == "helper1" }?["running"] as? Int
+        }
+        let helper1 = try #require(cluster.pids["helper1"])
+        var ready = false
+        for _ in 0..<600 where !ready {
+            ready = descendants(of: helper1, named: "cc1plus").count == processors && helper1Running() == slots
+            if !ready { usleep(50_000) }
+        }
+        #expect(ready, "helper1 never compiled on all \(processors) processors with all \(slots) jobs")
+        usleep(500_000)
+        try cluster.restartHelper("helper2")
+
+        var statuses: [pid_t: Int32] = [:]
+        for _ in 0..<2400 where statuses.count < launchers.count {
+            reap(launchers, into: &statuses)
+            usleep(50_000)
+        }
+        #expect(statuses.count == slots && statuses.values.allSatisfy { $0 == 0 }, "launcher exit statuses \(statuses)")
+        let stats = try cluster.stats()
+        let hosts = stats["remote_hosts"] as? [String: Int] ?? [:]
+        #expect((stats["moved"] as? Int ?? 0) >= 1 && (hosts["helper2"] ?? 0) >= 2, "\(stats)")
+        #expect(stats["remote"] as? Int == slots + 1 && stats["helper_failures"] as? Int == 0, "\(stats)")
+        let history = try RecordJSON.decode(HistoryRecord.self, from: Array(try cluster.ask(.historyRequest(seconds: 3600)).utf8))
+        #expect((history.outcomes["moved"] ?? 0) >= 1 && history.outcomes["failed"] == nil, "\(history.outcomes)")
+        let plain = try runCompile(["g++", "-O1", "-c", "src/slow.cpp", "-o", "build/plain.o"], in: project, outputs: ["build/plain.o"])
+        let object = try #require(plain.files["build/plain.o"])
+        for index in 0..<slots {
+            #expect(Posix.readFile(project + "/build/slow\(index).o") == object, "build/slow\(index).o differs from a plain compile")
+        }
+    }
+
+    /// A cluster of `helpers` helpers with two slots per processor, and a project with src/slow.cpp.
+    private func slowProject(helpers: Int) throws -> (cluster: TestCluster, project: String, processors: Int, slots: Int) {
+        let processors = LocalCores.current()
+        let cluster = try TestCluster(helpers: helpers, helperArguments: ["--max-jobs", "\(2 * processors)"])
+        let project = cluster.directory + "/project"
+        try makeProject(in: project)
+        try slowSource.write(toFile: project + "/src/slow.cpp", atomically: true, encoding: .utf8)
+        return (cluster, project, processors, 2 * processors)
+    }
+
+    /// Starts `count` launchers compiling src/slow.cpp into build/slow<i>.o through the cluster's client.
+    private func startSlowCompiles(_ count: Int, cluster: TestCluster, project: String) throws -> [pid_t] {
+        var env = ProcessInfo.processInfo.environment
+        env["SWLAUNCH_SOCKET"] = cluster.clientSocket
+        return try (0..<count).map { index in
+            let argv = [cluster.binaries + "/swlaunch", "g++", "-O1", "-c", "src/slow.cpp", "-o", "build/slow\(index).o"]
+            guard let pid = Spawn.start(argv[0], argv, stdoutPath: project + "/slow\(index).out", stderrPath: project + "/slow\(index).err",
+                                        environment: env.map { "\($0.key)=\($0.value)" }, workingDirectory: project) else {
+                throw TestClusterError("cannot start a launcher")
+            }
+            return pid
+        }
+    }
+
+    /// Records the exit status of each of `launchers` that has ended.
+    private func reap(_ launchers: [pid_t], into statuses: inout [pid_t: Int32]) {
+        for pid in launchers where statuses[pid] == nil {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { statuses[pid] = (status >> 8) & 0xff }
+        }
     }
 }

@@ -23,7 +23,7 @@ import Testing
     @Test func statsFields() throws {
         let expected = ["remote", "local", "fallback", "served", "helper_failures", "local_reasons", "fallback_reasons",
                         "remote_hosts", "helper_failure_reasons", "remote_timings_us", "input_scans", "compiler_scan_reasons",
-                        "cache_hits", "helper_connections"]
+                        "cache_hits", "helper_connections", "moved"]
         #expect(StatsRecord.fieldNames == expected)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(RecordJSON.encode(StatsRecord()).utf8)) as? [String: Any])
         #expect(Set(object.keys) == Set(expected))

@@ -266,3 +266,58 @@ func request(_ exclude: [String] = [], platform: String = "x86_64-linux") -> Hos
     cluster.leave("b")
     #expect(abs(cluster.placementTable.averageSpeed - (expected["a"]! + expected["c"]!) / 2) < 1e-9)
 }
+
+/// A host with a processor free takes a job waiting for another host's processor: the scheduler names the host with
+/// the most jobs past its processors that shares an environment, and nobody while the idle host is busy, refuses
+/// remote jobs or backs off, or when no job waits.
+@Test func aHostWithAnIdleProcessorIsGivenAJobWaitingElsewhere() {
+    func info(_ name: String, cores: UInt32 = 1, toolchains: [String] = ["t"], remote: Bool = true) -> HostInfo {
+        HostInfo(name: name, address: "127.0.0.1", port: 1, maxJobs: 2 * cores, platform: "x86_64-linux", acceptsRemote: remote,
+                 toolchains: toolchains, cores: cores)
+    }
+    var cluster = Cluster()
+    cluster.join(info("busy"), now: 0)
+    cluster.join(info("busier", cores: 2), now: 0)
+    cluster.join(info("idle"), now: 0)
+    cluster.join(info("other", toolchains: ["u"]), now: 0)
+    let never: (String) -> Bool = { _ in false }
+    #expect(cluster.hostToGiveBack(for: "idle", now: 0, skip: never) == nil, "no job waits anywhere")
+    // One job on "busy" runs, the second waits; "busier" runs two on its two processors.
+    cluster.heartbeat("busy", running: 2, load: 0, now: 0)
+    cluster.heartbeat("busier", running: 2, load: 0, now: 0)
+    #expect(cluster.hostToGiveBack(for: "idle", now: 0, skip: never) == "busy")
+    #expect(cluster.hostToGiveBack(for: "idle", now: 0, skip: { $0 == "busy" }) == nil)
+    #expect(cluster.hostToGiveBack(for: "other", now: 0, skip: never) == nil, "no environment in common")
+    #expect(cluster.hostToGiveBack(for: "busy", now: 0, skip: never) == nil, "the asking host has no processor free")
+    // With three on its two processors, "busier" has one waiting too: the job goes to whichever has more waiting.
+    cluster.heartbeat("busier", running: 4, load: 0, now: 0)
+    #expect(cluster.hostToGiveBack(for: "idle", now: 0, skip: never) == "busier")
+    cluster.heartbeat("idle", running: 1, load: 0, now: 0)
+    #expect(cluster.hostToGiveBack(for: "idle", now: 0, skip: never) == nil, "its one processor is busy")
+    cluster.heartbeat("idle", running: 0, load: 0, now: 0)
+    cluster.record(JobReport(host: "idle", succeeded: false, compileMicros: 0, inputBytes: 0), now: 1)
+    #expect(cluster.hostToGiveBack(for: "idle", now: 1, skip: never) == nil, "it backs off after a failure")
+    cluster.join(info("refuses", remote: false), now: 1)
+    #expect(cluster.hostToGiveBack(for: "refuses", now: 1, skip: never) == nil)
+    // The jobs end: nothing waits any more, and the count of hosts with waiting jobs follows every change.
+    cluster.heartbeat("busier", running: 1, load: 0, now: 1)
+    cluster.leave("busy")
+    #expect(cluster.placementTable.hostsWithWaitingJobs == 0)
+    cluster.join(info("fresh"), now: 1)
+    #expect(cluster.hostToGiveBack(for: "fresh", now: 1, skip: never) == nil)
+}
+
+/// A job given back by its helper (moved to an idle one) leaves the host's count, blames nobody and teaches nothing.
+@Test func aMovedJobLeavesItsHostWithoutBlame() {
+    var cluster = Cluster()
+    cluster.join(host("a", jobs: 2), now: 0)
+    cluster.record(JobReport(host: "a", succeeded: true, compileMicros: 1000, inputBytes: 1000), now: 0)
+    let speed = cluster.hosts["a"]?.speed
+    _ = cluster.grant(request(), now: 0)
+    _ = cluster.grant(request(), now: 0)
+    cluster.heartbeat("a", running: 2, load: 0, now: 0)
+    cluster.record(JobReport(id: 2, outcome: .moved, host: "a", reason: "moved"), now: 0.1)
+    let a = cluster.hosts["a"]
+    #expect(a?.running == 1 && a?.granted == 1 && a?.reported == 1)
+    #expect(a?.speed == speed && a?.avoidUntil == 0 && a?.consecutiveFailures == 0 && a?.jobsDone == 1)
+}

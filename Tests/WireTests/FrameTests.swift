@@ -23,6 +23,8 @@ let samples: [Message] = [
                        timings: JobTimings(queue: 1, preprocess: 2, transfer: 3, compile: 5), bytesOut: 1234, bytesIn: 567)),
     .jobDone(JobReport(outcome: .local, host: "", source: "a.c", reason: "no-helper")),
     .jobStarted(id: 7, host: "h", source: "src/a.cpp"),
+    .giveBack(host: "h2", toolchains: ["t", "u"]),
+    .jobDone(JobReport(id: 8, outcome: .moved, host: "h", source: "src/b.cpp", reason: "moved")),
     .subscribe, .event(json: "{\"kind\":\"hosts\"}"), .historyRequest(seconds: 3600), .history(json: "{}"),
     .statusRequest, .status(json: "{\"hosts\":[]}"),
     .compile(RemoteJob(toolchain: "t", compiler: "/usr/bin/gcc", arguments: ["-c"], workingDirectory: "/w", environment: [],
