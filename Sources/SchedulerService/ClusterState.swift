@@ -274,7 +274,7 @@ struct ClusterBook {
     /// processor (``Cluster/hostToGiveBack(for:now:skip:)``) to give its newest back, so that its client asks again and
     /// `idle` runs it now. Near a build's end one helper otherwise idles while a job waits behind another's compile.
     mutating func giveBack(toward idle: String) -> [Answer] {
-        guard pending.isEmpty, !senders.isEmpty else { return [] }
+        guard cluster.hasWaitingJobs, pending.isEmpty else { return [] }
         let t = now
         let asked = askedToGiveBack, senders = senders
         guard let source = cluster.hostToGiveBack(for: idle, now: t, skip: { name in

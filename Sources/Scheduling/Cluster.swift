@@ -161,13 +161,16 @@ public struct Cluster: Sendable {
         store(state)
     }
 
+    /// Whether some host has jobs waiting for a processor (more running than its processors).
+    public var hasWaitingJobs: Bool { table.hostsWithWaitingJobs > 0 }
+
     /// The host that should give one of its jobs waiting for a processor back, now that `idle` has a processor free:
     /// the one with the most such jobs that shares an environment with `idle`, other than those `skip` names; nil when
     /// `idle` takes no job now (it refuses remote jobs, backs off, or its processors are busy) or no host has a job
     /// waiting. The helper gives back its newest waiting job whose environment `idle` holds, and its client asks for a
     /// host again: the job starts at once instead of after the compile ahead of it.
     public func hostToGiveBack(for idle: String, now: Double, skip: (String) -> Bool) -> String? {
-        guard table.hostsWithWaitingJobs > 0, let row = table.row(named: idle) else { return nil }
+        guard hasWaitingJobs, let row = table.row(named: idle) else { return nil }
         let idleRow = table.rows[row]
         guard idleRow.acceptsRemote, idleRow.avoidUntil <= now, idleRow.waiting < 0 else { return nil }
         return table.mostWaiting(sharingWith: row, skip: skip)
