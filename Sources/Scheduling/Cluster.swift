@@ -134,17 +134,17 @@ public struct Cluster: Sendable {
         guard var state = hosts[report.host] else { return }
         state.granted = max(0, state.granted - 1)
         // The last heartbeat's count included this job, most likely: it no longer holds a slot until the next one
-        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval).
-        func leftTheHost() { state.reported = max(0, state.reported - 1) }
+        // says otherwise (else a freed slot would look busy for up to a heartbeat's interval). An unused grant never
+        // reached the host, whose heartbeats never counted it (and a local job names no host).
         switch report.outcome {
-        case .unused, .local:
-            // Never reached the host, whose heartbeats never counted it; nothing learnt. (A local job names no host.)
+        case .unused, .local: break
+        case .remote, .failed, .refused, .moved: state.reported = max(0, state.reported - 1)
+        }
+        switch report.outcome {
+        case .unused, .local, .refused, .moved:
+            // Never ran there, or could not for reasons of its own, or went to an idle host: nothing learnt.
             break
-        case .refused, .moved:
-            // The job could not run there for reasons of its own, or went to an idle host: nothing learnt.
-            leftTheHost()
         case .remote:
-            leftTheHost()
             state.consecutiveFailures = 0
             state.jobsDone += 1
             if report.compileMicros > 0, report.inputBytes > 0 {
@@ -153,7 +153,6 @@ public struct Cluster: Sendable {
                 state.speed = state.measuredBytes / state.measuredMicros
             }
         case .failed:
-            leftTheHost()
             state.consecutiveFailures += 1
             let backoff = min(maximumAvoidance, avoidance * Double(1 << min(state.consecutiveFailures - 1, 10)))
             state.avoidUntil = now + backoff
