@@ -67,6 +67,8 @@ public struct StatusRecord: Codable, Sendable, Equatable {
         public var address: String
         public var port: Int
         public var maxJobs: Int
+        /// The processors its jobs run on (its slots when it does not say): jobs running past them wait for one.
+        public var cores: Int
         public var running: Int
         public var load: Double
         /// Input bytes per microsecond of compile; nil until measured.
@@ -78,15 +80,16 @@ public struct StatusRecord: Codable, Sendable, Equatable {
         /// Seconds the scheduler still avoids the host after an infrastructure failure.
         public var avoidedForS: Double
 
-        public init(name: String, id: String, address: String, port: Int, maxJobs: Int, running: Int, load: Double, speed: Double?,
-                    jobsDone: Int, acceptsRemote: Bool, platform: String, note: String, avoidedForS: Double) {
+        public init(name: String, id: String, address: String, port: Int, maxJobs: Int, cores: Int? = nil, running: Int, load: Double,
+                    speed: Double?, jobsDone: Int, acceptsRemote: Bool, platform: String, note: String, avoidedForS: Double) {
             self.name = name; self.id = id; self.address = address; self.port = port; self.maxJobs = maxJobs
+            self.cores = cores ?? maxJobs
             self.running = running; self.load = load; self.speed = speed; self.jobsDone = jobsDone
             self.acceptsRemote = acceptsRemote; self.platform = platform; self.note = note; self.avoidedForS = avoidedForS
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, id, address, port, maxJobs = "max_jobs", running, load, speed, jobsDone = "jobs_done"
+            case name, id, address, port, maxJobs = "max_jobs", cores, running, load, speed, jobsDone = "jobs_done"
             case acceptsRemote = "accepts_remote", platform, note, avoidedForS = "avoided_for_s"
         }
         public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -95,7 +98,8 @@ public struct StatusRecord: Codable, Sendable, Equatable {
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(name, forKey: .name); try c.encode(id, forKey: .id); try c.encode(address, forKey: .address)
-            try c.encode(port, forKey: .port); try c.encode(maxJobs, forKey: .maxJobs); try c.encode(running, forKey: .running)
+            try c.encode(port, forKey: .port); try c.encode(maxJobs, forKey: .maxJobs); try c.encode(cores, forKey: .cores)
+            try c.encode(running, forKey: .running)
             try c.encode(load, forKey: .load); try c.encode(speed, forKey: .speed); try c.encode(jobsDone, forKey: .jobsDone)
             try c.encode(acceptsRemote, forKey: .acceptsRemote); try c.encode(platform, forKey: .platform)
             try c.encode(note, forKey: .note); try c.encode(avoidedForS, forKey: .avoidedForS)

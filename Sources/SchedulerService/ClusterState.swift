@@ -384,6 +384,7 @@ struct ClusterBook {
         let t = now
         return hosts.sorted { $0.info.name < $1.info.name }.map { h in
             StatusRecord.Host(name: h.info.name, id: h.info.id, address: h.info.address, port: Int(h.info.port), maxJobs: Int(h.info.maxJobs),
+                              cores: h.info.cores == 0 ? nil : Int(h.info.cores),
                               running: h.running, load: h.load, speed: h.speed, jobsDone: h.jobsDone, acceptsRemote: h.info.acceptsRemote,
                               platform: h.info.platform, note: h.info.note, avoidedForS: max(0, h.avoidUntil - t))
         }

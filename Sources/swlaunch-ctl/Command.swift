@@ -104,7 +104,8 @@ struct Status: ParsableCommand {
         discussion: """
             Asked through the local daemon. SPEED is measured throughput (input bytes per microsecond of compile, \
             averaged); NOTE says why a host takes no remote jobs. The JSON has security and a hosts array whose \
-            items have name, id, address, port, max_jobs, running, load, speed, jobs_done, accepts_remote, \
+            items have name, id, address, port, max_jobs, cores (processors: jobs past them wait for one), \
+            running, load, speed, jobs_done, accepts_remote, \
             platform, note and avoided_for_s (seconds a failing host is still avoided).
             """)
     @Flag(help: "Print JSON with a hosts array (name, address, max_jobs, running, load, speed ...).") var json = false

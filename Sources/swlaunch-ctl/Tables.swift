@@ -48,12 +48,12 @@ enum StatsTable {
     static func renderStatus(_ text: String) throws -> String {
         let status = try RecordJSON.decode(StatusRecord.self, from: Array(text.utf8))
         var lines = [(status.security.hasPrefix("INSECURE") ? "WARNING: " : "security: ") + status.security]
-        lines.append("NAME                 ADDRESS                SLOTS RUNNING  LOAD  SPEED  REMOTE  NOTE")
+        lines.append("NAME                 ADDRESS                SLOTS CORES RUNNING  LOAD  SPEED  REMOTE  NOTE")
         for h in status.hosts {
             let name = h.name.padding(toLength: 20, withPad: " ", startingAt: 0)
             let address = "\(h.address):\(h.port)".padding(toLength: 22, withPad: " ", startingAt: 0)
             let speed = h.speed.map { String(format: "%.1f", $0) } ?? "-"
-            lines.append("\(name) \(address) \(String(h.maxJobs).leftPad(5)) \(String(h.running).leftPad(7)) \(String(format: "%5.2f", h.load)) \(speed.leftPad(6))  \(h.acceptsRemote ? "yes" : "no ")   \(h.note)")
+            lines.append("\(name) \(address) \(String(h.maxJobs).leftPad(5)) \(String(h.cores).leftPad(5)) \(String(h.running).leftPad(7)) \(String(format: "%5.2f", h.load)) \(speed.leftPad(6))  \(h.acceptsRemote ? "yes" : "no ")   \(h.note)")
         }
         return lines.joined(separator: "\n")
     }

@@ -33,11 +33,11 @@ import Testing
     }
 
     @Test func statusFields() throws {
-        let host = ["name", "id", "address", "port", "max_jobs", "running", "load", "speed", "jobs_done", "accepts_remote",
+        let host = ["name", "id", "address", "port", "max_jobs", "cores", "running", "load", "speed", "jobs_done", "accepts_remote",
                     "platform", "note", "avoided_for_s"]
         #expect(StatusRecord.fieldNames == ["security", "hosts"])
         #expect(StatusRecord.Host.fieldNames == host)
-        let record = StatusRecord(security: "s", hosts: [.init(name: "h", id: "i", address: "a", port: 1, maxJobs: 2, running: 0, load: 0.5,
+        let record = StatusRecord(security: "s", hosts: [.init(name: "h", id: "i", address: "a", port: 1, maxJobs: 2, cores: 1, running: 0, load: 0.5,
                                                                speed: nil, jobsDone: 3, acceptsRemote: true, platform: "p", note: "",
                                                                avoidedForS: 0)])
         let text = RecordJSON.encode(record)
