@@ -61,16 +61,16 @@ struct HelperConcurrencyTests {
 
         let launchers = try startSlowCompiles(slots, cluster: cluster, project: project)
         // helper1 compiles on each of its processors and holds every job: the rest wait for a processor.
-        func statusOfHelper1(_ field: String) -> Int? {
+        func statusOfHelper1() -> StatusRecord.Host? {
             guard let json = try? cluster.ask(.statusRequest),
-                  let hosts = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["hosts"] as? [[String: Any]] else { return nil }
-            return hosts.first { $0["name"] as? String == "helper1" }?[field] as? Int
+                  let status = try? RecordJSON.decode(StatusRecord.self, from: Array(json.utf8)) else { return nil }
+            return status.hosts.first { $0.name == "helper1" }
         }
-        #expect(statusOfHelper1("cores") == processors, "the status names the processors the scheduler places by")
+        #expect(statusOfHelper1()?.cores == processors, "the status names the processors the scheduler places by")
         let helper1 = try #require(cluster.pids["helper1"])
         var ready = false
         for _ in 0..<600 where !ready {
-            ready = descendants(of: helper1, named: "cc1plus").count == processors && statusOfHelper1("running") == slots
+            ready = descendants(of: helper1, named: "cc1plus").count == processors && statusOfHelper1()?.running == slots
             if !ready { usleep(50_000) }
         }
         #expect(ready, "helper1 never compiled on all \(processors) processors with all \(slots) jobs")
