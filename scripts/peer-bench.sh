@@ -14,9 +14,11 @@
 # over their two processors plus the client's serial work, which nothing can overlap: the link steps (from
 # .ninja_log) and ninja's own start (a no-op ninja run in the finished build folder, timed the same way). Each run
 # builds a fresh copy of the sources at a new path (a cold tree for every tool); swlaunch then builds the same copy
-# into a new build folder (warm). --runs builds each;
-# the tables have medians. Every tool gets the same -j (the helpers' 4 slots plus the client's one); icecream
-# gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
+# into a new build folder (warm). --runs builds each; the tables have medians. This machine has no processor for
+# the client besides the helpers' two, so the table's last column (`shared`) also divides each run's wall by the
+# limit that counts the client's CPU outside its serial steps as work on those processors (the helpers' CPU plus
+# that, over two, plus the serial steps). Every tool gets the same -j (the helpers' 4 slots plus the client's one);
+# icecream gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
 # --client-room: this machine has no processor for the client besides the helpers' two, so the client's CPU is time
 # the helpers lose, which the limit does not count; with this option each helper is capped at 1 - budget/2 of its
@@ -166,7 +168,7 @@ calc() { python3 -c "print(round($1, ${2:-2}))"; }
 link_time() { awk 'NR > 1 && $4 !~ /\.o$/ { t += ($2 - $1) } END { printf "%.2f", t / 1000 }' "$1/.ninja_log"; }
 
 # build TOOL FOLDER: configures (unmeasured, unbudgeted) and builds $src into FOLDER with TOOL; appends a result line
-# "tool budget wall client_cpu bytes_per_compile limit compiles" to $work/results.
+# "tool budget wall client_cpu bytes_per_compile limit compiles helpers_cpu serial_seconds" to $work/results.
 build() {
   local tool=$1 folder=$2 record=${3:-yes} launcher=() env=() j=$jobs
   case $tool in
@@ -199,8 +201,9 @@ build() {
   # ninja's own start: a no-op run of the finished build, timed the same way.
   timed "$work/timed" env "${env[@]}" ninja -C "$folder" -j"$j" >/dev/null 2>&1
   read -r start _ < "$work/timed"
-  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / (2 * $share) + $(link_time "$folder") + $start"); fi
-  local line="$tool $budget $wall $cpu $(( bytes / compiles )) $limit $compiles"
+  local serial; serial=$(calc "$(link_time "$folder") + $start")
+  if [[ $tool == local ]]; then limit=$(calc "$cpu / $budget"); else limit=$(calc "$helpers / (2 * $share) + $serial"); fi
+  local line="$tool $budget $wall $cpu $(( bytes / compiles )) $limit $compiles $helpers $serial"
   if [[ $record == yes ]]; then echo "$line" >> "$work/results"; else echo -n "(priming) "; fi
   echo "$line   (client daemon: $(calc "$(daemon_cpu) - $d0") CPU-s)"
 }
@@ -283,20 +286,26 @@ PY
 
 echo
 room=""; [[ $client_room == 1 ]] && room=", each helper capped at 1 - budget/2 of its processor (--client-room), the helpers' CPU over what they may use"
-echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps + ninja's start$room; wall/limit: the median of the runs' own)"
-python3 - "$work/results" <<'PY'
+echo "== $(date -u +%Y-%m-%d) $package, clean builds, medians of $runs (client budget in cores; limit: helpers' CPU / 2 + link steps + ninja's start$room; wall/limit: the median of the runs' own; shared: wall over the limit that also counts the client's CPU outside its serial steps as work on the same two processors)"
+python3 - "$work/results" "$client_room" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    tool, budget, wall, cpu, bytes_, limit, compiles = line.split()
-    rows[(budget, tool)].append((float(wall), float(cpu), int(bytes_), float(limit), int(compiles)))
-print(f"{'budget':>6} {'tool':<14} {'wall s':>8} {'client CPU s':>13} {'client s':>9} {'bytes/compile':>14} {'limit s':>8} {'wall/limit':>10}")
+    tool, budget, wall, cpu, bytes_, limit, compiles, helpers, serial = line.split()
+    # The two processors, the client's too on this machine, run the helpers' CPU and the client's outside its serial
+    # steps (during those it runs alone, at its budget): the limit counting the client's CPU where it ran.
+    shared = float(limit) if tool == "local" else (float(helpers) + max(0.0, float(cpu) - float(budget) * float(serial))) / 2 + float(serial)
+    rows[(budget, tool)].append((float(wall), float(cpu), int(bytes_), float(limit), int(compiles), shared))
+room = sys.argv[2] == "1"
+print(f"{'budget':>6} {'tool':<14} {'wall s':>8} {'client CPU s':>13} {'client s':>9} {'bytes/compile':>14} {'limit s':>8} {'wall/limit':>10} {'shared':>7}")
 for (budget, tool), values in sorted(rows.items(), key=lambda kv: (-float(kv[0][0]), kv[0][1])):
     wall = statistics.median(v[0] for v in values); cpu = statistics.median(v[1] for v in values)
     b = statistics.median(v[2] for v in values); limit = statistics.median(v[3] for v in values)
     # Each run's wall over its own limit (the helpers' speed varies from run to run on a shared machine), the median of those.
     ratio = statistics.median(v[0] / v[3] for v in values)
-    print(f"{budget:>6} {tool:<14} {wall:8.1f} {cpu:13.2f} {cpu / float(budget):9.1f} {b:14.0f} {limit:8.1f} {ratio:10.2f}   (runs: {', '.join(f'{v[0]:.1f}' for v in values)}; wall/limit {', '.join(f'{v[0] / v[3]:.2f}' for v in values)})")
+    # With --client-room the helpers leave the client its room, and the limit already counts it.
+    shared = "-" if room else f"{statistics.median(v[0] / v[5] for v in values):.2f}"
+    print(f"{budget:>6} {tool:<14} {wall:8.1f} {cpu:13.2f} {cpu / float(budget):9.1f} {b:14.0f} {limit:8.1f} {ratio:10.2f} {shared:>7}   (runs: {', '.join(f'{v[0]:.1f}' for v in values)}; wall/limit {', '.join(f'{v[0] / v[3]:.2f}' for v in values)})")
 PY
 echo
 echo "== edit-compile loop at $budget cores: one .cpp edited, ninja to done (medians of $edits); the helper compiles it in ${helper_compile} s"
