@@ -376,12 +376,12 @@ final class LauncherService: Sendable {
         let key = WarmInputs.Key(source: absolute(job.source), preincludes: options.preincludes.map(absolute), implicit: implicit,
                                  searchPath: searchPath, workingDirectory: job.workingDirectory)
         if let files = warm.files(for: key, directives: includes.directiveFingerprint(of:), folders: folders) { return (files, "warm", nil) }
-        let (outcome, probes, read) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
+        let (outcome, probes, read, sightings) = includes.scanRecordingProbes(source: job.source, preincludes: options.preincludes, implicit: implicit,
                                                                searchPath: searchPath, workingDirectory: job.workingDirectory, folders: folders)
         switch outcome {
         case let .files(files):
             // The entry's file is written after the compile's reply: not on the way to the helper.
-            let write = warm.remember(key, files: files, probes: probes, read: read,
+            let write = warm.remember(key, files: files, probes: probes, read: read, sightings: sightings,
                                       sourceDirectives: files.first.flatMap(includes.directiveFingerprint(of:)), writeLater: true)
             return (files, "daemon", write)
         case let .cannot(reason): throw ScanNeeded(reason: reason)

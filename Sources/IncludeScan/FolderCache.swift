@@ -38,6 +38,9 @@ final class FolderCache: Sendable {
         let now = Posix.wallSeconds()
         /// Each folder's status in this scan (stat'ed once), by its number.
         var statuses: [Int32: Status] = [:]
+        /// The `stat` each folder's status was decided from, by its number (none for a folder that could not be
+        /// stat'ed).
+        var folderStats: [Int32: stat] = [:]
         /// Every path asked about (``SearchMemory/key(_:_:)``) and what was there, and the order they were asked in.
         var seen: [UInt64: PathKind] = [:]
         var order: [UInt64] = []
@@ -61,6 +64,22 @@ final class FolderCache: Sendable {
             probes.reserveCapacity(byFolder.count)
             for (folder, names) in byFolder { probes[strings[Int(folder)]] = names }
             return probes
+        }
+
+        /// What the scan saw of each folder it looked in (the folders of ``probes``), when it first looked: its
+        /// `stat`, or that it was not there. A folder that could not be stat'ed is left out.
+        var folders: FolderSightings {
+            let strings = memory.strings()
+            var sightings = FolderSightings()
+            for (folder, status) in statuses {
+                let path = strings[Int(folder)]
+                if let info = folderStats[folder] {
+                    sightings.stats[path] = info
+                } else if status == .missing {
+                    sightings.missing.insert(path)
+                }
+            }
+            return sightings
         }
 
         mutating func kind(of path: String) -> PathKind {
@@ -96,14 +115,26 @@ final class FolderCache: Sendable {
         /// The folder's status in this scan: stat'ed the first time it is asked.
         mutating func status(of folder: Int32, path: String) -> Status {
             if let known = statuses[folder] { return known }
-            let status = Self.status(of: path, now: now)
-            statuses[folder] = status
-            return status
+            let seen = Self.look(at: path, now: now)
+            if let info = seen.info { folderStats[folder] = info }
+            statuses[folder] = seen.status
+            return seen.status
         }
 
+        /// A folder's status, from a `stat` of it.
         static func status(of folder: String, now: Double) -> Status {
+            look(at: folder, now: now).status
+        }
+
+        /// A folder's status and the `stat` it was decided from (nil when the stat failed).
+        static func look(at folder: String, now: Double) -> (status: Status, info: stat?) {
             var info = stat()
-            guard stat(folder, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted }
+            guard stat(folder, &info) == 0 else { return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil) }
+            return (status(of: info, now: now), info)
+        }
+
+        /// A folder's status from its `stat`.
+        static func status(of info: stat, now: Double) -> Status {
             guard (info.st_mode & S_IFMT) == S_IFDIR else { return .missing }
             let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
             let changed = Double(info.st_ctim.tv_sec) + Double(info.st_ctim.tv_nsec) / 1e9

@@ -83,14 +83,15 @@ public final class IncludeScanner: Sendable {
     /// ``scan(source:preincludes:implicit:searchPath:workingDirectory:)``, with every path it looked at for a header
     /// (found there or not, and the `.gch` beside each found) and whether something was there: what a file created,
     /// renamed or removed could change; and the `stat` of each file it read, taken before reading it.
-    /// The files it reads are `stat`ed through `folders` (the job's pass over its inputs, which keeps each answer).
+    /// The files it reads are `stat`ed through `folders` (the job's pass over its inputs, which keeps each answer);
+    /// `sightings` has what it saw of the folders it looked in.
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                                     workingDirectory: String, folders: FolderHandles = FolderHandles())
-        -> (outcome: Outcome, probes: Probes, read: [String: stat]) {
+        -> (outcome: Outcome, probes: Probes, read: [String: stat], sightings: FolderSightings) {
         var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory())
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
-        return (outcome, lookup.probes, lookup.read)
+        return (outcome, lookup.probes, lookup.read, lookup.folders)
     }
 
     /// A name searched for in the angled folders, or in the `-iquote` folders and then the angled ones.

@@ -1,5 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Paths a scan looked at: folder, then each name in it (once), and whether something was there.
 public typealias Probes = [String: [(name: String, existed: Bool)]]
+
+/// What a scan saw of the folders it looked in, when it first looked: each one's `stat`, or that it was not there
+/// (a folder that could not be stat'ed is in neither). A scan remembered with these is checked against the folders
+/// as they were before it looked in them.
+public struct FolderSightings: Sendable {
+    public var stats: [String: stat] = [:]
+    public var missing: Set<String> = []
+    public init() {}
+}
 
 /// The folder of a path as the scan writes paths: `/` for a file at the root, `.` for a bare name.
 func parentFolder(of path: String) -> String {

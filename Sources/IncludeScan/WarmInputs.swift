@@ -217,20 +217,25 @@ public final class WarmInputs: Sendable {
     }
 
     /// Remembers a scan's result: `files` found, `probes` (every path looked at, by folder, and whether something
-    /// was there), `read` (the scan's `stat` of the files it read, taken before reading them; the others are
-    /// taken now). Identities are taken now, so a change made
-    /// during the scan itself is seen at the next lookup only if it came after this call: callers remember right
-    /// after scanning, and a file changed in between is caught by the content hashing that ships it. The entry is
-    /// kept in memory at once; its file is written now, or with `writeLater` returned for the caller to write.
+    /// was there), `read` (the scan's `stat` of the files it read, taken before reading them) and `sightings` (what
+    /// it saw of the folders of `probes` before looking in them); the identities of the others are taken now, so a
+    /// change made during the scan itself is seen at the next lookup only if it came after this call: callers
+    /// remember right after scanning, and a file changed in between is caught by the content hashing that ships it.
+    /// The entry is kept in memory at once; its file is written now, or with `writeLater` returned for the caller
+    /// to write.
     @discardableResult
-    public func remember(_ key: Key, files: [String], probes: Probes, read: [String: stat] = [:], sourceDirectives: UInt64? = nil,
-                         writeLater: Bool = false) -> PendingWrite? {
+    public func remember(_ key: Key, files: [String], probes: Probes, read: [String: stat] = [:], sightings: FolderSightings = FolderSightings(),
+                         sourceDirectives: UInt64? = nil, writeLater: Bool = false) -> PendingWrite? {
         let relocation = Relocation(key.workingDirectory)
+        func folderIdentity(_ folder: String) -> Identity? {
+            if let info = sightings.stats[folder] { return Identity(info, path: folder) }
+            return sightings.missing.contains(folder) ? nil : Identity(path: folder)
+        }
         let checks = files.map { file in
             (relocation.stored(file), read[file].map { Identity($0, path: file, content: relocation.isInside(file)) }
                 ?? Identity(path: file, content: relocation.isInside(file)))
         }
-            + probes.keys.sorted().map { (relocation.stored($0), Identity(path: $0)) }
+            + probes.keys.sorted().map { (relocation.stored($0), folderIdentity($0)) }
         var stored: Probes = [:]
         stored.reserveCapacity(probes.count)
         for (folder, names) in probes { stored[relocation.stored(folder)] = names }

@@ -146,7 +146,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let path = IncludeScanner.SearchPath(quote: [], angled: [root + "/first", root + "/second"] + Self.systemFolders())
         func scan(_ source: String, with scanner: IncludeScanner) -> (files: [String], probes: [String]) {
-            let (outcome, probes, _) = scanner.scanRecordingProbes(source: source, preincludes: [], implicit: ["stdc-predef.h"],
+            let (outcome, probes, _, _) = scanner.scanRecordingProbes(source: source, preincludes: [], implicit: ["stdc-predef.h"],
                                                                    searchPath: path, workingDirectory: root)
             guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return ([], []) }
             return (files, probes.flatMap { folder, names in names.map { "\(folder)/\($0.name) \($0.existed)" } }.sorted())

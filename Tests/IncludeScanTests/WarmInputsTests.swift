@@ -26,9 +26,17 @@ import Testing
         /// Scans main.c and remembers the result; the files found.
         @discardableResult
         func scan() -> [String] {
-            let (outcome, probes, read) = scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: searchPath, workingDirectory: root)
+            scan(between: {})
+        }
+
+        /// ``scan()``, running `change` after the scan and before the result is remembered.
+        @discardableResult
+        func scan(between change: () throws -> Void) rethrows -> [String] {
+            let (outcome, probes, read, sightings) = scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: searchPath,
+                                                                                workingDirectory: root)
             guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return [] }
-            warm.remember(key, files: files, probes: probes, read: read)
+            try change()
+            warm.remember(key, files: files, probes: probes, read: read, sightings: sightings)
             return files
         }
 
@@ -58,6 +66,20 @@ import Testing
         tree.scan()
         try tree.write("first/a.h", "int shadow;\n")
         #expect(tree.warm.files(for: tree.key) == nil)
+    }
+
+    /// A folder is remembered as the scan saw it before looking in it: a header created there while the scan's
+    /// result was on its way to being remembered (a build step generating headers beside the compile) is seen.
+    @Test func aHeaderCreatedBetweenTheScanAndItsRememberingIsSeen() throws {
+        let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n"])
+        let files = try tree.scan(between: {
+            // Past the file-time clock's tick, so that the folder's times move.
+            usleep(20_000)
+            try tree.write("first/a.h", "int shadow;\n")
+        })
+        #expect(files == [tree.root + "/main.c", tree.root + "/second/a.h"])
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/first/a.h"))
         #expect(tree.scan().contains(tree.root + "/first/a.h"))
     }
 
@@ -96,9 +118,10 @@ import Testing
     /// `#include` line does not.
     @Test func aSourceEditedBelowItsIncludesStaysWarm() throws {
         let tree = try Fixture(["main.c": "#include <a.h>\nint f(void) { return 1; }\n", "second/a.h": "int a;\n", "second/b.h": "int b;\n"])
-        let (outcome, probes, read) = tree.scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: tree.searchPath, workingDirectory: tree.root)
+        let (outcome, probes, read, sightings) = tree.scanner.scanRecordingProbes(source: "main.c", preincludes: [], searchPath: tree.searchPath,
+                                                                                 workingDirectory: tree.root)
         guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
-        tree.warm.remember(tree.key, files: files, probes: probes, read: read, sourceDirectives: tree.scanner.directiveFingerprint(of: tree.root + "/main.c"))
+        tree.warm.remember(tree.key, files: files, probes: probes, read: read, sightings: sightings, sourceDirectives: tree.scanner.directiveFingerprint(of: tree.root + "/main.c"))
         try "#include <a.h>\nint f(void) { return 2; } // edited\n".write(toFile: tree.root + "/main.c", atomically: true, encoding: .utf8)
         #expect(tree.warm.files(for: tree.key, directives: tree.scanner.directiveFingerprint(of:)) == files)
         #expect(tree.warm.files(for: tree.key) == nil, "without the fingerprint, any edit means a scan")
@@ -159,11 +182,11 @@ import Testing
             WarmInputs.Key(source: root + "/src/main.c", preincludes: [], implicit: [],
                            searchPath: .init(quote: [], angled: [root + "/" + build, root + "/include"]), workingDirectory: root + "/" + build)
         }
-        let (outcome, probes, read) = scanner.scanRecordingProbes(source: root + "/src/main.c", preincludes: [],
+        let (outcome, probes, read, sightings) = scanner.scanRecordingProbes(source: root + "/src/main.c", preincludes: [],
                                                               searchPath: .init(quote: [], angled: [root + "/build-a", root + "/include"]),
                                                               workingDirectory: root + "/build-a")
         guard case let .files(files) = outcome else { Issue.record("\(outcome)"); return }
-        warm.remember(key("build-a"), files: files, probes: probes, read: read)
+        warm.remember(key("build-a"), files: files, probes: probes, read: read, sightings: sightings)
         #expect(key("build-a") == key("build-b"), "the key does not name the build folder")
         #expect(warm.files(for: key("build-b")) == [root + "/src/main.c", root + "/build-b/export.h", root + "/include/lib.h"])
         #expect(WarmInputs(directory: root + "/.warm").files(for: key("build-b"))?.contains(root + "/build-b/export.h") == true)
