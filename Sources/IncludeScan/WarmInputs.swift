@@ -118,7 +118,8 @@ public final class WarmInputs: Sendable {
         var files: [String]
         /// Every file found and every folder of a looked-at path, with its identity then (nil: it did not exist).
         var checks: [(path: String, identity: Identity?)]
-        /// Every path looked at, by folder (the form stored, relative in the working folder), with whether it existed.
+        /// Every path looked at in a folder that existed, by folder (the form stored, relative in the working folder),
+        /// with whether it existed.
         var probes: [String: [(name: String, existed: Bool)]]
         /// The source's directive fingerprint (``IncludeScanner/directiveFingerprint(of:)``): a source edited without
         /// touching its `#include` lines keeps the entry (the edit-compile loop).
@@ -144,7 +145,8 @@ public final class WarmInputs: Sendable {
                 } else if !Identity.exists(path, folders: folders) {
                     continue
                 }
-                // A file that changed is a change; a folder that changed has its looked-at paths checked.
+                // A file that changed is a change; a folder that changed has its looked-at paths checked (one that
+                // was missing and now exists has none kept: a change).
                 guard probes[stored] != nil else { return false }
                 moved.append(stored)
             }
@@ -231,14 +233,17 @@ public final class WarmInputs: Sendable {
             if let info = sightings.stats[folder] { return Identity(info, path: folder) }
             return sightings.missing.contains(folder) ? nil : Identity(path: folder)
         }
+        let folderChecks = probes.keys.sorted().map { (folder: $0, identity: folderIdentity($0)) }
         let checks = files.map { file in
             (relocation.stored(file), read[file].map { Identity($0, path: file, content: relocation.isInside(file)) }
                 ?? Identity(path: file, content: relocation.isInside(file)))
         }
-            + probes.keys.sorted().map { (relocation.stored($0), folderIdentity($0)) }
+            + folderChecks.map { (relocation.stored($0.folder), $0.identity) }
+        // The names looked at in a folder that was missing are not kept (more than half of a C++ compile's, in the
+        // search folders that have no `bits`, `sys`, ...): should it appear, the entry is refused.
         var stored: Probes = [:]
         stored.reserveCapacity(probes.count)
-        for (folder, names) in probes { stored[relocation.stored(folder)] = names }
+        for (folder, identity) in folderChecks where identity != nil { stored[relocation.stored(folder)] = probes[folder] }
         let entry = Entry(files: files.map(relocation.stored), checks: checks, probes: stored, sourceDirectives: sourceDirectives)
         keep(key, entry)
         guard let directory else { return nil }

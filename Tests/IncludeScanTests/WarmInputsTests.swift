@@ -87,6 +87,11 @@ import Testing
         // <sub/b.h> is looked for in first/sub, which does not exist yet.
         let tree = try Fixture(["main.c": "#include <sub/b.h>\n", "second/sub/b.h": "int b;\n"])
         tree.scan()
+        // The missing folder is checked, and the names looked for there are not kept.
+        let text = try #require(Posix.readFile(tree.root + "/.warm/" + tree.key.fileName))
+        let entry = try #require(WarmInputs.decode(String(decoding: text, as: UTF8.self), key: tree.key))
+        #expect(entry.checks.contains { $0.path == tree.root + "/first/sub" && $0.identity == nil })
+        #expect(entry.probes[tree.root + "/first/sub"] == nil && entry.probes[tree.root + "/second/sub"] != nil)
         try tree.write("first/sub/b.h", "int shadow;\n")
         #expect(tree.warm.files(for: tree.key) == nil)
         #expect(tree.scan().contains(tree.root + "/first/sub/b.h"))
