@@ -52,7 +52,8 @@ final class FolderCache: Sendable {
             self.memory = memory
         }
 
-        /// Every path asked about, by folder and name, and whether something was there.
+        /// Every path asked about, by folder and name, and whether something was there; a folder that was missing
+        /// with no names (nothing was there, and a change is its appearing).
         var probes: Probes {
             let strings = memory.strings()
             // Grouped by folder number first: each name is appended, not hashed.
@@ -61,8 +62,9 @@ final class FolderCache: Sendable {
                 byFolder[Int32(truncatingIfNeeded: key >> 32), default: []].append((strings[Int(key & 0xffff_ffff)], seen[key] != .absent))
             }
             var probes: Probes = [:]
-            probes.reserveCapacity(byFolder.count)
+            probes.reserveCapacity(byFolder.count + statuses.count)
             for (folder, names) in byFolder { probes[strings[Int(folder)]] = names }
+            for (folder, status) in statuses where status == .missing { probes[strings[Int(folder)]] = [] }
             return probes
         }
 
@@ -99,7 +101,7 @@ final class FolderCache: Sendable {
             if let kind = seen[key] { return Probe(key: key, folder: folderNumber, status: status, kind: kind) }
             let kind: PathKind
             switch status {
-            case .missing: kind = .absent
+            case .missing: return Probe(key: key, folder: folderNumber, status: status, kind: .absent)
             case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
@@ -107,7 +109,8 @@ final class FolderCache: Sendable {
             return Probe(key: key, folder: folderNumber, status: status, kind: kind)
         }
 
-        /// Keeps a probe's answer as the scan's (the first answer stands).
+        /// Keeps a probe's answer as the scan's (the first answer stands). Paths in a folder missing in this scan
+        /// are not asked to be kept: the folder stands for them (``probes``).
         mutating func record(_ key: UInt64, _ kind: PathKind) {
             if seen.updateValue(kind, forKey: key) == nil { order.append(key) }
         }

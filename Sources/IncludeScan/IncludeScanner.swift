@@ -110,7 +110,10 @@ public final class IncludeScanner: Sendable {
         func all(_ name: String, in folders: [String], list: Int32, precompiled: Bool = false) -> (found: [String], precompiled: Int?) {
             let search = SearchMemory.Search(list: list, name: name, precompiled: precompiled)
             if let known = memory.answer(search), holds(known, for: search) {
-                for probes in known.probes {
+                // The scan's probes, but in folders missing now (the folder stands for them).
+                let folders = known.folders
+                for (index, probes) in known.probes.enumerated()
+                where lookup.status(of: folders.key.numbers[index], path: folders.paths[index]) != .missing {
                     for probe in probes { lookup.record(probe.key, probe.kind) }
                 }
                 return (known.found, known.precompiled)
