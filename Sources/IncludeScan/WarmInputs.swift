@@ -56,10 +56,13 @@ public final class WarmInputs: Sendable {
     struct Relocation {
         let prefix: String
         init(_ workingDirectory: String) { prefix = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/" }
-        func isInside(_ path: String) -> Bool { prefix != "/" && (path.hasPrefix(prefix) || path + "/" == prefix) }
+        /// Whether `path` is the working folder or inside it (compared byte by byte: a path is asked for each file
+        /// and folder of every remembered scan).
+        func isInside(_ path: String) -> Bool { prefix != "/" && (path.utf8.starts(with: prefix.utf8) || isWorkingFolder(path)) }
+        func isWorkingFolder(_ path: String) -> Bool { path.utf8.count + 1 == prefix.utf8.count && prefix.utf8.starts(with: path.utf8) }
         func stored(_ path: String) -> String {
             guard isInside(path) else { return path }
-            return path + "/" == prefix ? "." : "./" + path[path.utf8.index(path.startIndex, offsetBy: prefix.utf8.count)...]
+            return isWorkingFolder(path) ? "." : "./" + path[path.utf8.index(path.startIndex, offsetBy: prefix.utf8.count)...]
         }
         func resolved(_ path: String) -> String {
             if path == "." { return String(prefix.dropLast()) }
@@ -234,11 +237,13 @@ public final class WarmInputs: Sendable {
             return sightings.missing.contains(folder) ? nil : Identity(path: folder)
         }
         let folderChecks = probes.keys.sorted().map { (folder: $0, identity: folderIdentity($0)) }
-        let checks = files.map { file in
-            (relocation.stored(file), read[file].map { Identity($0, path: file, content: relocation.isInside(file)) }
-                ?? Identity(path: file, content: relocation.isInside(file)))
+        var checks: [(path: String, identity: Identity?)] = []
+        checks.reserveCapacity(files.count + folderChecks.count)
+        for file in files {
+            let inside = relocation.isInside(file)
+            checks.append((relocation.stored(file), read[file].map { Identity($0, path: file, content: inside) } ?? Identity(path: file, content: inside)))
         }
-            + folderChecks.map { (relocation.stored($0.folder), $0.identity) }
+        for (folder, identity) in folderChecks { checks.append((relocation.stored(folder), identity)) }
         // The names looked at in a folder that was missing are not kept (more than half of a C++ compile's, in the
         // search folders that have no `bits`, `sys`, ...): should it appear, the entry is refused.
         var stored: Probes = [:]
@@ -296,31 +301,44 @@ public final class WarmInputs: Sendable {
     /// in an `in FOLDER` line followed by `+ NAME` or `- NAME` lines (looked at, existed or not), and a last line
     /// `end` (a file cut short is refused).
     static func encode(_ key: Key, _ entry: Entry) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
-        func put(_ text: String) { out.append(contentsOf: text.utf8) }
-        func put(_ number: some BinaryInteger, radix: Int = 10) { appendDigits(of: number, radix: radix, to: &out) }
+        var out = EntryText(capacity: key.text.utf8.count + 80 * (entry.files.count + entry.checks.count) + 64 * entry.probes.count)
         let newline = UInt8(ascii: "\n"), space = UInt8(ascii: " ")
-        put(key.text); put("\n--\n")
-        for file in entry.files { put("file "); put(file); out.append(newline) }
+        out.put(key.text); out.put("\n--\n")
+        for file in entry.files { out.put("file "); out.put(file); out.put(newline) }
         for (path, identity) in entry.checks {
             if let id = identity {
-                put("check "); put(id.inode); out.append(space); put(id.size); out.append(space)
-                put(id.modified); out.append(space); put(id.changed); out.append(space)
-                if let content = id.content { put("C"); put(content, radix: 16); out.append(space) }
+                out.put("check "); out.put(number: id.inode); out.put(space); out.put(number: id.size); out.put(space)
+                out.put(number: id.modified); out.put(space); out.put(number: id.changed); out.put(space)
+                if let content = id.content { out.put("C"); out.put(number: content, radix: 16); out.put(space) }
             } else {
-                put("check - ")
+                out.put("check - ")
             }
-            put(path); out.append(newline)
+            out.put(path); out.put(newline)
         }
         // Folder by folder, as kept: the folder once, then its names (a folder's path is not repeated per name).
         for (folder, names) in entry.probes {
-            put("in "); put(folder); out.append(newline)
-            for (name, existed) in names { put(existed ? "+ " : "- "); put(name); out.append(newline) }
+            out.put("in "); out.put(folder); out.put(newline)
+            for (name, existed) in names { out.put(existed ? "+ " : "- "); out.put(name); out.put(newline) }
         }
-        if let directives = entry.sourceDirectives { put("directives "); put(directives, radix: 16); out.append(newline) }
-        put("end\n")
-        return out
+        if let directives = entry.sourceDirectives { out.put("directives "); out.put(number: directives, radix: 16); out.put(newline) }
+        out.put("end\n")
+        return out.bytes
+    }
+
+    /// An entry file's text as it is put together: each string's bytes copied at once, numbers spelt in place.
+    struct EntryText {
+        private(set) var bytes: [UInt8] = []
+
+        init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+        mutating func put(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes.append(contentsOf: $0) }
+        }
+
+        mutating func put(_ byte: UInt8) { bytes.append(byte) }
+
+        mutating func put(number: some BinaryInteger, radix: Int = 10) { WarmInputs.appendDigits(of: number, radix: radix, to: &bytes) }
     }
 
     /// Appends `number` as `String(number, radix:)` spells it (lower-case hex), without making the string: an
