@@ -70,7 +70,7 @@ final class FolderCache: Sendable {
 
         /// What the scan saw of each folder it looked in (the folders of ``probes``), when it first looked: its
         /// `stat`, or that it was not there. A folder that could not be stat'ed is left out.
-        var folders: FolderSightings {
+        var sightings: FolderSightings {
             let strings = memory.strings()
             var sightings = FolderSightings()
             for (folder, status) in statuses {

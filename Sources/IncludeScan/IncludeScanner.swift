@@ -91,7 +91,7 @@ public final class IncludeScanner: Sendable {
         var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory())
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
-        return (outcome, lookup.probes, lookup.read, lookup.folders)
+        return (outcome, lookup.probes, lookup.read, lookup.sightings)
     }
 
     /// A name searched for in the angled folders, or in the `-iquote` folders and then the angled ones.

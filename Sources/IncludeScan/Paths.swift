@@ -11,7 +11,9 @@ public typealias Probes = [String: [(name: String, existed: Bool)]]
 /// (a folder that could not be stat'ed is in neither). A scan remembered with these is checked against the folders
 /// as they were before it looked in them.
 public struct FolderSightings: Sendable {
+    /// The folders that were there (or something else by their name), each with its `stat`.
     public var stats: [String: stat] = [:]
+    /// The folders that were not there.
     public var missing: Set<String> = []
     public init() {}
 }
