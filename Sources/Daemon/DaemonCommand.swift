@@ -108,6 +108,11 @@ public struct DaemonCommand: AsyncParsableCommand {
             NIOSingletons.blockingPoolThreadCountSuggestion = Self.blockingThreads(
                 maxJobs: resolved.configuration.maxJobs, localCores: LocalCores.current(), machineCores: System.coreCount)
         }
+        // Network work runs on NIO's shared event loops, one per processor this daemon may use: a client held to a
+        // share of one (a cgroup quota) gets one loop, and a launcher's answer is not handed between two.
+        if Posix.environment("NIO_SINGLETON_GROUP_LOOP_COUNT") == nil {
+            NIOSingletons.groupLoopCountSuggestion = LocalCores.current()
+        }
         if resolved.configuration.schedulers.isEmpty, let netname = resolved.netname {
             logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
             let (host, port) = try await Discovery.find(netname: netname, udpPort: discoveryPort,
