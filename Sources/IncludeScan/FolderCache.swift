@@ -52,7 +52,7 @@ final class FolderCache: Sendable {
             self.memory = memory
         }
 
-        /// Every path asked about, by folder and name, and whether something was there; a folder that was missing
+        /// Every path asked about, by folder and name, and whether something was there; a folder that was absent
         /// with no names (nothing was there, and a change is its appearing).
         var probes: Probes {
             let strings = memory.strings()
@@ -64,9 +64,13 @@ final class FolderCache: Sendable {
             var probes: Probes = [:]
             probes.reserveCapacity(byFolder.count + statuses.count)
             for (folder, names) in byFolder { probes[strings[Int(folder)]] = names }
-            for (folder, status) in statuses where status == .missing { probes[strings[Int(folder)]] = [] }
+            for folder in statuses.keys where isAbsent(folder) { probes[strings[Int(folder)]] = [] }
             return probes
         }
+
+        /// Whether nothing is at the folder's path in this scan (not a folder, nor anything else: a file there keeps
+        /// its probes, which a folder taking its place is checked against).
+        func isAbsent(_ folder: Int32) -> Bool { statuses[folder] == .missing && folderStats[folder] == nil }
 
         /// What the scan saw of each folder it looked in (the folders of ``probes``), when it first looked: its
         /// `stat`, or that it was not there. A folder that could not be stat'ed is left out.
@@ -101,7 +105,10 @@ final class FolderCache: Sendable {
             if let kind = seen[key] { return Probe(key: key, folder: folderNumber, status: status, kind: kind) }
             let kind: PathKind
             switch status {
-            case .missing: return Probe(key: key, folder: folderNumber, status: status, kind: .absent)
+            case .missing:
+                let probe = Probe(key: key, folder: folderNumber, status: status, kind: .absent)
+                if !isAbsent(folderNumber) { record(key, .absent) }
+                return probe
             case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
@@ -109,7 +116,7 @@ final class FolderCache: Sendable {
             return Probe(key: key, folder: folderNumber, status: status, kind: kind)
         }
 
-        /// Keeps a probe's answer as the scan's (the first answer stands). Paths in a folder missing in this scan
+        /// Keeps a probe's answer as the scan's (the first answer stands). Paths in a folder absent in this scan
         /// are not asked to be kept: the folder stands for them (``probes``).
         mutating func record(_ key: UInt64, _ kind: PathKind) {
             if seen.updateValue(kind, forKey: key) == nil { order.append(key) }

@@ -110,10 +110,12 @@ public final class IncludeScanner: Sendable {
         func all(_ name: String, in folders: [String], list: Int32, precompiled: Bool = false) -> (found: [String], precompiled: Int?) {
             let search = SearchMemory.Search(list: list, name: name, precompiled: precompiled)
             if let known = memory.answer(search), holds(known, for: search) {
-                // The scan's probes, but in folders missing now (the folder stands for them).
+                // The scan's probes, but in folders absent now (the folder stands for them).
                 let folders = known.folders
-                for (index, probes) in known.probes.enumerated()
-                where lookup.status(of: folders.key.numbers[index], path: folders.paths[index]) != .missing {
+                for (index, probes) in known.probes.enumerated() {
+                    let number = folders.key.numbers[index]
+                    _ = lookup.status(of: number, path: folders.paths[index])
+                    if lookup.isAbsent(number) { continue }
                     for probe in probes { lookup.record(probe.key, probe.kind) }
                 }
                 return (known.found, known.precompiled)

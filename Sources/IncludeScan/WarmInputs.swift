@@ -244,8 +244,9 @@ public final class WarmInputs: Sendable {
             checks.append((relocation.stored(file), read[file].map { Identity($0, path: file, content: inside) } ?? Identity(path: file, content: inside)))
         }
         for (folder, identity) in folderChecks { checks.append((relocation.stored(folder), identity)) }
-        // The names looked at in a folder that was missing are not kept (more than half of a C++ compile's, in the
-        // search folders that have no `bits`, `sys`, ...): should it appear, the entry is refused.
+        // The names looked at where nothing was are not kept (more than half of a C++ compile's, in the search
+        // folders that have no `bits`, `sys`, ...): should a folder appear there, the entry is refused. A file in
+        // a folder's place keeps them: a folder replacing it is checked name by name.
         var stored: Probes = [:]
         stored.reserveCapacity(probes.count)
         for (folder, identity) in folderChecks where identity != nil { stored[relocation.stored(folder)] = probes[folder] }

@@ -97,6 +97,16 @@ import Testing
         #expect(tree.scan().contains(tree.root + "/first/sub/b.h"))
     }
 
+    @Test func aFileInPlaceOfASearchedFolderReplacedByAFolder() throws {
+        // <sub/b.h> is looked for in first/sub, a regular file at first: then a folder with b.h takes its place.
+        let tree = try Fixture(["main.c": "#include <sub/b.h>\n", "first/sub": "not a folder\n", "second/sub/b.h": "int b;\n"])
+        #expect(tree.scan() == [tree.root + "/main.c", tree.root + "/second/sub/b.h"])
+        try FileManager.default.removeItem(atPath: tree.root + "/first/sub")
+        try tree.write("first/sub/b.h", "int shadow;\n")
+        #expect(tree.warm.files(for: tree.key) == nil)
+        #expect(tree.scan().contains(tree.root + "/first/sub/b.h"))
+    }
+
     @Test func anEditedInclude() throws {
         let tree = try Fixture(["main.c": "#include <a.h>\n", "second/a.h": "int a;\n", "second/c.h": "int c;\n"])
         tree.scan()
