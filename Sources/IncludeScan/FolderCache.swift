@@ -77,12 +77,11 @@ final class FolderCache: Sendable {
         var sightings: FolderSightings {
             let strings = memory.strings()
             var sightings = FolderSightings()
-            for (folder, status) in statuses {
-                let path = strings[Int(folder)]
+            for folder in statuses.keys {
                 if let info = folderStats[folder] {
-                    sightings.stats[path] = info
-                } else if status == .missing {
-                    sightings.missing.insert(path)
+                    sightings.stats[strings[Int(folder)]] = info
+                } else if isAbsent(folder) {
+                    sightings.missing.insert(strings[Int(folder)])
                 }
             }
             return sightings
@@ -106,9 +105,9 @@ final class FolderCache: Sendable {
             let kind: PathKind
             switch status {
             case .missing:
-                let probe = Probe(key: key, folder: folderNumber, status: status, kind: .absent)
-                if !isAbsent(folderNumber) { record(key, .absent) }
-                return probe
+                kind = .absent
+                // Nothing at the folder's path: the folder stands for the paths in it (``probes``).
+                if isAbsent(folderNumber) { return Probe(key: key, folder: folderNumber, status: status, kind: kind) }
             case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
             case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
             }
