@@ -104,14 +104,15 @@ public struct DaemonCommand: AsyncParsableCommand {
         // Blocking work runs on NIO's shared thread pool, and each compile for a peer holds one of its threads until
         // the compiler exits: a pool of NIO's default size (the machine's processors) below --max-jobs would queue
         // compiles behind each other, and the storing of the next job's files behind them. Set before first use.
+        let processors = LocalCores.current()
         if Posix.environment("NIO_SINGLETON_BLOCKING_POOL_THREAD_COUNT") == nil {
             NIOSingletons.blockingPoolThreadCountSuggestion = Self.blockingThreads(
-                maxJobs: resolved.configuration.maxJobs, localCores: LocalCores.current(), machineCores: System.coreCount)
+                maxJobs: resolved.configuration.maxJobs, localCores: processors, machineCores: System.coreCount)
         }
         // Network work runs on NIO's shared event loops, one per processor this daemon may use: a client held to a
         // share of one (a cgroup quota) gets one loop, and a launcher's answer is not handed between two.
         if Posix.environment("NIO_SINGLETON_GROUP_LOOP_COUNT") == nil {
-            NIOSingletons.groupLoopCountSuggestion = LocalCores.current()
+            NIOSingletons.groupLoopCountSuggestion = processors
         }
         if resolved.configuration.schedulers.isEmpty, let netname = resolved.netname {
             logger.info("looking for a scheduler by broadcast", metadata: ["netname": "\(netname)"])
