@@ -47,9 +47,14 @@ final class FolderCache: Sendable {
         /// The `stat` of each file the scan read, taken before reading it.
         var read: [String: stat] = [:]
 
-        init(cache: FolderCache, memory: SearchMemory) {
+        /// `expectedFiles` and `expectedProbes`: how many files and paths the scan is likely to ask about (the last
+        /// scan's), reserved at once.
+        init(cache: FolderCache, memory: SearchMemory, expectedFiles: Int = 0, expectedProbes: Int = 0) {
             self.cache = cache
             self.memory = memory
+            read.reserveCapacity(expectedFiles)
+            seen.reserveCapacity(expectedProbes)
+            order.reserveCapacity(expectedProbes)
         }
 
         /// Every path asked about, by folder and name, and whether something was there; a folder that was absent

@@ -37,6 +37,9 @@ public final class IncludeScanner: Sendable {
     private let searchMemory: Mutex<SearchMemory>
     /// Paths of earlier answers asked again one by one (their folder changed or was too fresh to trust).
     let pathsCheckedAgain = Atomic<Int>(0)
+    /// The sizes of the last scan's collections (files, searches, paths asked), reserved up front by the next: the
+    /// compiles of a build read about as many files, and growing the tables on the way rehashes every path in them.
+    private let lastFiles = Atomic<Int>(0), lastSearches = Atomic<Int>(0), lastProbes = Atomic<Int>(0)
 
     /// The memory a scan starting now works with.
     private func currentSearchMemory() -> SearchMemory {
@@ -88,7 +91,8 @@ public final class IncludeScanner: Sendable {
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                                     workingDirectory: String, folders: FolderHandles = FolderHandles())
         -> (outcome: Outcome, probes: Probes, read: [String: stat], sightings: FolderSightings) {
-        var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory())
+        var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory(), expectedFiles: lastFiles.load(ordering: .relaxed),
+                                        expectedProbes: lastProbes.load(ordering: .relaxed))
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
         return (outcome, lookup.probes, lookup.read, lookup.sightings)
@@ -195,6 +199,7 @@ public final class IncludeScanner: Sendable {
         let quotedList = memory.number(quotedFolders.joined(separator: "\u{0}"))
         // What each name's search found: a header that many files include is looked for once per scan.
         var searched: [Search: (found: [String], precompiled: Int?)] = [:]
+        searched.reserveCapacity(lastSearches.load(ordering: .relaxed))
         func search(_ name: String, quoted: Bool) -> (found: [String], precompiled: Int?) {
             let key = Search(name: name, quoted: quoted)
             if let known = searched[key] { return known }
@@ -205,7 +210,15 @@ public final class IncludeScanner: Sendable {
         }
         var files: [String] = []
         var seen = Set<String>()
+        let expectedFiles = lastFiles.load(ordering: .relaxed)
+        files.reserveCapacity(expectedFiles)
+        seen.reserveCapacity(expectedFiles)
         var queue: [String] = []
+        defer {
+            lastFiles.store(files.count, ordering: .relaxed)
+            lastSearches.store(searched.count, ordering: .relaxed)
+            lastProbes.store(lookup.order.count, ordering: .relaxed)
+        }
         func visit(_ path: String) {
             guard seen.insert(path).inserted else { return }
             files.append(path)

@@ -29,6 +29,17 @@ func lastSlash(in path: String) -> String.Index? {
     path.utf8.lastIndex(of: UInt8(ascii: "/"))
 }
 
+/// Whether `path`'s UTF-8 bytes start with `prefix`'s: one `memcmp` over native strings' contiguous bytes (the
+/// generic `starts(with:)` steps through both views byte by byte).
+func hasBytePrefix(_ path: String, _ prefix: String) -> Bool {
+    let fast = path.utf8.withContiguousStorageIfAvailable { whole in
+        prefix.utf8.withContiguousStorageIfAvailable { start in
+            start.count <= whole.count && (start.isEmpty || memcmp(whole.baseAddress!, start.baseAddress!, start.count) == 0)
+        }
+    }
+    return (fast ?? nil) ?? path.utf8.starts(with: prefix.utf8)
+}
+
 /// The last component of `path` (all of it when there is no `/`).
 func lastComponent(of path: String) -> String {
     guard let slash = lastSlash(in: path) else { return path }

@@ -58,8 +58,8 @@ public final class WarmInputs: Sendable {
         init(_ workingDirectory: String) { prefix = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/" }
         /// Whether `path` is the working folder or inside it (compared byte by byte: a path is asked for each file
         /// and folder of every remembered scan).
-        func isInside(_ path: String) -> Bool { prefix != "/" && (path.utf8.starts(with: prefix.utf8) || isWorkingFolder(path)) }
-        func isWorkingFolder(_ path: String) -> Bool { path.utf8.count + 1 == prefix.utf8.count && prefix.utf8.starts(with: path.utf8) }
+        func isInside(_ path: String) -> Bool { prefix != "/" && (hasBytePrefix(path, prefix) || isWorkingFolder(path)) }
+        func isWorkingFolder(_ path: String) -> Bool { path.utf8.count + 1 == prefix.utf8.count && hasBytePrefix(prefix, path) }
         func stored(_ path: String) -> String {
             guard isInside(path) else { return path }
             return isWorkingFolder(path) ? "." : "./" + path[path.utf8.index(path.startIndex, offsetBy: prefix.utf8.count)...]
@@ -347,17 +347,28 @@ public final class WarmInputs: Sendable {
     static func appendDigits(of number: some BinaryInteger, radix: Int, to out: inout [UInt8]) {
         precondition(radix >= 2 && radix <= 16)
         if number < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = UInt64(number.magnitude)
-        let base = UInt64(radix)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { digits in
-            var count = 0
+        let magnitude = UInt64(number.magnitude)
+        // The two radixes entries use get constant divisors (a multiplication and a shift, not a division per digit).
+        switch radix {
+        case 10: appendDigits(of: magnitude, base: 10, to: &out)
+        case 16: appendDigits(of: magnitude, base: 16, to: &out)
+        default: appendDigits(of: magnitude, base: UInt64(radix), to: &out)
+        }
+    }
+
+    @inline(__always)
+    private static func appendDigits(of magnitude: UInt64, base: UInt64, to out: inout [UInt8]) {
+        // 64 binary digits at most; spelt from the end of a buffer on the stack, then appended at once.
+        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var magnitude = magnitude, start = buffer.count
             repeat {
-                let digit = UInt8(magnitude % base)
-                digits[63 - count] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
-                count += 1
+                let digit = UInt8(truncatingIfNeeded: magnitude % base)
+                start -= 1
+                buffer[start] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
                 magnitude /= base
             } while magnitude > 0
-            out.append(contentsOf: UnsafeMutableBufferPointer(rebasing: digits[(64 - count)...]))
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
         }
     }
 
