@@ -22,6 +22,8 @@ public struct DaemonConfiguration: Sendable {
     public var platform: String
     /// Helpers tried for one job before it compiles locally.
     public var maximumAttempts: Int = 3
+    /// The processors this daemon may use, when its caller has read them already (``LocalCores``); nil: read at start.
+    public var processors: Int?
     /// Size limit of the unpacked environments received from peers (least recently used go first).
     public var environmentCacheBytes: Int64 = 10 << 30
     /// Size limit of the file contents received from peers (least recently used go first).

@@ -42,7 +42,7 @@ public final class Daemon: Sendable {
         try SandboxTree.ensureDirectory(config.stateDirectory)
         hostID = try HostIdentity.load(stateDirectory: config.stateDirectory)
         remoteSlots = SlotPool(capacity: config.maxJobs)
-        let processors = LocalCores.current()
+        let processors = config.processors ?? LocalCores.current()
         self.processors = processors
         // Hashes of the compilers and system headers survive a restart: the first build after it does not read them again.
         let resolver = FileResolver(journal: HashJournal(path: config.stateDirectory + "/file-hashes"))

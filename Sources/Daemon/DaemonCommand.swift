@@ -105,6 +105,7 @@ public struct DaemonCommand: AsyncParsableCommand {
         // the compiler exits: a pool of NIO's default size (the machine's processors) below --max-jobs would queue
         // compiles behind each other, and the storing of the next job's files behind them. Set before first use.
         let processors = LocalCores.current()
+        resolved.configuration.processors = processors
         if Posix.environment("NIO_SINGLETON_BLOCKING_POOL_THREAD_COUNT") == nil {
             NIOSingletons.blockingPoolThreadCountSuggestion = Self.blockingThreads(
                 maxJobs: resolved.configuration.maxJobs, localCores: processors, machineCores: System.coreCount)
