@@ -115,11 +115,8 @@ public final class IncludeScanner: Sendable {
             let search = SearchMemory.Search(list: list, name: name, precompiled: precompiled)
             if let known = memory.answer(search), holds(known, for: search) {
                 // The scan's probes, but in folders absent now (the folder stands for them).
-                let folders = known.folders
-                for (index, probes) in known.probes.enumerated() {
-                    let number = folders.key.numbers[index]
-                    _ = lookup.status(of: number, path: folders.paths[index])
-                    if lookup.isAbsent(number) { continue }
+                let absent = absentFolders(of: known.folders)
+                for (index, probes) in known.probes.enumerated() where !absent[index] {
                     for probe in probes { lookup.record(probe.key, probe.kind) }
                 }
                 return (known.found, known.precompiled)
@@ -157,8 +154,23 @@ public final class IncludeScanner: Sendable {
             return (found, firstPrecompiled)
         }
         /// Whether each shared set of folders is as it was (every one still missing, or trusted with the same
-        /// identity), checked once per scan.
+        /// identity), checked once per scan. A set's identity names it for the whole scan: the memory keeps every
+        /// set it made while it is in use (``SearchMemory/folders(_:paths:)``).
         var unchanged: [ObjectIdentifier: Bool] = [:]
+        /// Which folders of each shared set have nothing at their path in this scan, decided once per scan (the
+        /// answers taken from the memory share a few sets, and each replays its probes).
+        var absent: [ObjectIdentifier: [Bool]] = [:]
+        func absentFolders(of folders: SearchMemory.Folders) -> [Bool] {
+            let id = ObjectIdentifier(folders)
+            if let known = absent[id] { return known }
+            let decided = folders.key.numbers.indices.map { index in
+                let number = folders.key.numbers[index]
+                _ = lookup.status(of: number, path: folders.paths[index])
+                return lookup.isAbsent(number)
+            }
+            absent[id] = decided
+            return decided
+        }
         /// Whether every path an earlier answer looked at holds what it held: a folder trusted with the same identity
         /// as then holds the same entries; in any other, each path is asked again. An answer that holds after such
         /// checks is kept again under the folders' statuses of this scan, when none is untrusted, so that the next
