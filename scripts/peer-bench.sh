@@ -183,10 +183,11 @@ build() {
   local b0 h10 h20 d0
   d0=$(daemon_cpu)
   b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2)
-  # PEER_PERF=1: perf records the whole machine during swlaunch's builds (call graphs, for `perf report`).
+  # PEER_PERF=1: perf records the whole machine during swlaunch's builds (call graphs, for `perf report`), at
+  # PEER_PERF_FREQ samples a second (999).
   local perf_pid=""
   if [[ ${PEER_PERF:-} == 1 && $tool == swlaunch* && $record == yes ]]; then
-    perf record -q -a -g -F 999 -e cpu-clock -o "$work/perf-$tool-$budget-${run:-0}.data" >/dev/null 2>&1 &
+    perf record -q -a -g -F "${PEER_PERF_FREQ:-999}" -e cpu-clock -o "$work/perf-$tool-$budget-${run:-0}.data" >/dev/null 2>&1 &
     perf_pid=$!; sleep 1
     client_daemon_pid > "$work/perf-$tool-$budget-${run:-0}.pid"
   fi

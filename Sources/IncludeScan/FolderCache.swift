@@ -47,11 +47,17 @@ final class FolderCache: Sendable {
         /// The `stat` of each file the scan read, taken before reading it.
         var read: [String: stat] = [:]
 
+        /// The scan's folder handles: each name is asked of its folder's handle (a build folder, untrusted while
+        /// the build writes in it, is asked about every header name the compile searches for).
+        let handles: FolderHandles
+
         /// `expectedFiles` and `expectedProbes`: how many files and paths the scan is likely to ask about (the last
         /// scan's), reserved at once.
-        init(cache: FolderCache, memory: SearchMemory, expectedFiles: Int = 0, expectedProbes: Int = 0) {
+        init(cache: FolderCache, memory: SearchMemory, handles: FolderHandles = FolderHandles(), expectedFiles: Int = 0,
+             expectedProbes: Int = 0) {
             self.cache = cache
             self.memory = memory
+            self.handles = handles
             read.reserveCapacity(expectedFiles)
             seen.reserveCapacity(expectedProbes)
             order.reserveCapacity(expectedProbes)
@@ -113,8 +119,8 @@ final class FolderCache: Sendable {
                 kind = .absent
                 // Nothing at the folder's path: the folder stands for the paths in it (``probes``).
                 if isAbsent(folderNumber) { return Probe(key: key, folder: folderNumber, status: status, kind: kind) }
-            case .untrusted: kind = FolderCache.kind(of: childPath(name, of: folder))
-            case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity)
+            case .untrusted: kind = FolderCache.kind(of: name, in: folder, handles: handles)
+            case let .trusted(identity): kind = cache.kind(of: name, in: folder, identity: identity, handles: handles)
             }
             record(key, kind)
             return Probe(key: key, folder: folderNumber, status: status, kind: kind)
@@ -129,7 +135,7 @@ final class FolderCache: Sendable {
         /// The folder's status in this scan: stat'ed the first time it is asked.
         mutating func status(of folder: Int32, path: String) -> Status {
             if let known = statuses[folder] { return known }
-            let seen = Self.look(at: path, now: now)
+            let seen = Self.look(at: path, now: now, handles: handles)
             if let info = seen.info { folderStats[folder] = info }
             statuses[folder] = seen.status
             return seen.status
@@ -140,10 +146,19 @@ final class FolderCache: Sendable {
             look(at: folder, now: now).status
         }
 
-        /// A folder's status and the `stat` it was decided from (nil when the stat failed).
-        static func look(at folder: String, now: Double) -> (status: Status, info: stat?) {
+        /// A folder's status and the `stat` it was decided from (nil when the stat failed); asked of its parent's
+        /// handle in `handles` (a search folder's subfolders, `bits` or `sys`, are asked in each search folder).
+        static func look(at folder: String, now: Double, handles: FolderHandles? = nil) -> (status: Status, info: stat?) {
             var info = stat()
-            guard stat(folder, &info) == 0 else { return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil) }
+            let name = lastComponent(of: folder)
+            if let handles, !name.isEmpty, lastSlash(in: folder) != nil {
+                guard let seen = handles.lookUp(name, in: parentFolder(of: folder)) else {
+                    return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil)
+                }
+                info = seen
+            } else {
+                guard stat(folder, &info) == 0 else { return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil) }
+            }
             return (status(of: info, now: now), info)
         }
 
@@ -160,13 +175,13 @@ final class FolderCache: Sendable {
     }
 
     /// The kind of `folder/name`, from what was learnt under the folder's current identity, else from a stat.
-    func kind(of name: String, in folder: String, identity: Identity) -> PathKind {
+    func kind(of name: String, in folder: String, identity: Identity, handles: FolderHandles = FolderHandles()) -> PathKind {
         let known: PathKind? = folders.withLock { folders in
             guard let entry = folders[folder], entry.identity == identity else { return nil }
             return entry.kinds[name]
         }
         if let known { return known }
-        let kind = Self.kind(of: childPath(name, of: folder))
+        let kind = Self.kind(of: name, in: folder, handles: handles)
         folders.withLock { folders in
             if folders.count >= maximumFolders { folders.removeAll(keepingCapacity: true) }
             var entry = folders[folder] ?? Folder(identity: identity, kinds: [:])
@@ -177,9 +192,9 @@ final class FolderCache: Sendable {
         return kind
     }
 
-    static func kind(of path: String) -> PathKind {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return .absent }
+    /// The kind of `name` in `folder`, asked of the folder's handle.
+    static func kind(of name: String, in folder: String, handles: FolderHandles) -> PathKind {
+        guard let info = handles.lookUp(name, in: folder) else { return .absent }
         return (info.st_mode & S_IFMT) == S_IFREG ? .file : .other
     }
 }

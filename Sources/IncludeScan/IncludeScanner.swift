@@ -91,8 +91,8 @@ public final class IncludeScanner: Sendable {
     public func scanRecordingProbes(source: String, preincludes: [String], implicit: [String] = [], searchPath: SearchPath,
                                     workingDirectory: String, folders: FolderHandles = FolderHandles())
         -> (outcome: Outcome, probes: Probes, read: [String: stat], sightings: FolderSightings) {
-        var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory(), expectedFiles: lastFiles.load(ordering: .relaxed),
-                                        expectedProbes: lastProbes.load(ordering: .relaxed))
+        var lookup = FolderCache.Lookup(cache: folderCache, memory: currentSearchMemory(), handles: folders,
+                                        expectedFiles: lastFiles.load(ordering: .relaxed), expectedProbes: lastProbes.load(ordering: .relaxed))
         let outcome = scan(source: source, preincludes: preincludes, implicit: implicit, searchPath: searchPath,
                            workingDirectory: workingDirectory, lookup: &lookup, folders: folders)
         return (outcome, lookup.probes, lookup.read, lookup.sightings)

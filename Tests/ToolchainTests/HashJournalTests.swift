@@ -144,3 +144,27 @@ import Testing
     #expect(handles.lookUp(base + "/d/f")?.st_ino == direct.st_ino)
     #expect(FolderHandles().lookUp(base + "/d/f") == nil)
 }
+
+/// A name asked in a folder answers as `stat` of the path they make (links followed), and is not kept for the pass.
+@Test func folderHandlesAnswerANameInAFolderAsStatDoes() throws {
+    let base = NSTemporaryDirectory() + "handles-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: base + "/d/sub", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    try "x".write(toFile: base + "/d/f", atomically: false, encoding: .utf8)
+    symlink("f", base + "/d/l")
+    symlink("nowhere", base + "/d/dangling")
+    var direct = stat()
+    stat(base + "/d/f", &direct)
+    let handles = FolderHandles()
+    #expect(handles.lookUp("f", in: base + "/d")?.st_ino == direct.st_ino)
+    #expect(handles.lookUp("l", in: base + "/d")?.st_ino == direct.st_ino, "a link is followed")
+    #expect(handles.lookUp("dangling", in: base + "/d") == nil && errno == ENOENT)
+    #expect(handles.lookUp("missing", in: base + "/d") == nil && errno == ENOENT)
+    #expect(handles.lookUp("sub", in: base + "/d").map { ($0.st_mode & S_IFMT) == S_IFDIR } == true)
+    #expect(handles.lookUp("f", in: base + "/nofolder") == nil && errno == ENOENT, "a folder that cannot be opened: the path is stat'ed")
+    #expect(handles.lookUp("f", in: base + "/d/f") == nil && errno == ENOTDIR)
+    #expect(handles.lookUp("tmp", in: "/").map { ($0.st_mode & S_IFMT) == S_IFDIR } == true)
+    // Not kept: asked again after a change, the name answers anew.
+    unlink(base + "/d/f")
+    #expect(handles.lookUp("f", in: base + "/d") == nil)
+}
