@@ -195,6 +195,9 @@ public final class FileResolver: Sendable {
         var tree = ResolvedTree()
         var seenLinks = Set<String>()
         var seenFiles = Set<String>()
+        // Sized at once: a C++ compile has a few hundred files, and growing the set rehashes every path in it.
+        seenFiles.reserveCapacity(files.count)
+        tree.files.reserveCapacity(files.count)
         func addLinks(_ links: [SymlinkEntry]) {
             for link in links where seenLinks.insert(link.path).inserted { tree.symlinks.append(link) }
         }
