@@ -174,8 +174,9 @@ final class FolderCache: Sendable {
         }
     }
 
-    /// The kind of `folder/name`, from what was learnt under the folder's current identity, else from a stat.
-    func kind(of name: String, in folder: String, identity: Identity, handles: FolderHandles = FolderHandles()) -> PathKind {
+    /// The kind of `folder/name`, from what was learnt under the folder's current identity, else asked of the
+    /// folder's handle in `handles`.
+    func kind(of name: String, in folder: String, identity: Identity, handles: FolderHandles) -> PathKind {
         let known: PathKind? = folders.withLock { folders in
             guard let entry = folders[folder], entry.identity == identity else { return nil }
             return entry.kinds[name]

@@ -348,7 +348,8 @@ public final class WarmInputs: Sendable {
         precondition(radix >= 2 && radix <= 16)
         if number < 0 { out.append(UInt8(ascii: "-")) }
         let magnitude = UInt64(number.magnitude)
-        // The two radixes entries use get constant divisors (a multiplication and a shift, not a division per digit).
+        // Entries spell numbers in radix 10 and 16: constant divisors, a multiplication and a shift per digit, not a
+        // division.
         switch radix {
         case 10: appendDigits(of: magnitude, base: 10, to: &out)
         case 16: appendDigits(of: magnitude, base: 16, to: &out)
