@@ -11,8 +11,9 @@ import Wire
 /// programs and libraries, no headers) and drop out. gcc's implicit `stdc-predef.h` is then found in the client's
 /// folders as the client's compiler finds it, and the stand-in's dependency file is the client compiler's.
 final class IncludeTranslation: Sendable {
-    /// The client compiler's include directories by the arguments that choose them.
-    private let cache = Mutex<[[String]: [String]]>([:])
+    /// The client compiler's include directories by the arguments that choose them, with the identity the driver had
+    /// (links followed) when it listed them: a driver path pointed at another compiler lists them again.
+    private let cache = Mutex<[[String]: (driver: HashJournal.Identity?, directories: [String])]>([:])
     /// Stand-in and client pairs already logged.
     private let announced = Mutex(Set<String>())
 
@@ -57,7 +58,8 @@ final class IncludeTranslation: Sendable {
     /// The client compiler's `#include <...>` search list (`-E -v`), cached.
     func searchPath(compiler: String, language: String, options: [String]) throws -> [String] {
         let key = [compiler, language] + options
-        if let known = cache.withLock({ $0[key] }) { return known }
+        let driver = HashJournal.Identity.following(compiler)
+        if let known = cache.withLock({ $0[key] }), known.driver == driver { return known.directories }
         guard let bytes = Spawn.output(compiler, [compiler, "-E", "-v", "-x", language] + options + ["/dev/null"], stream: 2) else {
             throw MappedEnvironmentError(path: compiler, reason: "cannot list its include directories (-E -v)")
         }
@@ -69,7 +71,7 @@ final class IncludeTranslation: Sendable {
             if inList, line.hasPrefix(" ") { directories.append(String(line.drop { $0 == " " })) }
         }
         guard !directories.isEmpty else { throw MappedEnvironmentError(path: compiler, reason: "printed no include directories (-E -v)") }
-        cache.withLock { $0[key] = directories }
+        cache.withLock { $0[key] = (driver, directories) }
         return directories
     }
 }

@@ -21,6 +21,14 @@ public final class HashJournal: Sendable {
                       modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
                       changed: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
         }
+
+        /// The identity of the file `path` leads to (links followed); nil when there is none. A program's: what is
+        /// run when its path is, whichever links (`update-alternatives`) lead there.
+        public static func following(_ path: String) -> Identity? {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return Identity(info)
+        }
     }
 
     static let header = "swlaunch file hashes 1"

@@ -43,7 +43,8 @@ public struct ToolchainError: Error, CustomStringConvertible {
 public final class ToolchainRegistry: Sendable {
     private let resolver: FileResolver
     private let platform: String
-    private let cache = Mutex<[String: (Date, Toolchain)]>([:])
+    /// Each compiler's toolchain, with the identity its driver had (links followed) when it was found.
+    private let cache = Mutex<[String: (HashJournal.Identity?, Toolchain)]>([:])
     /// Where the files found for each compiler are kept across restarts (nil: not kept).
     private let memoryPath: String?
 
@@ -55,22 +56,20 @@ public final class ToolchainRegistry: Sendable {
         self.memoryPath = memoryPath
     }
 
-    /// The toolchain of the compiler at `compiler` on this machine (blocking; cached by the driver's mtime).
+    /// The toolchain of the compiler at `compiler` on this machine (blocking; cached while the file the driver's path
+    /// leads to keeps its identity: `update-alternatives` pointing `c++` at another compiler changes the file at the
+    /// end of the links, not the link named).
     public func native(compiler: String) throws -> Toolchain {
         if let toolchain = nativeIfKnown(compiler: compiler) { return toolchain }
-        let mtime = Self.modificationDate(of: compiler)
+        let stamp = HashJournal.Identity.following(compiler)
         let toolchain = try discover(compiler)
-        cache.withLock { $0[compiler] = (mtime, toolchain) }
+        cache.withLock { $0[compiler] = (stamp, toolchain) }
         return toolchain
-    }
-
-    private static func modificationDate(of path: String) -> Date {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date.distantPast
     }
 
     /// The native toolchain of `compiler` if it was discovered already and the compiler has not changed since.
     public func nativeIfKnown(compiler: String) -> Toolchain? {
-        guard let (stamp, toolchain) = cache.withLock({ $0[compiler] }), stamp == Self.modificationDate(of: compiler) else { return nil }
+        guard let (stamp, toolchain) = cache.withLock({ $0[compiler] }), stamp == HashJournal.Identity.following(compiler) else { return nil }
         return toolchain
     }
 

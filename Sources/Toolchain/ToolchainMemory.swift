@@ -25,11 +25,7 @@ struct ToolchainMemory {
     }
 
     /// The identity of `path` (links followed), nil when it does not exist.
-    static func stamp(_ path: String) -> HashJournal.Identity? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return HashJournal.Identity(info)
-    }
+    static func stamp(_ path: String) -> HashJournal.Identity? { .following(path) }
 
     /// The files remembered for `compiler`, when everything they were found from is unchanged.
     func files(of compiler: String) -> [String]? {

@@ -168,3 +168,24 @@ import Testing
     unlink(base + "/d/f")
     #expect(handles.lookUp("f", in: base + "/d") == nil)
 }
+
+/// A compiler path whose links are pointed at another compiler (`update-alternatives` switching `c++`) gets the
+/// other compiler's toolchain from the same registry: the link named is unchanged, the file at the end is not.
+@Test func aCompilerLinkPointedElsewhereIsPackedAgain() throws {
+    let dir = NSTemporaryDirectory() + "alternatives-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    symlink(dir + "/alternative", dir + "/c++")
+    symlink("/usr/bin/x86_64-linux-gnu-g++-12", dir + "/alternative")
+    let registry = ToolchainRegistry(resolver: FileResolver(), platform: "x86_64-linux")
+    let first = try registry.native(compiler: dir + "/c++")
+    #expect(first.files.contains { $0.path == "/usr/bin/x86_64-linux-gnu-g++-12" })
+    #expect(try registry.native(compiler: dir + "/c++").id == first.id, "unchanged: the same toolchain")
+    // The alternative switched, as update-alternatives does it (a new link renamed over the old one).
+    symlink("/usr/bin/x86_64-linux-gnu-gcc-12", dir + "/alternative.new")
+    rename(dir + "/alternative.new", dir + "/alternative")
+    let second = try registry.native(compiler: dir + "/c++")
+    #expect(second.id != first.id)
+    #expect(second.files.contains { $0.path == "/usr/bin/x86_64-linux-gnu-gcc-12" })
+    #expect(!second.files.contains { $0.path == "/usr/bin/x86_64-linux-gnu-g++-12" })
+}
