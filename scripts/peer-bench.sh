@@ -320,4 +320,10 @@ for tool, walls in rows.items():
     print(f"{tool:<10} {statistics.median(walls):7.3f} s   (runs: {', '.join(f'{w:.3f}' for w in walls)})")
 PY
 echo "swlaunch's input scans: cold $(cat "$work"/logs/stats-cold-*.json | python3 -c 'import json,sys; print([json.loads(l)["input_scans"] for l in sys.stdin])'), warm $(cat "$work"/logs/stats-warm-*.json | python3 -c 'import json,sys; print([json.loads(l)["input_scans"] for l in sys.stdin])')"
+if uses swlaunch && [[ -f $work/state-client/jobs.jsonl ]]; then
+  # Where swlaunch's helpers sat idle (at the start, and at the end while the other ran the last compile), build by
+  # build, from the client daemon's job journal.
+  "$repo/scripts/job-timeline.py" "$work/state-client/jobs.jsonl" --skip prime > "$work/logs/job-timeline.txt"
+  echo "swlaunch's helpers: $(tail -1 "$work/logs/job-timeline.txt") (per build: $work/logs/job-timeline.txt)"
+fi
 echo "(results in $work/results and $work/edits, logs in $work/logs)"
