@@ -149,16 +149,15 @@ final class FolderCache: Sendable {
         /// A folder's status and the `stat` it was decided from (nil when the stat failed); asked of its parent's
         /// handle in `handles` (a search folder's subfolders, `bits` or `sys`, are asked in each search folder).
         static func look(at folder: String, now: Double, handles: FolderHandles? = nil) -> (status: Status, info: stat?) {
-            var info = stat()
             let name = lastComponent(of: folder)
+            let seen: stat?
             if let handles, !name.isEmpty, lastSlash(in: folder) != nil {
-                guard let seen = handles.lookUp(name, in: parentFolder(of: folder)) else {
-                    return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil)
-                }
-                info = seen
+                seen = handles.lookUp(name, in: parentFolder(of: folder))
             } else {
-                guard stat(folder, &info) == 0 else { return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil) }
+                var info = stat()
+                seen = stat(folder, &info) == 0 ? info : nil
             }
+            guard let info = seen else { return (errno == ENOENT || errno == ENOTDIR ? .missing : .untrusted, nil) }
             return (status(of: info, now: now), info)
         }
 

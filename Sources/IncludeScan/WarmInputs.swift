@@ -360,16 +360,15 @@ public final class WarmInputs: Sendable {
     @inline(__always)
     private static func appendDigits(of magnitude: UInt64, base: UInt64, to out: inout [UInt8]) {
         // 64 binary digits at most; spelt from the end of a buffer on the stack, then appended at once.
-        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var magnitude = magnitude, start = buffer.count
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { digits in
+            var magnitude = magnitude, start = digits.count
             repeat {
                 let digit = UInt8(truncatingIfNeeded: magnitude % base)
                 start -= 1
-                buffer[start] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                digits[start] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
                 magnitude /= base
             } while magnitude > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+            out.append(contentsOf: UnsafeMutableBufferPointer(rebasing: digits[start...]))
         }
     }
 

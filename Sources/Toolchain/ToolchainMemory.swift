@@ -24,19 +24,16 @@ struct ToolchainMemory {
         }
     }
 
-    /// The identity of `path` (links followed), nil when it does not exist.
-    static func stamp(_ path: String) -> HashJournal.Identity? { .following(path) }
-
     /// The files remembered for `compiler`, when everything they were found from is unchanged.
     func files(of compiler: String) -> [String]? {
         guard let entry = read().first(where: { $0.compiler == compiler }),
-              entry.stamps.allSatisfy({ Self.stamp($0.path) == $0.identity }) else { return nil }
+              entry.stamps.allSatisfy({ HashJournal.Identity.following($0.path) == $0.identity }) else { return nil }
         return entry.files
     }
 
     /// Keeps `files` for `compiler`, found from `programs` (the driver and what it runs) and the loader's cache.
     func remember(_ compiler: String, files: [String], programs: [String]) {
-        let stamps = (programs + [Self.loaderCache]).map { ($0, Self.stamp($0)) }
+        let stamps = (programs + [Self.loaderCache]).map { ($0, HashJournal.Identity.following($0)) }
         write(read().filter { $0.compiler != compiler } + [Entry(compiler: compiler, stamps: stamps, files: files)])
     }
 

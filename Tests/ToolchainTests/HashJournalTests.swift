@@ -147,9 +147,9 @@ import Testing
 
 /// A name asked in a folder answers as `stat` of the path they make (links followed), and is not kept for the pass.
 @Test func folderHandlesAnswerANameInAFolderAsStatDoes() throws {
-    let base = NSTemporaryDirectory() + "handles-" + UUID().uuidString.prefix(8)
-    try FileManager.default.createDirectory(atPath: base + "/d/sub", withIntermediateDirectories: true)
+    let base = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: base) }
+    try FileManager.default.createDirectory(atPath: base + "/d/sub", withIntermediateDirectories: true)
     try "x".write(toFile: base + "/d/f", atomically: false, encoding: .utf8)
     symlink("f", base + "/d/l")
     symlink("nowhere", base + "/d/dangling")
@@ -172,8 +172,7 @@ import Testing
 /// A compiler path whose links are pointed at another compiler (`update-alternatives` switching `c++`) gets the
 /// other compiler's toolchain from the same registry: the link named is unchanged, the file at the end is not.
 @Test func aCompilerLinkPointedElsewhereIsPackedAgain() throws {
-    let dir = NSTemporaryDirectory() + "alternatives-" + UUID().uuidString.prefix(8)
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     symlink(dir + "/alternative", dir + "/c++")
     symlink("/usr/bin/x86_64-linux-gnu-g++-12", dir + "/alternative")
