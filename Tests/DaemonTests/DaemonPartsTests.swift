@@ -190,6 +190,10 @@ actor OrderRecorder {
     let fetches = EnvironmentFetches()
     #expect(await fetches.claim("env", waitAtMost: .seconds(30)) == .fetch)
     async let patient = fetches.claim("env", waitAtMost: .seconds(30))
+    // The barrier: the patient waiter is in line before the impatient one comes (on a loaded machine it may not have
+    // run yet when the impatient one gives up and the fetch ends, and would then fetch itself).
+    for _ in 0..<5000 where await fetches.waiters(for: "env") < 1 { try? await Task.sleep(for: .milliseconds(1)) }
+    #expect(await fetches.waiters(for: "env") == 1)
     #expect(await fetches.claim("env", waitAtMost: .milliseconds(200)) == .gaveUp)
     await fetches.finish("env", installed: false)
     #expect(await patient == .finished(installed: false))
