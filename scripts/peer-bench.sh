@@ -75,13 +75,15 @@ helper() { local h=$1; shift; "$lab" run "$h" --cpu 1 --hide "$work/client" -- t
 on_client() { "$lab" run client --cpu "$budget" -- "$@"; }
 budget=${budgets%% *}
 
-# swlaunch: scheduler on h1 (outside the helpers' cgroups), helpers with 2 slots, the client --no-remote.
+# swlaunch: scheduler on h1 (outside the helpers' cgroups), the client --no-remote, helpers with 3 slots on their one
+# processor (PEER_HELPER_JOBS): one compiles, the others wait for the processor with their inputs there, and the one
+# with the most input starts first, so that a build's long compiles do not start last (with 2, one waits: no choice).
 key=$work/cluster.key
 "$bin/swlaunch" key generate "$key" >/dev/null
 "$lab" run h1 -- "$bin/swlaunch-scheduler" --listen 0.0.0.0:8775 --key-file "$key" --history none >"$work/logs/swl-scheduler.log" 2>&1 &
 for h in h1 h2; do
   helper $h "$bin/swlaunchd" --name $h --listen 0.0.0.0:8776 --scheduler "$h1:8775" --state-dir "$work/state-$h" \
-    --max-jobs 2 --key-file "$key" >"$work/logs/swl-$h.log" 2>&1 &
+    --max-jobs "${PEER_HELPER_JOBS:-3}" --key-file "$key" >"$work/logs/swl-$h.log" 2>&1 &
 done
 swl_client_pid=""
 start_swl_client() {
@@ -184,10 +186,12 @@ build() {
   d0=$(daemon_cpu)
   b0=$(counter) h10=$("$lab" cpu h1) h20=$("$lab" cpu h2)
   # PEER_PERF=1: perf records the whole machine during swlaunch's builds (call graphs, for `perf report`), at
-  # PEER_PERF_FREQ samples a second (999).
+  # PEER_PERF_FREQ samples a second (999). -N: no build-id cache, whose hard links to the programs sampled change
+  # the compiler's inode (its link count), after which swlaunchd finds its toolchain again (about 1 s at an eighth
+  # of a core at the next build's start).
   local perf_pid=""
   if [[ ${PEER_PERF:-} == 1 && $tool == swlaunch* && $record == yes ]]; then
-    perf record -q -a -g -F "${PEER_PERF_FREQ:-999}" -e cpu-clock -o "$work/perf-$tool-$budget-${run:-0}.data" >/dev/null 2>&1 &
+    perf record -q -N -a -g -F "${PEER_PERF_FREQ:-999}" -e cpu-clock -o "$work/perf-$tool-$budget-${run:-0}.data" >/dev/null 2>&1 &
     perf_pid=$!; sleep 1
     client_daemon_pid > "$work/perf-$tool-$budget-${run:-0}.pid"
   fi

@@ -238,8 +238,9 @@ final class HelperService: Sendable {
     }
 
     /// Runs the job in the sandbox and decides what its end means. The sandbox is set up at once; its compile
-    /// starts when one of ``processors`` is free, and the wait is the result's queue time, unless the scheduler asks
-    /// for the job back meanwhile (``giveBackWaitingJob(toolchains:)``).
+    /// starts when one of ``processors`` is free and no waiting job has more input (likely the longer compile), and
+    /// the wait is the result's queue time, unless the scheduler asks for the job back meanwhile
+    /// (``giveBackWaitingJob(toolchains:)``).
     func compile(_ job: RemoteJob, toolchainTree: String, abandoned: ManagedFlag = ManagedFlag()) async -> Message {
         let directory = stateDirectory + "/jobs/" + String(jobCounter.next()) + "-" + UUID().uuidString.prefix(8)
         defer { trash.discard(directory) }
@@ -248,7 +249,7 @@ final class HelperService: Sendable {
             let prepared = try await NIOThreadPool.singleton.runIfActive {
                 try self.sandbox.prepare(job, toolchainTree: toolchainTree, blobs: self.blobs, jobDirectory: directory)
             }
-            guard let processorWait = await processors.acquireTimed(unlessGivenBack: job.toolchain) else {
+            guard let processorWait = await processors.acquireTimed(unlessGivenBack: job.toolchain, priority: job.inputBytes) else {
                 logger.debug("gave a waiting job back for a host with an idle processor", metadata: ["compiler": "\(job.compiler)"])
                 return .jobFailed(JobFailure(.infrastructure, JobFailure.movedCode, "\(name): gave the job back before it started, for a host with an idle processor"))
             }

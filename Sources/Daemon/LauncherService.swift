@@ -341,7 +341,7 @@ final class LauncherService: Sendable {
         let (cwd, cwdLinks) = try resolver.resolve(job.workingDirectory, as: caller)
         let remote = RemoteJob(toolchain: choices[0].toolchain, compiler: job.compiler, arguments: job.arguments, workingDirectory: cwd,
                                environment: job.environment, files: tree.files, symlinks: tree.symlinks + cwdLinks,
-                               directories: tree.directories, outputs: outputs)
+                               directories: tree.directories, outputs: outputs, inputBytes: tree.totalBytes)
         var prepared = PreparedJob(choices: choices, variants: variants, job: remote, inputBytes: tree.totalBytes)
         prepared.inputScan = inputScan
         return (prepared, pendingWrite)

@@ -83,7 +83,7 @@ extension Message {
             for f in j.files { w.write(f.path); w.write(f.hash); w.write(f.executable) }
             w.write(UInt32(j.symlinks.count))
             for s in j.symlinks { w.write(s.path); w.write(s.target) }
-            w.write(j.directories); w.write(j.outputs)
+            w.write(j.directories); w.write(j.outputs); w.write(j.inputBytes)
         case let .needBlobs(hashes):
             w.write(hashes)
         case let .needEnvironment(id):
@@ -183,7 +183,7 @@ extension Message {
             }
             return .compile(RemoteJob(toolchain: toolchain, compiler: compiler, arguments: arguments, workingDirectory: cwd,
                                       environment: environment, files: files, symlinks: links,
-                                      directories: try r.readStrings(), outputs: try r.readStrings()))
+                                      directories: try r.readStrings(), outputs: try r.readStrings(), inputBytes: try r.readUInt64()))
         case .needBlobs: return .needBlobs(try r.readStrings())
         case .needEnvironment: return .needEnvironment(id: try r.readString())
         case .environment: return .environment(id: try r.readString(), archive: try r.readBytes())

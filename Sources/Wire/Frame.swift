@@ -1,5 +1,5 @@
 /// The wire protocol version spoken by this build. Peers with another version are refused in the handshake.
-public let protocolVersion: UInt32 = 9
+public let protocolVersion: UInt32 = 10
 
 /// Magic bytes at the start of every ``Hello``.
 public let protocolMagic: [UInt8] = Array("SWLN".utf8)

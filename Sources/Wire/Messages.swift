@@ -365,9 +365,12 @@ public struct RemoteJob: Sendable, Equatable {
     public var symlinks: [SymlinkEntry]
     public var directories: [String]
     public var outputs: [String]
+    /// The bytes of the job's input files (version 10): how a helper guesses which of the jobs waiting for its
+    /// processor compiles longest, to start that one first. 0: not known.
+    public var inputBytes: UInt64
 
     public init(toolchain: String, compiler: String, arguments: [String], workingDirectory: String, environment: [String],
-                files: [FileEntry], symlinks: [SymlinkEntry], directories: [String], outputs: [String]) {
+                files: [FileEntry], symlinks: [SymlinkEntry], directories: [String], outputs: [String], inputBytes: UInt64 = 0) {
         self.toolchain = toolchain
         self.compiler = compiler
         self.arguments = arguments
@@ -377,6 +380,7 @@ public struct RemoteJob: Sendable, Equatable {
         self.symlinks = symlinks
         self.directories = directories
         self.outputs = outputs
+        self.inputBytes = inputBytes
     }
 }
 

@@ -248,6 +248,33 @@ actor OrderRecorder {
     #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/jobs/.trash").isEmpty)
 }
 
+/// A freed slot goes to the waiter of the highest priority (a helper's processor to the waiting job with the most
+/// input), among equal priorities to the one that waited longest, and to a waiter passed over twice whatever waits:
+/// 1 and 3 (300) pass 0 (100), which then goes before 4 (200). (A FIFO pool gives [0, 1, 2, 3, 4],
+/// a LIFO one [4, 3, 2, 1, 0], priorities alone [1, 3, 4, 0, 2].)
+@Test func slotPoolServesTheHighestPriorityFirstButStarvesNoOne() async {
+    let pool = SlotPool(capacity: 1)
+    await pool.acquire()
+    let order = OrderRecorder()
+    let priorities: [UInt64] = [100, 300, 100, 300, 200]
+    var waiters: [Task<Void, Never>] = []
+    for (i, priority) in priorities.enumerated() {
+        waiters.append(Task {
+            _ = await pool.acquire(unlessGivenBack: nil, priority: priority)
+            await order.append(i)
+        })
+        while await pool.waiting < i + 1 { await Task.yield() }
+    }
+    for i in 0..<5 {
+        await pool.release()
+        while await order.values.count < i + 1 { await Task.yield() }
+    }
+    for waiter in waiters { await waiter.value }
+    #expect(await order.values == [1, 3, 0, 4, 2])
+    await pool.release()
+    #expect(await pool.inUse == 0)
+}
+
 /// A waiter that names a tag can be given back: the newest whose tag is asked for leaves the line (its acquire answers
 /// false) and the others keep their places; an untagged waiter, or one whose tag is not asked for, never leaves.
 @Test func slotPoolGivesBackTheNewestWaiterOfTheToolchainsAsked() async {
