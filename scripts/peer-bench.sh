@@ -17,7 +17,8 @@
 # into a new build folder (warm). --runs builds each; the tables have medians. This machine has no processor for
 # the client besides the helpers' two, so the table's last column (`shared`) also divides each run's wall by the
 # limit that counts the client's CPU outside its serial steps as work on those processors (the helpers' CPU plus
-# that, over two, plus the serial steps). Every tool gets the same -j (the helpers' 4 slots plus the client's one);
+# that, over two, plus the serial steps). Every tool gets the same -j5 (two slots on each helper plus the client's one;
+# swlaunch's helpers take a third job each, waiting for the processor with its inputs there: see below);
 # icecream gets an environment made beforehand (ICECC_VERSION), as its users do, so that no run pays for making it.
 #
 # --client-room: this machine has no processor for the client besides the helpers' two, so the client's CPU is time
