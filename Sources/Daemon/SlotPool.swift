@@ -4,9 +4,9 @@ import SystemSupport
 /// of those (first come, first served when priorities are equal): a helper's processor goes to the waiting job with
 /// the most input, the one likely to compile longest, so that a build's long compiles do not start last. A waiter
 /// passed over ``maximumOvertakes`` times goes next whatever waits, so that a stream of larger jobs does not starve
-/// a small one. A waiter
-/// that names a tag may be taken out of the line instead (``giveBack(newestTaggedWithAnyOf:)``): a helper's job
-/// waiting for a processor that the scheduler moves to an idle helper.
+/// a small one. A waiter that names a tag may be taken out of the line instead
+/// (``giveBack(newestTaggedWithAnyOf:)``): a helper's job waiting for a processor that the scheduler moves to an
+/// idle helper.
 public actor SlotPool {
     public let capacity: Int
     public private(set) var inUse = 0
@@ -14,6 +14,7 @@ public actor SlotPool {
         let continuation: CheckedContinuation<Bool, Never>
         /// What ``giveBack(newestTaggedWithAnyOf:)`` matches; nil for a waiter that is never given back.
         let tag: String?
+        /// Higher goes first (a helper's job: its input bytes).
         let priority: UInt64
         /// Times a later waiter of a higher priority took a slot first.
         var overtaken = 0
