@@ -18,6 +18,10 @@ public struct Toolchain: Sendable {
     public var symlinks: [SymlinkEntry]
 }
 
+/// The names of the C and C++ compiler drivers swlaunch knows: what `swlaunch doctor` looks for on PATH, what the
+/// masquerade directory links to the launcher, and the stems ``isCompilerName(_:)`` accepts.
+public let compilerDriverNames = ["gcc", "g++", "cc", "c++", "clang", "clang++"]
+
 /// Whether a program name looks like a C or C++ compiler driver (`gcc`, `x86_64-linux-gnu-g++-12`,
 /// `clang++-21`, `cc` ...). Helpers run nothing else for peers.
 public func isCompilerName(_ path: String) -> Bool {
@@ -28,9 +32,8 @@ public func isCompilerName(_ path: String) -> Bool {
        name.index(after: dash) < name.endIndex {
         name = name[..<dash]
     }
-    let drivers = ["gcc", "g++", "cc", "c++", "clang", "clang++"]
-    if drivers.contains(String(name)) { return true }
-    return drivers.contains { name.hasSuffix("-" + $0) }
+    if compilerDriverNames.contains(String(name)) { return true }
+    return compilerDriverNames.contains { name.hasSuffix("-" + $0) }
 }
 
 public struct ToolchainError: Error, CustomStringConvertible {
@@ -60,8 +63,8 @@ public final class ToolchainRegistry: Sendable {
     /// leads to keeps its identity: `update-alternatives` pointing `c++` at another compiler changes the file at the
     /// end of the links, not the link named).
     public func native(compiler: String) throws -> Toolchain {
-        if let toolchain = nativeIfKnown(compiler: compiler) { return toolchain }
         let stamp = HashJournal.Identity.following(compiler)
+        if let (known, toolchain) = cache.withLock({ $0[compiler] }), known == stamp { return toolchain }
         let toolchain = try discover(compiler)
         cache.withLock { $0[compiler] = (stamp, toolchain) }
         return toolchain

@@ -51,7 +51,7 @@ struct Doctor: ParsableCommand {
         }
 
         let locator = CompilerLocator()
-        let compilers = ["gcc", "g++", "cc", "c++", "clang", "clang++"].compactMap { name in locator.locate(name).map { "\(name) (\($0))" } }
+        let compilers = compilerDriverNames.compactMap { name in locator.locate(name).map { "\(name) (\($0))" } }
         if compilers.isEmpty {
             report.fail("compilers", "no gcc, g++, cc, c++, clang or clang++ on PATH", fix: "install a compiler (apt-get install g++) or fix PATH")
         } else {

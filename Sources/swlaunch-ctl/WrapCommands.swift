@@ -5,6 +5,7 @@ import Foundation
 import Launch
 import Records
 import SystemSupport
+import Toolchain
 import Wire
 
 /// What the build wrappers share: the masquerade directory first on PATH, the job count from the rules of
@@ -29,7 +30,7 @@ struct BuildWrapper {
         let launcher = launcherPath()
         let cache = (Posix.environment("XDG_CACHE_HOME") ?? (NSHomeDirectory() + "/.cache")) + "/swlaunch/masquerade-\(getuid())"
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        for name in ["cc", "c++", "gcc", "g++", "clang", "clang++"] {
+        for name in compilerDriverNames {
             let link = cache + "/" + name
             if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == launcher { continue }
             try? FileManager.default.removeItem(atPath: link)
